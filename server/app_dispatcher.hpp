@@ -1,0 +1,25 @@
+#pragma once
+// The boundary the I/O threads cross to reach Python. An I/O thread builds an AppCall and hands
+// it to dispatch(), which never blocks and never takes the GIL; the application side answers
+// through call->sink, from its own thread.
+#include <chrono>
+#include <memory>
+
+#include "server/http_request.hpp"
+#include "server/response_sink.hpp"
+
+namespace gantry {
+
+struct AppCall {
+    HttpRequest request;
+    std::shared_ptr<ResponseSink> sink;
+    std::chrono::steady_clock::time_point queued_at;  // for the wait-for-a-Python-thread timing
+};
+
+class AppDispatcher {
+public:
+    virtual ~AppDispatcher() = default;
+    virtual void dispatch(std::unique_ptr<AppCall> call) = 0;
+};
+
+}  // namespace gantry

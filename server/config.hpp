@@ -1,0 +1,79 @@
+#pragma once
+// Everything the command line and the TOML config file can set, with gunicorn's names and defaults.
+#include <cstddef>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "server/bind_address.hpp"
+
+namespace gantry {
+
+inline constexpr const char* kGunicornAccessLogFormat =
+    R"(%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s")";
+
+struct Config {
+    // The application, "module:callable" or "module:factory(args)" (positional WSGI_APP).
+    std::string app;
+
+    // Listening
+    std::vector<BindAddress> binds;            // --bind/-b, repeatable; default 127.0.0.1:8000
+    int backlog = 2048;                         // --backlog
+
+    // Processes and threads
+    int workers = 1;                            // --workers/-w (also $WEB_CONCURRENCY)
+    int threads = 1;                            // --threads: Python executor threads per worker
+    int io_threads = 1;                         // --io-threads: Asio I/O threads per worker (gantry)
+    double timeout = 30;                        // --timeout/-t, seconds (enforced in a later issue)
+    double graceful_timeout = 30;               // --graceful-timeout, seconds
+    double keep_alive = 2;                      // --keep-alive, seconds idle between requests
+    double header_timeout = 10;                 // --header-timeout: whole header must arrive within (408)
+    bool preload = false;                       // --preload
+
+    // HTTP limits (gunicorn's names and defaults; 0 means unlimited where gunicorn says so)
+    std::size_t limit_request_line = 4094;      // --limit-request-line: 414 above
+    std::size_t limit_request_fields = 100;     // --limit-request-fields: 431 above
+    std::size_t limit_request_field_size = 8190;// --limit-request-field_size: 431 above
+    std::size_t limit_request_body = 0;         // --limit-request-body, bytes, 0 = unlimited: 413 above
+    std::size_t body_buffer_size = 1 << 20;     // --body-buffer-size: request bodies above spill to a temp file
+
+    // Python
+    std::string chdir;                          // --chdir
+    std::vector<std::string> pythonpath;        // --pythonpath, comma-separated and/or repeated
+    std::string virtualenv;                     // --virtualenv (default: $VIRTUAL_ENV)
+    std::vector<std::pair<std::string, std::string>> env;  // -e/--env KEY=VALUE, repeatable
+
+    // Logging
+    std::string access_logfile;                 // --access-logfile: "" none, "-" stdout
+    std::string error_logfile = "-";            // --error-logfile/--log-file: "-" stderr
+    std::string log_level = "info";             // --log-level: debug info warning error critical
+    std::string access_logformat = kGunicornAccessLogFormat;  // --access-logformat
+
+    // Proxies
+    std::vector<std::string> forwarded_allow_ips = {"127.0.0.1", "::1"};  // --forwarded-allow-ips, "*" = all
+
+    std::string config_file;                    // -c/--config: TOML file with the same keys
+    std::string pidfile;                        // --pid/--pidfile
+    std::string proc_name = "gantry";           // --name/-n
+};
+
+// Thrown for bad flags, bad values or a bad config file; what() is the message for the user.
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// What parse_command_line decided: run with a config, or exit now (--help, --version) printing `output`.
+struct CommandLine {
+    Config config;
+    bool exit_now = false;
+    int exit_code = 0;
+    std::string output;
+};
+
+// Flags override the config file, which overrides the environment, which overrides the defaults.
+// Throws ConfigError.
+CommandLine parse_command_line(int argc, const char* const* argv, const char* version);
+
+}  // namespace gantry

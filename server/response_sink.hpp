@@ -1,0 +1,47 @@
+#pragma once
+// Where the application side sends a response. Implemented by the HTTP session; called from a
+// Python executor thread. No Python types cross this interface.
+//
+// Contract, per request, exactly one of:
+//   send_whole(head, body)                          - the whole response at once (the common case)
+//   start_stream(head), then write_chunk/send_file any number of times, then finish_stream()
+//   fail()                                          - the app broke; before a head: the session
+//                                                     answers 500; after: it closes the connection
+// Calls that can block (write_chunk, send_file: bounded buffer, waiting for the socket) must be
+// made with the GIL released. They return false once the client is gone: stop producing, but
+// still call finish_stream() (and the iterable's close()).
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+#include "server/http_request.hpp"
+
+namespace gantry {
+
+struct ResponseHead {
+    int status = 200;
+    std::string reason;               // "OK"; the app's own reason phrase
+    std::vector<HttpHeader> headers;  // validated by the app side: no CR/LF, valid token names
+};
+
+class ResponseSink {
+public:
+    virtual ~ResponseSink() = default;
+
+    virtual void send_whole(ResponseHead head, std::string body) = 0;
+
+    virtual void start_stream(ResponseHead head) = 0;
+    virtual bool write_chunk(std::string data) = 0;
+    // Sends [offset, offset+count) of the file with sendfile(2); takes ownership of fd.
+    virtual bool send_file(int fd, off_t offset, std::size_t count) = 0;
+    virtual void finish_stream() = 0;
+
+    virtual void fail() = 0;
+
+    // True once the client disconnected (or the connection failed); cheap, lock-free.
+    virtual bool client_gone() const = 0;
+};
+
+}  // namespace gantry
