@@ -1,0 +1,55 @@
+#pragma once
+// The public face of embed/: what server/ code (main, master, worker) uses to run Python.
+// No Python.h here: the CPython API stays inside embed/*.cpp.
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "server/app_dispatcher.hpp"
+#include "server/config.hpp"
+
+namespace gantry {
+
+// The app could not be imported or built; what() holds the Python traceback as text.
+struct AppLoadError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// The interpreter of this process (one per process) and the loaded WSGI application.
+class PythonRuntime {
+public:
+    // Initialises CPython 3.11 as /usr/bin/python3 would (so Debian's dist-packages are seen),
+    // applies --chdir, the virtualenv (--virtualenv or $VIRTUAL_ENV), --pythonpath, -e/--env, and
+    // puts the `gantry` Python package (embed/python) on sys.path. The calling thread holds the GIL
+    // afterwards. Throws AppLoadError.
+    static std::unique_ptr<PythonRuntime> start(const Config& config);
+    ~PythonRuntime();  // finalises the interpreter
+
+    // Imports config.app ("module:callable" or "module:factory(args)"). Throws AppLoadError.
+    void load_app();
+    bool app_loaded() const;
+
+    // Fork support for prefork workers (the caller's thread holds the GIL across fork()).
+    void before_fork();
+    void after_fork_parent();
+    void after_fork_child();
+
+    // Starts config.threads Python executor threads serving the loaded app, and releases the GIL
+    // from the calling thread so they can run. dispatch() never blocks and never takes the GIL.
+    // stop() lets queued and running calls finish, then joins the threads.
+    class Executor : public AppDispatcher {
+    public:
+        virtual void stop() = 0;
+    };
+    std::unique_ptr<Executor> start_executor();
+
+    PythonRuntime(const PythonRuntime&) = delete;
+    PythonRuntime& operator=(const PythonRuntime&) = delete;
+
+private:
+    explicit PythonRuntime(const Config& config);
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace gantry
