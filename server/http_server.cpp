@@ -1,0 +1,801 @@
+// The only translation unit holding Asio's networking and the HTTP session (compile time: keep it so).
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without including it
+
+#include "server/http_server.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_set>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/asio/basic_socket_acceptor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <spdlog/spdlog.h>
+
+#include "server/response_head.hpp"
+
+namespace gantry {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using Protocol = asio::generic::stream_protocol;
+using Socket = Protocol::socket;
+using Acceptor = asio::basic_socket_acceptor<Protocol>;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+inline auto use_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+// "127.0.0.1"/port from a sockaddr; an empty address for unix sockets.
+void describe_peer(const sockaddr* sa, std::string& addr, std::uint16_t& port) {
+    char text[INET6_ADDRSTRLEN] = {0};
+    if (sa->sa_family == AF_INET) {
+        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+        port = ntohs(in->sin_port);
+        addr = text;
+    } else if (sa->sa_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+        port = ntohs(in6->sin6_port);
+        addr = text;
+        if (addr.rfind("::ffff:", 0) == 0 && addr.find('.') != std::string::npos) addr.erase(0, 7);
+    } else {
+        addr.clear();
+        port = 0;
+    }
+}
+
+struct ListenerInfo {
+    std::string server_name;
+    std::uint16_t server_port = 0;
+    int family = AF_INET;
+    int fd = -1;
+};
+
+}  // namespace
+
+bool is_trusted_proxy(const std::string& peer, const std::vector<std::string>& allow) {
+    if (peer.empty()) return true;
+    for (const auto& a : allow)
+        if (a == "*" || a == peer) return true;
+    return false;
+}
+
+void apply_forwarded_headers(HttpRequest& request, const std::vector<std::string>& allow) {
+    if (!is_trusted_proxy(request.remote_addr, allow)) return;
+    if (const HttpHeader* xff = request.find_header("X-Forwarded-For")) {
+        // Walk from the right: each trusted hop vouches for the one before it; the first address
+        // not itself a trusted proxy is the client. Trusting everyone ("*") means the left-most.
+        std::vector<std::string_view> hops;
+        std::string_view list = xff->value;
+        while (!list.empty()) {
+            auto comma = list.find(',');
+            std::string_view item = list.substr(0, comma);
+            list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+            while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+            while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+            if (!item.empty()) hops.push_back(item);
+        }
+        std::string chosen;
+        for (auto it = hops.rbegin(); it != hops.rend(); ++it) {
+            chosen.assign(*it);
+            if (!is_trusted_proxy(chosen, allow)) break;
+        }
+        if (!chosen.empty()) {
+            request.remote_addr = chosen;
+            request.remote_port = 0;
+        }
+    }
+    if (const HttpHeader* proto = request.find_header("X-Forwarded-Proto")) {
+        if (proto->value == "https" || proto->value == "http") request.url_scheme = proto->value;
+    }
+}
+
+class Session;
+
+// One Asio I/O thread: its own io_context (a connection lives on one thread: no strands needed).
+struct IoThread {
+    asio::io_context context{1};
+    std::vector<std::unique_ptr<Acceptor>> acceptors;
+    std::unordered_set<Session*> sessions;  // touched only on this thread
+    std::thread thread;
+};
+
+struct ServerShared {
+    HttpServerSettings settings;
+    AppDispatcher* dispatcher = nullptr;
+    std::atomic<std::size_t> connections{0};
+};
+
+// What the app side sends, queued until the session's thread writes it.
+struct SinkEvent {
+    enum class Kind { head, data, file, end, fail } kind;
+    ResponseHead head;
+    std::string data;
+    int fd = -1;
+    off_t offset = 0;
+    std::size_t count = 0;
+};
+
+class SessionSink final : public ResponseSink {
+public:
+    SessionSink(std::shared_ptr<Session> session, asio::io_context::executor_type executor, std::size_t limit)
+        : session_(std::move(session)), executor_(executor), limit_(limit) {}
+    ~SessionSink() override;
+
+    void send_whole(ResponseHead head, std::string body) override {
+        std::unique_lock lock(mutex_);
+        events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
+        queued_bytes_ += body.size();
+        events_.push_back(SinkEvent{SinkEvent::Kind::data, {}, std::move(body)});
+        events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
+        notify(lock);
+    }
+    void start_stream(ResponseHead head) override {
+        std::unique_lock lock(mutex_);
+        events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
+        notify(lock);
+    }
+    bool write_chunk(std::string data) override {
+        std::unique_lock lock(mutex_);
+        space_.wait(lock, [&] { return queued_bytes_ < limit_ || gone_.load(std::memory_order_relaxed); });
+        if (gone_.load(std::memory_order_relaxed)) return false;
+        queued_bytes_ += data.size();
+        events_.push_back(SinkEvent{SinkEvent::Kind::data, {}, std::move(data)});
+        notify(lock);
+        return true;
+    }
+    bool send_file(int fd, off_t offset, std::size_t count) override {
+        std::unique_lock lock(mutex_);
+        space_.wait(lock, [&] { return queued_bytes_ < limit_ || gone_.load(std::memory_order_relaxed); });
+        if (gone_.load(std::memory_order_relaxed)) {
+            ::close(fd);
+            return false;
+        }
+        queued_bytes_ += std::min(count, limit_);
+        SinkEvent e{SinkEvent::Kind::file, {}, {}};
+        e.fd = fd;
+        e.offset = offset;
+        e.count = count;
+        events_.push_back(std::move(e));
+        notify(lock);
+        return true;
+    }
+    void finish_stream() override {
+        std::unique_lock lock(mutex_);
+        events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
+        notify(lock);
+    }
+    void fail() override {
+        std::unique_lock lock(mutex_);
+        events_.push_back(SinkEvent{SinkEvent::Kind::fail, {}, {}});
+        notify(lock);
+    }
+    bool client_gone() const override { return gone_.load(std::memory_order_relaxed); }
+
+    // Session side (its I/O thread).
+    void take(std::deque<SinkEvent>& out) {
+        std::lock_guard lock(mutex_);
+        out.swap(events_);
+        notify_pending_ = false;
+    }
+    void written(std::size_t bytes) {
+        {
+            std::lock_guard lock(mutex_);
+            queued_bytes_ -= std::min(bytes, queued_bytes_);
+        }
+        space_.notify_all();
+    }
+    void mark_gone() {
+        {
+            std::lock_guard lock(mutex_);
+            gone_.store(true, std::memory_order_relaxed);
+            for (auto& e : events_)
+                if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(std::exchange(e.fd, -1));
+        }
+        space_.notify_all();
+    }
+
+private:
+    void notify(std::unique_lock<std::mutex>& lock);
+
+    std::shared_ptr<Session> session_;
+    asio::io_context::executor_type executor_;
+    const std::size_t limit_;
+    std::mutex mutex_;
+    std::condition_variable space_;
+    std::deque<SinkEvent> events_;
+    std::size_t queued_bytes_ = 0;
+    bool notify_pending_ = false;
+    std::atomic<bool> gone_{false};
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    Session(Socket socket, IoThread& io, ServerShared& shared, const ListenerInfo& listener)
+        : socket_(std::move(socket)), io_(io), shared_(shared), listener_(listener),
+          watchdog_(io.context), wake_(io.context) {
+        wake_.expires_at(Clock::time_point::max());
+        io_.sessions.insert(this);
+        shared_.connections.fetch_add(1, std::memory_order_relaxed);
+        buffer_.max_size(std::max<std::size_t>(64 * 1024, header_budget() + 64 * 1024));
+    }
+    ~Session() {
+        io_.sessions.erase(this);
+        shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+
+    asio::awaitable<void> run();
+
+    // Stop after the current response; an idle connection closes now.
+    void drain() {
+        draining_ = true;
+        if (idle_) {
+            error_code ignored;  // the read in progress ends with operation_aborted; we close then
+            socket_.cancel(ignored);
+        }
+    }
+    // Close now: in-flight writes fail, a blocked app sees client_gone().
+    void close() {
+        if (closed_) return;
+        closed_ = true;
+        error_code ignored;  // closing a socket the peer already reset
+        socket_.close(ignored);
+        watchdog_.cancel();
+        wake_.cancel();
+        if (sink_) sink_->mark_gone();
+    }
+    void on_sink_ready() { wake_.cancel(); }
+    asio::io_context::executor_type executor() { return io_.context.get_executor(); }
+
+private:
+    std::size_t header_budget() const {
+        const auto& l = shared_.settings.limits;
+        return l.request_line + 2 + l.fields * (l.field_size + 2) + 2;
+    }
+
+    // Deadline for the next socket operation; on expiry the operation is cancelled.
+    void arm(Clock::time_point deadline) {
+        if (armed_ && deadline == deadline_) return;
+        armed_ = true;
+        deadline_ = deadline;
+        timed_out_ = false;
+        watchdog_.expires_at(deadline);
+        watchdog_.async_wait([self = shared_from_this()](error_code ec) {
+            if (ec || self->deadline_ > Clock::now()) return;
+            self->timed_out_ = true;
+            self->armed_ = false;
+            error_code ignored;  // cancelling a closed socket
+            self->socket_.cancel(ignored);
+        });
+    }
+    void disarm() {
+        if (!armed_) return;
+        armed_ = false;
+        watchdog_.cancel();
+    }
+
+    asio::awaitable<std::size_t> read_some(error_code& ec) {
+        auto space = buffer_.prepare(std::min<std::size_t>(16 * 1024, buffer_.max_size() - buffer_.size()));
+        std::size_t n = co_await socket_.async_read_some(space, use_ec(ec));
+        buffer_.commit(n);
+        co_return n;
+    }
+
+    asio::awaitable<bool> write_all(std::vector<asio::const_buffer>& buffers) {
+        if (buffers.empty()) co_return true;
+        error_code ec;
+        arm(Clock::now() + shared_.settings.io_timeout);
+        co_await asio::async_write(socket_, buffers, use_ec(ec));
+        buffers.clear();
+        if (ec) {
+            close();
+            co_return false;
+        }
+        co_return true;
+    }
+
+    // Sends a server-made response, then closes unless keep_alive. With unread request bytes
+    // in flight (413 mid-upload), close gently so the client reads the answer instead of a reset.
+    asio::awaitable<void> send_error(int status, const char* reason, bool keep_alive) {
+        std::string bytes = render_error_response(status, reason, keep_alive);
+        std::vector<asio::const_buffer> buffers{asio::buffer(bytes)};
+        if (!co_await write_all(buffers)) co_return;
+        if (!keep_alive) co_await linger_close();
+    }
+
+    asio::awaitable<void> linger_close() {
+        error_code ec;
+        socket_.shutdown(asio::socket_base::shutdown_send, ec);
+        arm(Clock::now() + std::chrono::seconds(2));
+        std::size_t drained = 0;
+        while (!ec && drained < (4u << 20)) {
+            buffer_.clear();
+            drained += co_await read_some(ec);
+        }
+        close();
+    }
+
+    asio::awaitable<void> answer(HttpRequest request, Clock::time_point header_done,
+                                 std::chrono::system_clock::time_point wall_start);
+
+    Socket socket_;
+    IoThread& io_;
+    ServerShared& shared_;
+    const ListenerInfo& listener_;
+    asio::steady_timer watchdog_;
+    asio::steady_timer wake_;
+    boost::beast::flat_buffer buffer_;
+    std::shared_ptr<SessionSink> sink_;
+    std::string peer_addr_;
+    std::uint16_t peer_port_ = 0;
+    Clock::time_point deadline_{};
+    bool armed_ = false;
+    bool timed_out_ = false;
+    bool idle_ = true;
+    bool draining_ = false;
+    bool closed_ = false;
+    bool keep_alive_ = true;
+};
+
+SessionSink::~SessionSink() {
+    for (auto& e : events_)
+        if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(e.fd);
+    // The last reference to a session may be ours, on a Python thread: let it die on its own thread.
+    asio::post(executor_, [session = std::move(session_)]() {});
+}
+
+void SessionSink::notify(std::unique_lock<std::mutex>& lock) {
+    if (notify_pending_) return;
+    notify_pending_ = true;
+    lock.unlock();
+    asio::post(executor_, [session = session_]() { session->on_sink_ready(); });
+}
+
+asio::awaitable<void> Session::run() {
+    auto self = shared_from_this();
+    {
+        Protocol::endpoint peer = socket_.remote_endpoint();
+        describe_peer(peer.data(), peer_addr_, peer_port_);
+    }
+    const auto& settings = shared_.settings;
+    bool first_request = true;
+    while (!closed_) {
+        RequestParser parser(settings.limits);
+        Clock::time_point first_byte{};
+        bool have_first_byte = false;
+        // Header phase.
+        for (;;) {
+            if (buffer_.size() > 0) {
+                if (!have_first_byte) {
+                    have_first_byte = true;
+                    first_byte = Clock::now();
+                }
+                auto data = buffer_.data();
+                std::size_t used = parser.feed({static_cast<const char*>(data.data()), data.size()});
+                buffer_.consume(used);
+                if (parser.state() == RequestParser::State::error) {
+                    co_await send_error(parser.error_status(), parser.error_reason(), false);
+                    co_return;
+                }
+                if (parser.state() != RequestParser::State::need_more) break;
+            }
+            idle_ = !have_first_byte;
+            if (idle_ && draining_) {
+                close();
+                co_return;
+            }
+            if (buffer_.size() >= buffer_.max_size()) {
+                co_await send_error(431, "Request Header Fields Too Large", false);
+                co_return;
+            }
+            arm(have_first_byte ? first_byte + settings.header_timeout
+                                : Clock::now() + (first_request ? settings.header_timeout : settings.keep_alive));
+            error_code ec;
+            co_await read_some(ec);
+            if (ec) {
+                if (timed_out_ && have_first_byte && !closed_) {
+                    co_await send_error(408, "Request Timeout", false);
+                } else if (ec == asio::error::eof && have_first_byte) {
+                    parser.feed_eof();
+                    if (parser.state() == RequestParser::State::error)
+                        co_await send_error(parser.error_status(), parser.error_reason(), false);
+                }
+                close();
+                co_return;
+            }
+        }
+        idle_ = false;
+        auto wall_start = std::chrono::system_clock::now();
+        // Body phase: read it all before Python sees the request.
+        if (parser.state() == RequestParser::State::header_done && parser.expects_continue()) {
+            static const std::string continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+            std::vector<asio::const_buffer> buffers{asio::buffer(continue_line)};
+            if (!co_await write_all(buffers)) co_return;
+        }
+        while (parser.state() == RequestParser::State::header_done) {
+            if (buffer_.size() > 0) {
+                auto data = buffer_.data();
+                std::size_t used = parser.feed({static_cast<const char*>(data.data()), data.size()});
+                buffer_.consume(used);
+                if (parser.state() == RequestParser::State::error) {
+                    co_await send_error(parser.error_status(), parser.error_reason(), false);
+                    co_return;
+                }
+                if (parser.state() == RequestParser::State::complete) break;
+            }
+            arm(Clock::now() + settings.io_timeout);
+            error_code ec;
+            co_await read_some(ec);
+            if (ec) {
+                if (timed_out_ && !closed_) co_await send_error(408, "Request Timeout", false);
+                close();
+                co_return;
+            }
+        }
+        disarm();
+        first_request = false;
+        Clock::time_point header_done = have_first_byte ? first_byte : Clock::now();
+        co_await answer(parser.take(), header_done, wall_start);
+        if (!keep_alive_ || draining_) {
+            if (!closed_) {
+                error_code ignored;  // the peer may already be gone
+                socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+            }
+            close();
+            co_return;
+        }
+    }
+}
+
+asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point started,
+                                      std::chrono::system_clock::time_point wall_start) {
+    const auto& settings = shared_.settings;
+    request.remote_addr = peer_addr_;
+    request.remote_port = peer_port_;
+    request.server_name = listener_.server_name;
+    request.server_port = listener_.server_port;
+    request.url_scheme = "http";
+    apply_forwarded_headers(request, settings.forwarded_allow_ips);
+
+    RequestFacts facts;
+    facts.version = request.version;
+    facts.is_head = request.is_head();
+    facts.keep_alive = request.keep_alive;
+
+    // The access log needs the request after Python is done with it: keep a copy only if it logs.
+    std::optional<HttpRequest> logged;
+    if (settings.on_complete) {
+        logged.emplace();
+        logged->method = request.method;
+        logged->target = request.target;
+        logged->version = request.version;
+        logged->headers = request.headers;
+        logged->remote_addr = request.remote_addr;
+        logged->remote_port = request.remote_port;
+        logged->url_scheme = request.url_scheme;
+    }
+
+    sink_ = std::make_shared<SessionSink>(shared_from_this(), executor(), settings.stream_buffer_bytes);
+    auto call = std::make_unique<AppCall>();
+    call->request = std::move(request);
+    call->sink = sink_;
+    call->queued_at = Clock::now();
+    shared_.dispatcher->dispatch(std::move(call));
+
+    int status = 0;
+    std::uint64_t body_bytes = 0;
+    std::vector<HttpHeader> response_headers;
+    RenderedHead rendered;
+    bool head_sent = false;
+    bool finished = false;
+    std::uint64_t remaining = 0;  // content_length framing: bytes still allowed
+    std::deque<SinkEvent> events;
+    std::vector<asio::const_buffer> buffers;
+    std::vector<std::string> chunk_lines;  // keeps chunk-size lines alive until written
+    static const std::string crlf = "\r\n";
+    static const std::string last_chunk = "0\r\n\r\n";
+    std::string error_bytes;
+    bool truncated = false;
+
+    while (!finished && !closed_) {
+        sink_->take(events);
+        if (events.empty()) {
+            error_code ec;  // operation_aborted is the wake-up from on_sink_ready()
+            co_await wake_.async_wait(use_ec(ec));
+            continue;
+        }
+        std::size_t data_bytes = 0;
+        chunk_lines.clear();
+        for (std::size_t i = 0; i < events.size() && !closed_; ++i) {
+            SinkEvent& e = events[i];
+            switch (e.kind) {
+            case SinkEvent::Kind::head: {
+                status = e.head.status;
+                facts.must_close = draining_;
+                // send_whole queues head, data and end together: the body size is known.
+                std::optional<std::uint64_t> whole;
+                if (i + 2 < events.size() && events[i + 1].kind == SinkEvent::Kind::data &&
+                    events[i + 2].kind == SinkEvent::Kind::end)
+                    whole = events[i + 1].data.size();
+                rendered = render_head(e.head, facts, whole);
+                remaining = rendered.content_length;
+                response_headers = std::move(e.head.headers);
+                buffers.push_back(asio::buffer(rendered.bytes));
+                head_sent = true;
+                break;
+            }
+            case SinkEvent::Kind::data: {
+                data_bytes += e.data.size();
+                std::string_view bytes = e.data;
+                switch (rendered.framing) {
+                case BodyFraming::none:
+                    bytes = {};
+                    break;
+                case BodyFraming::content_length:
+                    if (bytes.size() > remaining) {
+                        bytes = bytes.substr(0, remaining);
+                        truncated = true;
+                    }
+                    remaining -= bytes.size();
+                    break;
+                case BodyFraming::chunked:
+                    if (!bytes.empty()) {
+                        char line[24];
+                        int n = std::snprintf(line, sizeof(line), "%zx\r\n", bytes.size());
+                        chunk_lines.emplace_back(line, static_cast<std::size_t>(n));
+                    }
+                    break;
+                case BodyFraming::until_close:
+                    break;
+                }
+                if (!bytes.empty()) {
+                    if (rendered.framing == BodyFraming::chunked) buffers.push_back(asio::buffer(chunk_lines.back()));
+                    buffers.push_back(asio::buffer(bytes.data(), bytes.size()));
+                    if (rendered.framing == BodyFraming::chunked) buffers.push_back(asio::buffer(crlf));
+                    body_bytes += bytes.size();
+                }
+                break;
+            }
+            case SinkEvent::Kind::file: {
+                data_bytes += std::min(e.count, shared_.settings.stream_buffer_bytes);
+                if (!co_await write_all(buffers)) break;
+                std::uint64_t count = e.count;
+                if (rendered.framing == BodyFraming::none) count = 0;
+                if (rendered.framing == BodyFraming::content_length) {
+                    if (count > remaining) {
+                        count = remaining;
+                        truncated = true;
+                    }
+                    remaining -= count;
+                }
+                std::string line;
+                if (rendered.framing == BodyFraming::chunked && count > 0) {
+                    char text[24];
+                    int n = std::snprintf(text, sizeof(text), "%llx\r\n", static_cast<unsigned long long>(count));
+                    line.assign(text, static_cast<std::size_t>(n));
+                    buffers.push_back(asio::buffer(line));
+                    if (!co_await write_all(buffers)) break;
+                }
+                off_t offset = e.offset;
+                std::uint64_t left = count;
+                socket_.native_non_blocking(true);
+                arm(Clock::now() + settings.io_timeout);
+                while (left > 0 && !closed_) {
+                    ssize_t n = ::sendfile(socket_.native_handle(), e.fd, &offset, std::min<std::uint64_t>(left, 1 << 20));
+                    if (n > 0) {
+                        left -= static_cast<std::uint64_t>(n);
+                        body_bytes += static_cast<std::uint64_t>(n);
+                        arm(Clock::now() + settings.io_timeout);
+                        continue;
+                    }
+                    if (n == 0) break;  // the file is shorter than promised
+                    if (errno == EAGAIN || errno == EINTR) {
+                        error_code ec;
+                        co_await socket_.async_wait(asio::socket_base::wait_write, use_ec(ec));
+                        if (ec) {
+                            close();
+                            break;
+                        }
+                        continue;
+                    }
+                    close();
+                    break;
+                }
+                ::close(std::exchange(e.fd, -1));
+                if (left > 0) {
+                    truncated = true;
+                    close();
+                }
+                if (rendered.framing == BodyFraming::chunked && count > 0) buffers.push_back(asio::buffer(crlf));
+                break;
+            }
+            case SinkEvent::Kind::end:
+                if (rendered.framing == BodyFraming::chunked) buffers.push_back(asio::buffer(last_chunk));
+                if (rendered.framing == BodyFraming::content_length && remaining > 0) truncated = true;
+                finished = true;
+                break;
+            case SinkEvent::Kind::fail:
+                finished = true;
+                if (!head_sent) {
+                    status = 500;
+                    error_bytes = render_error_response(500, "Internal Server Error", facts.keep_alive && !draining_);
+                    buffers.push_back(asio::buffer(error_bytes));
+                    rendered.keep_alive = facts.keep_alive && !draining_;
+                    body_bytes = 0;
+                } else {
+                    truncated = true;  // the head is out: only a close can tell the client
+                }
+                break;
+            }
+        }
+        if (!closed_) co_await write_all(buffers);
+        sink_->written(data_bytes);
+        events.clear();
+    }
+    disarm();
+    keep_alive_ = rendered.keep_alive && !truncated && !closed_;
+    if (truncated) spdlog::warn("{} {}: response cut short (fewer or more body bytes than its Content-Length, or the app failed mid-stream); connection closed", logged ? logged->method : "", logged ? logged->target : "");
+    if (sink_) {
+        if (!finished) sink_->mark_gone();
+        sink_.reset();
+    }
+    if (settings.on_complete && status != 0) {
+        CompletedExchange done;
+        done.request = &*logged;
+        done.response_headers = &response_headers;
+        done.status = status;
+        done.body_bytes = body_bytes;
+        done.started = wall_start;
+        done.duration = Clock::now() - started;
+        settings.on_complete(done);
+    }
+}
+
+class HttpServer::Impl {
+public:
+    Impl(HttpServerSettings settings, const std::vector<ListenSocket>& sockets, AppDispatcher& dispatcher) {
+        shared_.settings = std::move(settings);
+        shared_.dispatcher = &dispatcher;
+        for (const auto& s : sockets) {
+            ListenerInfo info;
+            info.fd = s.fd;
+            info.family = s.family;
+            if (s.family == AF_UNIX) {
+                info.server_name = s.address.path;
+                info.server_port = 0;
+            } else {
+                info.server_name = s.address.host.empty() ? "0.0.0.0" : s.address.host;
+                info.server_port = s.address.port;
+            }
+            listeners_.push_back(std::move(info));
+        }
+        int n = std::max(1, shared_.settings.io_threads);
+        for (int i = 0; i < n; ++i) threads_.push_back(std::make_unique<IoThread>());
+    }
+
+    void start() {
+        for (auto& io : threads_) {
+            for (const auto& l : listeners_) {
+                int fd = ::dup(l.fd);  // each acceptor owns its descriptor; the listen socket is shared
+                auto acceptor = std::make_unique<Acceptor>(io->context);
+                acceptor->assign(Protocol(l.family, SOCK_STREAM), fd);
+                asio::co_spawn(io->context, accept_loop(*io, *acceptor, l), asio::detached);
+                io->acceptors.push_back(std::move(acceptor));
+            }
+            io->thread = std::thread([ctx = &io->context] {
+                auto guard = asio::make_work_guard(*ctx);
+                ctx->run();
+            });
+        }
+    }
+
+    void drain() {
+        for (auto& io : threads_) {
+            asio::post(io->context, [io = io.get()] {
+                for (auto& a : io->acceptors) {
+                    error_code ignored;  // already closed
+                    a->close(ignored);
+                }
+                std::vector<Session*> sessions(io->sessions.begin(), io->sessions.end());
+                for (Session* s : sessions) s->drain();
+            });
+        }
+    }
+
+    void stop() {
+        for (auto& io : threads_) {
+            asio::post(io->context, [io = io.get()] {
+                for (auto& a : io->acceptors) {
+                    error_code ignored;  // already closed
+                    a->close(ignored);
+                }
+                std::vector<Session*> sessions(io->sessions.begin(), io->sessions.end());
+                for (Session* s : sessions) s->close();
+            });
+        }
+        // Let the closes run, then stop.
+        for (auto& io : threads_) {
+            std::promise<void> done;
+            auto fut = done.get_future();
+            asio::post(io->context, [&done] { done.set_value(); });
+            if (io->thread.joinable()) fut.wait_for(std::chrono::seconds(2));
+            io->context.stop();
+        }
+        for (auto& io : threads_)
+            if (io->thread.joinable()) io->thread.join();
+    }
+
+    std::size_t open_connections() const { return shared_.connections.load(); }
+
+private:
+    asio::awaitable<void> accept_loop(IoThread& io, Acceptor& acceptor, const ListenerInfo& listener) {
+        for (;;) {
+            error_code ec;
+            Socket socket = co_await acceptor.async_accept(use_ec(ec));
+            if (ec) {
+                if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+                if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
+                    spdlog::error("accept: {} (pausing 100 ms)", ec.message());
+                    asio::steady_timer pause(io.context, std::chrono::milliseconds(100));
+                    co_await pause.async_wait(use_ec(ec));
+                }
+                continue;
+            }
+            if (listener.family != AF_UNIX) {
+                int one = 1;  // responses are written whole: Nagle only adds latency
+                ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            }
+            auto session = std::make_shared<Session>(std::move(socket), io, shared_, listener);
+            asio::co_spawn(io.context, session->run(), asio::detached);
+        }
+    }
+
+    ServerShared shared_;
+    std::vector<ListenerInfo> listeners_;
+    std::vector<std::unique_ptr<IoThread>> threads_;
+};
+
+HttpServer::HttpServer(HttpServerSettings settings, const std::vector<ListenSocket>& sockets, AppDispatcher& dispatcher)
+    : impl_(std::make_unique<Impl>(std::move(settings), sockets, dispatcher)) {}
+HttpServer::~HttpServer() = default;
+void HttpServer::start() { impl_->start(); }
+void HttpServer::drain() { impl_->drain(); }
+void HttpServer::stop() { impl_->stop(); }
+std::size_t HttpServer::open_connections() const { return impl_->open_connections(); }
+
+bool HttpServer::wait_idle(std::chrono::steady_clock::time_point deadline) {
+    while (impl_->open_connections() > 0) {
+        if (Clock::now() >= deadline) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return true;
+}
+
+}  // namespace gantry

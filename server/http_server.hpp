@@ -1,0 +1,71 @@
+#pragma once
+// The HTTP side of one worker process: Asio I/O threads, the acceptors on the shared listen
+// sockets, and one session per connection. Requests that need Python go to the AppDispatcher;
+// no I/O thread ever waits for the GIL. Asio and Beast stay inside http_server.cpp.
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/app_dispatcher.hpp"
+#include "server/listen_socket.hpp"
+#include "server/request_parser.hpp"
+
+namespace gantry {
+
+// What the access log needs about one answered request.
+struct CompletedExchange {
+    const HttpRequest* request = nullptr;          // method, target, version, headers, remote_addr
+    const std::vector<HttpHeader>* response_headers = nullptr;
+    int status = 0;
+    std::uint64_t body_bytes = 0;                   // response body bytes written
+    std::chrono::system_clock::time_point started;  // wall clock, for %(t)s
+    std::chrono::steady_clock::duration duration{}; // header complete -> last byte written
+};
+
+struct HttpServerSettings {
+    ParserLimits limits;
+    std::chrono::milliseconds header_timeout{10'000};  // first byte -> whole header (408)
+    std::chrono::milliseconds keep_alive{2'000};       // idle between requests (silent close)
+    std::chrono::milliseconds io_timeout{30'000};      // each body read / response write stall
+    std::vector<std::string> forwarded_allow_ips;      // "*" trusts every peer
+    int io_threads = 1;
+    std::size_t stream_buffer_bytes = 256 * 1024;      // streamed response bytes queued before the app waits
+    std::function<void(const CompletedExchange&)> on_complete;  // access log; runs on an I/O thread
+};
+
+class HttpServer {
+public:
+    HttpServer(HttpServerSettings settings, const std::vector<ListenSocket>& sockets, AppDispatcher& dispatcher);
+    ~HttpServer();
+
+    // Starts the I/O threads and accepting.
+    void start();
+    // Stops accepting; idle keep-alive connections close now, busy ones after their response.
+    void drain();
+    // Waits until every connection is closed or the deadline passes; true if all closed.
+    bool wait_idle(std::chrono::steady_clock::time_point deadline);
+    // Closes every connection (a blocked app sees client_gone) and joins the I/O threads.
+    void stop();
+
+    std::size_t open_connections() const;
+
+    HttpServer(const HttpServer&) = delete;
+    HttpServer& operator=(const HttpServer&) = delete;
+
+private:
+    class Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Whether `peer` is allowed to set X-Forwarded-For/-Proto: listed, or the list holds "*".
+// Unix-socket peers (empty address) are local and trusted.
+bool is_trusted_proxy(const std::string& peer, const std::vector<std::string>& allow);
+
+// Applies X-Forwarded-For (the right-most address not itself a trusted proxy) and
+// X-Forwarded-Proto to the request when its peer is trusted.
+void apply_forwarded_headers(HttpRequest& request, const std::vector<std::string>& allow);
+
+}  // namespace gantry

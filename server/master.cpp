@@ -1,0 +1,221 @@
+#include "server/master.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "embed/python_runtime.hpp"
+#include "server/listen_socket.hpp"
+#include "server/logging.hpp"
+#include "server/worker.hpp"
+
+namespace gantry {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string describe_listen(const ListenSocket& s) {
+    if (s.family == AF_UNIX) return "unix:" + s.address.path;
+    BindAddress shown = s.address;
+    return "http://" + shown.to_string();
+}
+
+class Master {
+public:
+    explicit Master(const Config& config) : config_(config) {}
+
+    int run();
+
+private:
+    void spawn_worker();
+    void reap_workers();
+    void signal_workers(int sig);
+    void wait_workers_gone(Clock::time_point deadline);
+    int halt(int status);
+
+    const Config& config_;
+    std::vector<ListenSocket> sockets_;
+    std::unique_ptr<PythonRuntime> runtime_;   // only with --preload
+    std::map<pid_t, int> workers_;             // pid -> worker number
+    int next_worker_number_ = 1;
+    bool stopping_ = false;
+    bool boot_failed_ = false;
+};
+
+int Master::run() {
+    setup_logging(config_, LogMode::master_sync);
+    auto& log = error_log();
+    log.info("Starting gantry {}", GANTRY_VERSION);
+    for (const auto& bind : config_.binds) {
+        try {
+            sockets_.push_back(open_listen_socket(bind, config_.backlog));
+        } catch (const std::exception& e) {
+            log.error("Connection in use or unusable: {}", e.what());
+            close_listen_sockets(sockets_, true);
+            flush_logs();
+            return 1;
+        }
+    }
+    for (const auto& s : sockets_) log.info("Listening at: {} ({})", describe_listen(s), ::getpid());
+    if (!config_.pidfile.empty()) std::ofstream(config_.pidfile) << ::getpid() << "\n";
+
+    if (config_.preload) {
+        try {
+            runtime_ = PythonRuntime::start(config_);
+            runtime_->load_app();
+        } catch (const AppLoadError& e) {
+            log.error("Exception while loading the application:\n{}", e.what());
+            return halt(1);
+        }
+    }
+
+    // Every signal the master handles is blocked and taken synchronously with sigtimedwait: no
+    // async-signal-safety puzzles. Workers inherit the mask and do the same.
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2})
+        sigaddset(&set, sig);
+    ::sigprocmask(SIG_BLOCK, &set, nullptr);
+
+    for (int i = 0; i < config_.workers; ++i) spawn_worker();
+
+    for (;;) {
+        timespec tick{1, 0};
+        int sig = ::sigtimedwait(&set, nullptr, &tick);
+        switch (sig) {
+        case SIGCHLD:
+            reap_workers();
+            if (boot_failed_) {
+                log.error("Worker failed to boot.");
+                return halt(kWorkerBootError);
+            }
+            break;
+        case SIGTERM:
+        case SIGINT: {
+            log.info("Handling signal: {}", sig == SIGTERM ? "term" : "int");
+            stopping_ = true;
+            signal_workers(SIGTERM);
+            // The workers finish in-flight requests within the graceful timeout; then they die.
+            auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<long long>(config_.graceful_timeout * 1000));
+            wait_workers_gone(deadline);
+            return halt(0);
+        }
+        case SIGQUIT:
+            log.info("Handling signal: quit");
+            stopping_ = true;
+            signal_workers(SIGQUIT);
+            wait_workers_gone(Clock::now() + std::chrono::seconds(2));
+            return halt(0);
+        case SIGHUP:
+            log.warn("Handling signal: hup (reloading workers is not supported yet; ignored)");
+            break;
+        case SIGUSR1:
+            flush_logs();
+            signal_workers(SIGUSR1);
+            break;
+        default:
+            break;  // the tick (EAGAIN), TTIN/TTOU (not supported yet), USR2
+        }
+        // Keep the count: a worker that exited between SIGCHLDs is noticed here too.
+        reap_workers();
+        if (boot_failed_) {
+            log.error("Worker failed to boot.");
+            return halt(kWorkerBootError);
+        }
+    }
+}
+
+void Master::spawn_worker() {
+    int number = next_worker_number_++;
+    int master_pid = ::getpid();
+    if (runtime_) runtime_->before_fork();
+    flush_logs();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        if (runtime_) runtime_->after_fork_parent();
+        error_log().error("fork failed: {}", std::strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        if (runtime_) runtime_->after_fork_child();
+        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid);
+        std::_Exit(status);
+    }
+    if (runtime_) runtime_->after_fork_parent();
+    workers_[pid] = number;
+}
+
+void Master::reap_workers() {
+    auto& log = error_log();
+    for (;;) {
+        int status = 0;
+        pid_t pid = ::waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) break;
+        if (!workers_.erase(pid)) continue;
+        if (WIFEXITED(status)) {
+            int code = WEXITSTATUS(status);
+            if (code == kWorkerBootError) boot_failed_ = true;
+            if (code != 0 || !stopping_) log.warn("Worker (pid:{}) exited with code {}", pid, code);
+        } else if (WIFSIGNALED(status)) {
+            int sig = WTERMSIG(status);
+            if (sig == SIGKILL)
+                log.error("Worker (pid:{}) was sent SIGKILL! Perhaps out of memory?", pid);
+            else
+                log.error("Worker (pid:{}) was sent {}!", pid, ::sigabbrev_np(sig) ? ::sigabbrev_np(sig) : "a signal");
+        }
+        if (!stopping_ && !boot_failed_) spawn_worker();
+    }
+}
+
+void Master::signal_workers(int sig) {
+    for (const auto& [pid, number] : workers_) ::kill(pid, sig);
+}
+
+void Master::wait_workers_gone(Clock::time_point deadline) {
+    while (!workers_.empty()) {
+        reap_workers();
+        if (workers_.empty()) break;
+        if (Clock::now() >= deadline) {
+            error_log().warn("{} worker(s) did not stop in time; killing them", workers_.size());
+            signal_workers(SIGKILL);
+            deadline = Clock::now() + std::chrono::seconds(5);
+            while (!workers_.empty() && Clock::now() < deadline) {
+                reap_workers();
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+}
+
+int Master::halt(int status) {
+    stopping_ = true;
+    if (!workers_.empty()) {
+        signal_workers(SIGTERM);
+        wait_workers_gone(Clock::now() + std::chrono::seconds(5));
+    }
+    close_listen_sockets(sockets_, true);
+    if (!config_.pidfile.empty()) ::unlink(config_.pidfile.c_str());
+    error_log().info("Shutting down: Master");
+    flush_logs();
+    // The preloaded interpreter is not finalised: the process is ending.
+    std::_Exit(status);
+}
+
+}  // namespace
+
+int run_master(const Config& config) {
+    return Master(config).run();
+}
+
+}  // namespace gantry

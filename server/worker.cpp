@@ -1,0 +1,114 @@
+#include "server/worker.hpp"
+
+#include <csignal>
+#include <ctime>
+#include <string>
+
+#include <unistd.h>
+
+#include "embed/python_runtime.hpp"
+#include "server/access_log.hpp"
+#include "server/http_server.hpp"
+#include "server/logging.hpp"
+
+namespace gantry {
+
+namespace {
+
+using namespace std::chrono;
+
+milliseconds to_ms(double seconds) { return milliseconds(static_cast<long long>(seconds * 1000.0)); }
+
+HttpServerSettings make_settings(const Config& config) {
+    HttpServerSettings s;
+    s.limits.request_line = config.limit_request_line;
+    s.limits.fields = config.limit_request_fields;
+    s.limits.field_size = config.limit_request_field_size;
+    s.limits.body = config.limit_request_body;
+    s.limits.body_memory = config.body_buffer_size;
+    s.header_timeout = to_ms(config.header_timeout);
+    s.keep_alive = to_ms(config.keep_alive);
+    s.io_timeout = to_ms(std::max(config.timeout, 1.0));
+    s.forwarded_allow_ips = config.forwarded_allow_ips;
+    s.io_threads = config.io_threads;
+    if (spdlog::logger* access = access_log()) {
+        auto format = std::make_shared<AccessLogFormat>(config.access_logformat);
+        s.on_complete = [format, access](const CompletedExchange& done) {
+            thread_local std::string line;
+            line.clear();
+            AccessLogRecord record;
+            record.remote_addr = done.request->remote_addr;
+            record.method = done.request->method;
+            record.target = done.request->target;
+            record.version = done.request->version;
+            record.request_headers = &done.request->headers;
+            record.response_headers = done.response_headers;
+            record.status = done.status;
+            record.response_bytes = done.body_bytes;
+            record.start = done.started;
+            record.duration = done.duration;
+            format->format_to(line, record);
+            access->info(line);
+        };
+    }
+    return s;
+}
+
+// Waits for TERM/INT/QUIT (blocked in every thread, taken here synchronously) or for the master
+// to disappear. Returns the signal, or 0 when the master is gone.
+int wait_for_stop(int master_pid) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set, sig);
+    for (;;) {
+        timespec tick{1, 0};
+        int sig = ::sigtimedwait(&set, nullptr, &tick);
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) return sig;
+        if (sig == SIGUSR1) flush_logs();
+        if (::getppid() != master_pid) return 0;
+    }
+}
+
+}  // namespace
+
+int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
+               std::unique_ptr<PythonRuntime> runtime, int master_pid) {
+    setup_logging(config, LogMode::worker_async);
+    auto& log = error_log();
+    if (!runtime) {
+        try {
+            runtime = PythonRuntime::start(config);
+            runtime->load_app();
+        } catch (const AppLoadError& e) {
+            log.error("Exception in worker process:\n{}", e.what());
+            flush_logs();
+            return kWorkerBootError;
+        }
+    }
+    log.info("Booting worker with pid: {}", ::getpid());
+
+    auto executor = runtime->start_executor();
+    HttpServer server(make_settings(config), sockets, *executor);
+    server.start();
+
+    int sig = wait_for_stop(master_pid);
+    if (sig == SIGQUIT) {
+        log.info("Worker exiting (pid: {}): quick shutdown", ::getpid());
+    } else {
+        if (sig == 0) log.warn("Master (pid: {}) went away; worker {} shutting down", master_pid, ::getpid());
+        server.drain();
+        auto deadline = steady_clock::now() + to_ms(config.graceful_timeout);
+        if (!server.wait_idle(deadline))
+            log.warn("Worker {}: {} connection(s) still open after the graceful timeout; closing them",
+                     ::getpid(), server.open_connections());
+        log.info("Worker exiting (pid: {})", ::getpid());
+    }
+    server.stop();
+    executor->stop();
+    flush_logs();
+    // No interpreter finalisation: app threads or atexit hooks must not keep a stopping worker
+    // alive; the master kills a worker that outlives the graceful timeout anyway.
+    return 0;
+}
+
+}  // namespace gantry

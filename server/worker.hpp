@@ -1,0 +1,23 @@
+#pragma once
+// One worker process: the Python executor plus the HTTP server on the listen sockets it inherited
+// from the master. Runs until TERM/INT (graceful) or QUIT (now), or until the master goes away.
+#include <memory>
+#include <vector>
+
+#include "server/config.hpp"
+#include "server/listen_socket.hpp"
+
+namespace gantry {
+
+class PythonRuntime;
+
+// Exit status a worker uses when the app cannot be loaded: the master stops instead of
+// restarting it in a loop (gunicorn's WORKER_BOOT_ERROR).
+inline constexpr int kWorkerBootError = 3;
+
+// `runtime` is the interpreter inherited from a --preload master, or null to start one here.
+// Returns the process exit status.
+int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
+               std::unique_ptr<PythonRuntime> runtime, int master_pid);
+
+}  // namespace gantry
