@@ -1,0 +1,8 @@
+"""WSGI entry point: `gantry --chdir examples/django_demo demo.wsgi:application`."""
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo.settings")
+
+application = get_wsgi_application()

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "shop"
+
+urlpatterns = [
+    path("", views.product_list, name="product-list"),
+    path("products/new/", views.product_create, name="product-create"),
+    path("products/<int:pk>/", views.product_detail, name="product-detail"),
+    path("api/products/", views.api_products, name="api-products"),
+    path("api/products/<int:pk>/", views.api_product, name="api-product"),
+    path("upload/", views.upload, name="upload"),
+    path("stream/", views.stream, name="stream"),
+    path("boom/", views.boom, name="boom"),
+    path("ping/", views.ping, name="ping"),
+]

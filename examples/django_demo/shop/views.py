@@ -1,0 +1,126 @@
+import hashlib
+import time
+
+from django.http import (
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods
+
+from .forms import ProductForm
+from .models import Product
+
+# /stream/ limits: keep one request from tying up a worker for long.
+STREAM_DEFAULT_LINES = 10
+STREAM_MAX_LINES = 500
+STREAM_LINE_DELAY = 0.01  # seconds; slow enough that clients see chunks arrive
+
+
+def _products():
+    # One query for products+categories, one for all their tags.
+    return Product.objects.select_related("category").prefetch_related("tags")
+
+
+def _product_json(product):
+    return {
+        "id": product.pk,
+        "name": product.name,
+        "description": product.description,
+        "price": str(product.price),
+        "category": {"id": product.category_id, "name": product.category.name,
+                     "slug": product.category.slug},
+        "tags": [tag.name for tag in product.tags.all()],
+        "created": product.created.isoformat(),
+        "url": product.get_absolute_url(),
+    }
+
+
+@require_GET
+def product_list(request):
+    return render(request, "shop/product_list.html", {"products": _products()})
+
+
+@require_GET
+def product_detail(request, pk):
+    product = get_object_or_404(_products(), pk=pk)
+    return render(request, "shop/product_detail.html", {"product": product})
+
+
+@require_http_methods(["GET", "POST"])
+def product_create(request):
+    if request.method == "POST":
+        form = ProductForm(request.POST)
+        if form.is_valid():
+            product = form.save()
+            return redirect(product)
+        status = 400  # re-rendered with errors
+    else:
+        form = ProductForm()
+        status = 200
+    return render(request, "shop/product_form.html", {"form": form}, status=status)
+
+
+@require_GET
+def api_products(request):
+    products = _products()
+    category = request.GET.get("category")
+    if category:
+        products = products.filter(category__slug=category)
+    return JsonResponse({"count": len(products), "products": [_product_json(p) for p in products]})
+
+
+@require_GET
+def api_product(request, pk):
+    return JsonResponse(_product_json(get_object_or_404(_products(), pk=pk)))
+
+
+# Exempt so that plain clients (curl -F, benchmark tools) can post files
+# without first fetching a CSRF cookie; the product form keeps CSRF on.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def upload(request):
+    if request.method == "GET":
+        return render(request, "shop/upload.html")
+    upload = request.FILES.get("file")
+    if upload is None:
+        return HttpResponseBadRequest("missing multipart field 'file'\n", content_type="text/plain")
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in upload.chunks():  # large files are read from Django's temp file in chunks
+        digest.update(chunk)
+        size += len(chunk)
+    return JsonResponse({
+        "name": upload.name,
+        "size": size,
+        "sha256": digest.hexdigest(),
+        "content_type": upload.content_type,
+    })
+
+
+@require_GET
+def stream(request):
+    try:
+        n = int(request.GET.get("n", STREAM_DEFAULT_LINES))
+    except ValueError:
+        return HttpResponseBadRequest("n must be an integer\n", content_type="text/plain")
+    n = max(0, min(n, STREAM_MAX_LINES))
+
+    def lines():
+        for i in range(n):
+            if i:
+                time.sleep(STREAM_LINE_DELAY)
+            yield f"line {i + 1} of {n} t={time.monotonic():.3f}\n"
+
+    return StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
+
+
+def boom(request):
+    raise RuntimeError("boom: deliberate failure from the demo's /boom/ view")
+
+
+def ping(request):
+    return HttpResponse("ok")
