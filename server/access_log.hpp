@@ -1,0 +1,74 @@
+#pragma once
+// gunicorn's --access-logformat: the format string is compiled once into pieces (literal text and
+// atoms); each request is then formatted by walking the pieces, with no parsing or regex per line.
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/http_request.hpp"
+
+namespace gantry {
+
+// What one finished request contributes to its access-log line. Views and pointers only: they
+// must outlive the format() call, nothing more.
+struct AccessLogRecord {
+    std::string_view remote_addr;   // "127.0.0.1"; empty for a unix socket (logged as "-")
+    std::string_view method;        // "GET"
+    std::string_view target;        // raw request-target as received: "/p?q=1"
+    unsigned version = 11;          // 10 = HTTP/1.0, 11 = HTTP/1.1
+    const std::vector<HttpHeader>* request_headers = nullptr;
+    const std::vector<HttpHeader>* response_headers = nullptr;
+    int status = 0;
+    std::uint64_t response_bytes = 0;                       // body bytes sent
+    std::chrono::system_clock::time_point start{};          // when the request arrived (%(t)s)
+    std::chrono::steady_clock::duration duration{};         // how long it took (%(T)s %(D)s ...)
+};
+
+class AccessLogFormat {
+public:
+    // Accepts any text; unknown atoms format as "-" (as gunicorn does). Never throws on content.
+    explicit AccessLogFormat(std::string_view fmt);
+
+    std::string format(const AccessLogRecord& record) const;
+    // Appends to `out` (reuse one buffer per thread to avoid an allocation per line).
+    void format_to(std::string& out, const AccessLogRecord& record) const;
+
+    enum class Atom {
+        literal,
+        remote_addr,     // h
+        dash,            // l
+        user,            // u
+        time,            // t
+        request_line,    // r
+        method,          // m
+        path,            // U
+        query,           // q
+        protocol,        // H
+        status,          // s
+        bytes_zero,      // B
+        bytes_dash,      // b
+        referer,         // f
+        user_agent,      // a
+        seconds,         // T
+        microseconds,    // D
+        milliseconds,    // M
+        decimal_seconds, // L
+        pid,             // p
+        request_header,  // {name}i
+        response_header, // {name}o
+        environ,         // {name}e
+        unknown,         // anything else: "-"
+    };
+    struct Piece {
+        Atom atom = Atom::literal;
+        std::string text;  // literal text, or the lower-cased header / variable name
+    };
+    const std::vector<Piece>& pieces() const { return pieces_; }
+
+private:
+    std::vector<Piece> pieces_;
+};
+
+}  // namespace gantry
