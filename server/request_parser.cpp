@@ -1,5 +1,7 @@
 #include "server/request_parser.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <utility>
 
@@ -50,10 +52,9 @@ public:
         if (limits.request_line && limits.fields && limits.field_size)
             header_limit = limits.request_line + 2 + limits.fields * (limits.field_size + 2) + 2;
         this->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(header_limit, std::numeric_limits<std::uint32_t>::max())));
-        if (limits.body)
-            body_limit(static_cast<std::uint64_t>(limits.body));
-        else
-            body_limit(boost::none);
+        // "Unlimited" is the largest value, not boost::none: Beast 1.74 compares the Content-Length
+        // against the optional directly, and any number is greater than none.
+        body_limit(limits.body ? static_cast<std::uint64_t>(limits.body) : std::numeric_limits<std::uint64_t>::max());
     }
 
     HttpRequest request_;
@@ -174,6 +175,7 @@ std::size_t RequestParser::feed(std::string_view bytes) {
         if (ec == http::error::need_more) break;
         if (ec) {
             state_ = State::error;
+            if (std::getenv("GANTRY_PARSER_DEBUG")) std::fprintf(stderr, "parser: %s\n", ec.message().c_str());
             if (impl_->status_) {
                 error_status_ = impl_->status_;
                 error_reason_ = impl_->reason_;

@@ -48,10 +48,12 @@ TEST(RequestParser, PipelinedBytesAreLeftForTheNextRequest) {
 
 TEST(RequestParser, IncrementalHeaderNeedsMore) {
     RequestParser p({});
-    EXPECT_EQ(p.feed("GET / HTTP/1.1\r\nHo"), 0u);
+    std::string_view first = "GET / HTTP/1.1\r\nHo";
+    std::size_t used = p.feed(first);  // Beast takes the request line, keeps the partial field
+    EXPECT_EQ(used, 16u);
     EXPECT_EQ(p.state(), RequestParser::State::need_more);
     EXPECT_TRUE(p.started());
-    feed_all(p, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    feed_all(p, "Host: x\r\n\r\n");
     EXPECT_EQ(p.state(), RequestParser::State::complete);
 }
 
