@@ -11,6 +11,7 @@
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 
 namespace gantry {
 
@@ -160,6 +161,8 @@ void setup_logging(const Config& config, LogMode mode) {
         state->access->set_level(spdlog::level::info);  // access lines are logged whatever --log-level
         state->access->flush_on(spdlog::level::trace);
     }
+    // spdlog's default logger is the error log too: code outside server/ (embed/) logs with spdlog::error().
+    spdlog::set_default_logger(state->error);
     replace_state(std::move(state));
 }
 
@@ -185,6 +188,7 @@ void flush_logs() {
 
 void shutdown_logging() {
     if (g_state && g_state->owner == ::getpid()) flush_logs();
+    spdlog::set_default_logger(fallback_state().error);  // never left pointing at a stopped pool
     replace_state(nullptr);
 }
 

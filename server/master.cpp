@@ -9,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

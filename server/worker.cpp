@@ -105,7 +105,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     }
     server.stop();
     executor->stop();
-    flush_logs();
+    shutdown_logging();
     // No interpreter finalisation: app threads or atexit hooks must not keep a stopping worker
     // alive; the master kills a worker that outlives the graceful timeout anyway.
     return 0;
