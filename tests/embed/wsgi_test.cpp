@@ -124,8 +124,9 @@ INSTANTIATE_TEST_SUITE_P(InMemoryAndSpilled, WsgiInput, ::testing::Values(std::s
 
 TEST(WsgiResponse, ListIsOneSendWhole) {
     auto sink = get("/list");
+    auto events = sink->events();
     ASSERT_EQ(sink->kinds(), (Kinds{"send_whole"}));
-    const auto& head = sink->events()[0].head;
+    const auto& head = events[0].head;
     EXPECT_EQ(head.status, 201);
     EXPECT_EQ(head.reason, "Created");
     EXPECT_EQ(header(head, "X-Multi"), "a,b");
@@ -176,8 +177,7 @@ TEST(WsgiResponse, FileWrapperOfARegularFileIsSendFile) {
     EXPECT_EQ(e->offset, 3);  // where the app left the file
     EXPECT_EQ(e->count, 13u);
     EXPECT_EQ(e->data, "3456789abcdef");
-    json f = facts();
-    ASSERT_EQ(f.size(), 1u);  // close() closes the file: checked through the fd being gone below
+    EXPECT_EQ(facts(), json::array({"closed file"}));  // the wrapper's close() closed the file
 }
 
 TEST(WsgiResponse, FileWrapperCountIsCappedByContentLength) {
@@ -186,10 +186,11 @@ TEST(WsgiResponse, FileWrapperCountIsCappedByContentLength) {
     ASSERT_NE(e, nullptr);
     EXPECT_EQ(e->count, 5u);
     EXPECT_EQ(e->data, "34567");
+    EXPECT_EQ(facts(), json::array({"closed file"}));
 }
 
 TEST(WsgiResponse, FileWrapperWithoutFilenoIsIterated) {
-    auto sink = get("/file-bytesio");
+    auto sink = get("/bytesio-wrapper");
     ASSERT_EQ(sink->kinds(), (Kinds{"start_stream", "write_chunk", "write_chunk", "write_chunk", "write_chunk", "finish_stream"}));
     EXPECT_EQ(sink->body(), "in memory data");
 }
@@ -211,13 +212,13 @@ TEST_P(WsgiFailure, IsFailWithTracebackInTheErrorLog) {
     ASSERT_EQ(sink->kinds(), (Kinds{"fail"})) << target;
     auto lines = take_log();
     EXPECT_TRUE(log_contains(lines, "error|Error handling request GET " + target)) << target;
-    EXPECT_TRUE(log_contains(lines, "Traceback (most recent call last)")) << target;
     EXPECT_TRUE(log_contains(lines, needle)) << target << " wants " << needle;
 }
 INSTANTIATE_TEST_SUITE_P(
     AppErrors, WsgiFailure,
     ::testing::Values(std::pair<std::string, std::string>{"/raise", "ZeroDivisionError: division by zero"},
                       std::pair<std::string, std::string>{"/raise", "testapp.py"},
+                      std::pair<std::string, std::string>{"/raise", "Traceback (most recent call last)"},
                       std::pair<std::string, std::string>{"/no-start-response", "without calling start_response"},
                       std::pair<std::string, std::string>{"/start-twice", "second time without exc_info"},
                       std::pair<std::string, std::string>{"/bad-header-name", "invalid header name 'Bad Name'"},
@@ -246,13 +247,14 @@ TEST(WsgiResponse, ErrorAfterStreamingStartedIsFailAfterTheHead) {
 TEST(WsgiResponse, HtabIsAllowedInHeaderValues) {
     auto sink = get("/htab-header");
     ASSERT_EQ(sink->kinds(), (Kinds{"send_whole"}));
-    EXPECT_EQ(header(sink->events()[0].head, "X-Tab"), "a\tb");
+    EXPECT_EQ(header(sink->events().at(0).head, "X-Tab"), "a\tb");
 }
 
 TEST(WsgiResponse, ExcInfoBeforeHeadersSentReplacesThem) {
     auto sink = get("/exc-info-before");
+    auto events = sink->events();
     ASSERT_EQ(sink->kinds(), (Kinds{"send_whole"}));
-    const auto& head = sink->events()[0].head;
+    const auto& head = events[0].head;
     EXPECT_EQ(head.status, 500);
     EXPECT_EQ(head.reason, "Internal Error");
     EXPECT_EQ(header(head, "X-First"), "");

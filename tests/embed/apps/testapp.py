@@ -1,4 +1,5 @@
 """The WSGI app the embed tests drive: one behaviour per path."""
+import io
 import json
 import os
 import sys
@@ -26,6 +27,13 @@ class Closing:
 
     def close(self):
         FACTS.append(f"closed {self.name} after {self.produced}")
+
+
+class TrackedFile(io.FileIO):
+    def close(self):
+        if not self.closed:
+            FACTS.append("closed file")
+        super().close()
 
 
 def _json(start_response, obj, status="200 OK"):
@@ -170,11 +178,11 @@ def application(environ, start_response):
         errors.writelines(["line\n", "tail"])
         errors.flush()
         return _json(start_response, "ok")
-    if path.startswith("/file"):
+    if path in ("/file", "/file-cl"):
         fd, name = tempfile.mkstemp()
         os.write(fd, b"0123456789abcdef")
         os.close(fd)
-        f = open(name, "rb")
+        f = TrackedFile(name, "rb")
         os.unlink(name)
         f.seek(3)
         headers = [("Content-Type", "application/octet-stream")]
@@ -182,9 +190,8 @@ def application(environ, start_response):
             headers.append(("Content-Length", "5"))
         start_response("200 OK", headers)
         wrapper = environ["wsgi.file_wrapper"](f, 4)
-        FACTS.append(f"file {f.name}")
         return wrapper
-    if path == "/file-bytesio":
+    if path == "/bytesio-wrapper":
         import io
         start_response("200 OK", [])
         return environ["wsgi.file_wrapper"](io.BytesIO(b"in memory data"), 4)
