@@ -1,0 +1,34 @@
+#pragma once
+// Internal to embed/: small helpers over the CPython API. Everything here needs the GIL.
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <string>
+#include <utility>
+
+namespace gantry::py {
+
+// An owned reference.
+class Ref {
+public:
+    Ref() = default;
+    explicit Ref(PyObject* p) : p_(p) {}  // steals
+    static Ref borrow(PyObject* p) { Py_XINCREF(p); return Ref(p); }
+    Ref(Ref&& o) noexcept : p_(std::exchange(o.p_, nullptr)) {}
+    Ref& operator=(Ref&& o) noexcept { if (this != &o) { Py_XDECREF(p_); p_ = std::exchange(o.p_, nullptr); } return *this; }
+    Ref(const Ref&) = delete;
+    Ref& operator=(const Ref&) = delete;
+    ~Ref() { Py_XDECREF(p_); }
+    PyObject* get() const { return p_; }
+    PyObject* release() { return std::exchange(p_, nullptr); }
+    explicit operator bool() const { return p_ != nullptr; }
+    void reset(PyObject* p = nullptr) { Py_XDECREF(p_); p_ = p; }
+
+private:
+    PyObject* p_ = nullptr;
+};
+
+// Takes the pending Python exception (clearing it) and returns its full traceback text.
+std::string take_exception_text();
+
+}  // namespace gantry::py

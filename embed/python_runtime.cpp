@@ -1,0 +1,244 @@
+// Interpreter start, app loading and fork support. The WSGI executor is in wsgi_executor.cpp.
+#include "embed/runtime_state.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+namespace gantry {
+
+namespace fs = std::filesystem;
+
+struct PythonRuntime::State {
+    Config config;
+    py::Ref app;                             // the loaded WSGI callable
+    PyThreadState* released_main = nullptr;  // the starting thread's state while executors run
+};
+
+namespace py {
+
+std::string take_exception_text() {
+    PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+    PyErr_Fetch(&type, &value, &tb);
+    if (!type) return "(no Python exception set)";
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb && value) PyException_SetTraceback(value, tb);
+    Ref t(type), v(value), b(tb);
+
+    std::string text;
+    Ref mod(PyImport_ImportModule("traceback"));
+    Ref lines;
+    if (mod) lines = Ref(PyObject_CallMethod(mod.get(), "format_exception", "OOO", type,
+                                             value ? value : Py_None, tb ? tb : Py_None));
+    if (lines) {
+        Ref joined(PyUnicode_Join(Ref(PyUnicode_FromString("")).get(), lines.get()));
+        if (joined) {
+            if (const char* s = PyUnicode_AsUTF8(joined.get())) text = s;
+        }
+    }
+    if (text.empty()) {
+        // Formatting failed too: at least the exception's repr.
+        PyErr_Clear();
+        Ref r(PyObject_Repr(value ? value : type));
+        const char* s = r ? PyUnicode_AsUTF8(r.get()) : nullptr;
+        text = s ? s : "(unprintable Python exception)";
+    }
+    PyErr_Clear();
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    return text;
+}
+
+}  // namespace py
+
+// ---- the `_gantry` native module: what Python code needs from the server ----------------------
+
+namespace {
+
+// Logs through the default logger with the GIL released: sinks may block on I/O.
+void log_released(spdlog::level::level_enum level, std::string message) {
+    Py_BEGIN_ALLOW_THREADS
+    spdlog::default_logger()->log(level, "{}", message);
+    Py_END_ALLOW_THREADS
+}
+
+PyObject* native_log_error(PyObject*, PyObject* arg) {
+    Py_ssize_t size = 0;
+    const char* text = PyUnicode_AsUTF8AndSize(arg, &size);
+    if (!text) return nullptr;
+    log_released(spdlog::level::err, std::string(text, static_cast<std::size_t>(size)));
+    Py_RETURN_NONE;
+}
+
+PyObject* native_log(PyObject*, PyObject* args) {
+    const char* level_name = nullptr;
+    const char* text = nullptr;
+    Py_ssize_t size = 0;
+    if (!PyArg_ParseTuple(args, "ss#:log", &level_name, &text, &size)) return nullptr;
+    auto level = spdlog::level::from_str(level_name);  // unknown names give "off"
+    if (level == spdlog::level::off && std::string_view(level_name) != "off") {
+        PyErr_Format(PyExc_ValueError, "unknown log level %s", level_name);
+        return nullptr;
+    }
+    log_released(level, std::string(text, static_cast<std::size_t>(size)));
+    Py_RETURN_NONE;
+}
+
+PyMethodDef native_methods[] = {
+    {"log_error", native_log_error, METH_O, "log_error(text): one record in the server's error log"},
+    {"log", native_log, METH_VARARGS, "log(level, text): level is debug/info/warning/error/critical"},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_gantry", "gantry's native side", -1,
+                             native_methods, nullptr, nullptr, nullptr, nullptr};
+
+PyObject* PyInit__gantry() { return PyModule_Create(&native_module); }
+
+// ---- start ---------------------------------------------------------------------------------
+
+void check_status(PyStatus status, PyConfig* config, const char* what) {
+    if (PyStatus_Exception(status)) {
+        std::string msg = std::string("Python initialisation failed (") + what + "): " +
+                          (status.err_msg ? status.err_msg : "unknown error");
+        PyConfig_Clear(config);
+        throw AppLoadError(msg);
+    }
+}
+
+std::string gantry_python_dir() {
+    std::error_code ec;
+    fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+    if (!ec) {
+        fs::path installed = exe.parent_path() / ".." / "lib" / "gantry" / "python";
+        if (fs::is_directory(installed / "gantry", ec)) return fs::weakly_canonical(installed, ec).string();
+    }
+    return GANTRY_SOURCE_PYTHON_DIR;
+}
+
+// The interpreter a virtualenv would run: <venv>/bin/python, so pyvenv.cfg is read by getpath.
+std::string venv_python(const std::string& venv) {
+    for (const char* name : {"python", "python3"}) {
+        fs::path p = fs::path(venv) / "bin" / name;
+        if (::access(p.c_str(), X_OK) == 0) return fs::absolute(p).string();
+    }
+    throw AppLoadError("virtualenv " + venv + " has no bin/python");
+}
+
+bool list_insert_str(PyObject* list, Py_ssize_t index, const std::string& s) {
+    py::Ref item(PyUnicode_DecodeFSDefault(s.c_str()));
+    if (!item) return false;
+    if (index < 0) return PyList_Append(list, item.get()) == 0;
+    return PyList_Insert(list, index, item.get()) == 0;
+}
+
+}  // namespace
+
+PyObject* init_gantry_native_module() { return PyInit__gantry(); }
+
+PythonRuntime::PythonRuntime(const Config& config) : state_(std::make_unique<State>()) {
+    state_->config = config;
+}
+
+std::unique_ptr<PythonRuntime> PythonRuntime::start(const Config& config) {
+    if (Py_IsInitialized()) throw AppLoadError("the Python interpreter is already running in this process");
+
+    // -e/--env first: the interpreter reads PYTHON* variables at start, and the app os.environ.
+    for (const auto& [key, value] : config.env) ::setenv(key.c_str(), value.c_str(), 1);
+
+    std::string workdir;
+    if (!config.chdir.empty()) {
+        if (::chdir(config.chdir.c_str()) != 0)
+            throw AppLoadError("cannot chdir to " + config.chdir + ": " + std::strerror(errno));
+    }
+    {
+        std::error_code ec;
+        workdir = fs::current_path(ec).string();
+    }
+
+    std::string venv = config.virtualenv;
+    if (venv.empty()) {
+        if (const char* v = std::getenv("VIRTUAL_ENV")) venv = v;
+    }
+    std::string program = venv.empty() ? std::string(GANTRY_PYTHON_EXECUTABLE) : venv_python(venv);
+
+    if (PyImport_AppendInittab("_gantry", &PyInit__gantry) != 0)
+        throw AppLoadError("cannot register the _gantry module");
+
+    PyConfig pc;
+    PyConfig_InitPythonConfig(&pc);
+    pc.isolated = 0;
+    pc.parse_argv = 0;               // our argv is gantry's, not python's
+    pc.install_signal_handlers = 0;  // the server owns the signals
+    check_status(PyConfig_SetBytesString(&pc, &pc.program_name, program.c_str()), &pc, "program_name");
+    check_status(PyConfig_SetBytesString(&pc, &pc.executable, program.c_str()), &pc, "executable");
+    char* argv[] = {const_cast<char*>("gantry")};
+    check_status(PyConfig_SetBytesArgv(&pc, 1, argv), &pc, "argv");
+    check_status(Py_InitializeFromConfig(&pc), &pc, "Py_InitializeFromConfig");
+    PyConfig_Clear(&pc);
+
+    std::unique_ptr<PythonRuntime> runtime(new PythonRuntime(config));
+
+    // sys.path as gunicorn leaves it: --pythonpath entries, then the working directory, then
+    // the interpreter's own entries; gantry's package last so it never shadows the app.
+    PyObject* path = PySys_GetObject("path");  // borrowed
+    bool ok = path && PyList_Check(path);
+    if (ok) {
+        py::Ref wd(PyUnicode_DecodeFSDefault(workdir.c_str()));
+        int present = wd ? PySequence_Contains(path, wd.get()) : -1;
+        ok = present == 1 || (present == 0 && PyList_Insert(path, 0, wd.get()) == 0);
+    }
+    for (auto it = config.pythonpath.rbegin(); ok && it != config.pythonpath.rend(); ++it) {
+        if (it->empty()) continue;
+        std::error_code ec;
+        ok = list_insert_str(path, 0, fs::absolute(*it, ec).string());
+    }
+    if (ok) ok = list_insert_str(path, -1, gantry_python_dir());
+    if (ok) {
+        py::Ref gantry_pkg(PyImport_ImportModule("gantry"));
+        ok = static_cast<bool>(gantry_pkg);
+    }
+    if (!ok) throw AppLoadError("cannot set up sys.path for gantry:\n" + py::take_exception_text());
+    spdlog::default_logger()->debug("Python {} started as {}", Py_GetVersion(), program);
+    return runtime;
+}
+
+PythonRuntime::~PythonRuntime() {
+    if (!Py_IsInitialized()) return;
+    if (state_->released_main) {
+        PyEval_RestoreThread(state_->released_main);
+        state_->released_main = nullptr;
+    }
+    state_->app.reset();
+    if (Py_FinalizeEx() < 0) spdlog::default_logger()->warn("errors while finalising Python");
+}
+
+void PythonRuntime::load_app() {
+    const std::string& spec = state_->config.app;
+    py::Ref loader(PyImport_ImportModule("gantry._loader"));
+    py::Ref app;
+    if (loader) app = py::Ref(PyObject_CallMethod(loader.get(), "load", "s", spec.c_str()));
+    if (!app) throw AppLoadError(py::take_exception_text());
+    state_->app = std::move(app);
+}
+
+bool PythonRuntime::app_loaded() const { return static_cast<bool>(state_->app); }
+
+void PythonRuntime::before_fork() { PyOS_BeforeFork(); }
+void PythonRuntime::after_fork_parent() { PyOS_AfterFork_Parent(); }
+void PythonRuntime::after_fork_child() { PyOS_AfterFork_Child(); }
+
+std::unique_ptr<PythonRuntime::Executor> PythonRuntime::start_executor() {
+    if (!state_->app) throw AppLoadError("start_executor() before load_app()");
+    if (state_->released_main) throw AppLoadError("the executor is already running");
+    auto executor = make_wsgi_executor(state_->config, state_->app.get());
+    // The executor threads need the GIL; this thread gives it up until the runtime is destroyed.
+    state_->released_main = PyEval_SaveThread();
+    return executor;
+}
+
+}  // namespace gantry

@@ -1,0 +1,718 @@
+// The WSGI (PEP 3333) executor: Python threads that take AppCalls from a lock-free queue, call the
+// app with the GIL held once per request, and hand the response to the call's ResponseSink.
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <chrono>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "embed/runtime_state.hpp"
+
+namespace gantry {
+namespace {
+
+using py::Ref;
+
+constexpr std::size_t kWholeResponseLimit = 1 << 20;  // Content-Length up to this: one send_whole
+constexpr std::size_t kHeaderKeyCacheLimit = 1024;    // distinct HTTP_* keys kept interned
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// RFC 7230 tchar.
+bool is_token(std::string_view s) {
+    if (s.empty()) return false;
+    for (unsigned char c : s) {
+        if (std::isalnum(c)) continue;
+        if (!std::strchr("!#$%&'*+-.^_`|~", c) || c == 0) return false;
+    }
+    return true;
+}
+
+// Field values: visible latin-1, SP and HTAB; no CR, LF, NUL or other controls.
+bool is_field_value(std::string_view s) {
+    for (unsigned char c : s)
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    return true;
+}
+
+// A str whose code points are all < 256, as its latin-1 bytes (PEP 3333 "native strings").
+bool latin1_of(PyObject* s, std::string& out) {
+    if (!PyUnicode_Check(s)) return false;
+    if (PyUnicode_READY(s) < 0) return false;
+    if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) return false;
+    out.assign(reinterpret_cast<const char*>(PyUnicode_1BYTE_DATA(s)),
+               static_cast<std::size_t>(PyUnicode_GET_LENGTH(s)));
+    return true;
+}
+
+Ref intern(const char* s) { return Ref(PyUnicode_InternFromString(s)); }
+
+// Everything made once when the executor starts. Only touched with the GIL held.
+struct Shared {
+    Ref app;
+    Ref environ_template;
+    Ref bytes_io;           // io.BytesIO
+    Ref io_open;            // io.open
+    Ref file_wrapper_type;  // gantry._wsgi.FileWrapper
+    PyTypeObject* start_response_type = nullptr;
+
+    Ref k_method, k_script_name, k_path_info, k_query_string, k_raw_uri, k_protocol, k_server_name,
+        k_server_port, k_remote_addr, k_remote_port, k_content_type, k_content_length, k_url_scheme,
+        k_input;
+    Ref s_http10, s_http11, s_http, s_https, s_empty;
+    Ref a_close, a_fileno, a_tell, a_filelike;
+    std::string script_name;
+    std::unordered_map<std::string, Ref> header_keys;
+    std::unordered_map<std::string, Ref> methods;
+};
+
+// One request's response state; lives on the executor thread's stack for the call.
+struct RequestCtx {
+    Shared* shared = nullptr;
+    AppCall* call = nullptr;
+    ResponseSink* sink = nullptr;
+    bool headers_set = false;
+    ResponseHead head;
+    std::optional<std::size_t> content_length;
+    enum class Phase { kNone, kStreaming, kDone } phase = Phase::kNone;
+    bool client_gone = false;
+
+    bool headers_sent() const { return phase != Phase::kNone; }
+    void start_stream() {
+        sink->start_stream(std::move(head));
+        phase = Phase::kStreaming;
+    }
+    // Sends with the GIL released: write_chunk may block on the connection's bounded buffer.
+    bool write_chunk(std::string data) {
+        bool ok;
+        Py_BEGIN_ALLOW_THREADS
+        ok = sink->write_chunk(std::move(data));
+        Py_END_ALLOW_THREADS
+        if (!ok) client_gone = true;
+        return ok;
+    }
+};
+
+// ---- start_response and write: a small C type, one instance per request ----------------------
+
+struct StartResponseObject {
+    PyObject_HEAD
+    RequestCtx* ctx;  // null once the request is over: late calls raise
+};
+
+PyObject* write_impl(PyObject* self, PyObject* data) {
+    RequestCtx* ctx = reinterpret_cast<StartResponseObject*>(self)->ctx;
+    if (!ctx || ctx->phase == RequestCtx::Phase::kDone) {
+        PyErr_SetString(PyExc_RuntimeError, "write() called after the response was finished");
+        return nullptr;
+    }
+    if (!PyBytes_Check(data)) {
+        PyErr_Format(PyExc_TypeError, "write() argument must be bytes, not %.100s", Py_TYPE(data)->tp_name);
+        return nullptr;
+    }
+    if (!ctx->headers_set) {
+        PyErr_SetString(PyExc_RuntimeError, "write() called before start_response()");
+        return nullptr;
+    }
+    if (ctx->client_gone) {
+        PyErr_SetString(PyExc_ConnectionResetError, "client disconnected");
+        return nullptr;
+    }
+    if (!ctx->headers_sent()) ctx->start_stream();
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    if (n > 0 && !ctx->write_chunk(std::string(PyBytes_AS_STRING(data), static_cast<std::size_t>(n)))) {
+        PyErr_SetString(PyExc_ConnectionResetError, "client disconnected");
+        return nullptr;
+    }
+    Py_RETURN_NONE;
+}
+
+PyMethodDef write_def = {"write", write_impl, METH_O, "write(data): send bytes before the iterable's"};
+
+PyObject* start_response_call(PyObject* self, PyObject* args, PyObject* kwargs) {
+    RequestCtx* ctx = reinterpret_cast<StartResponseObject*>(self)->ctx;
+    static const char* kwlist[] = {"status", "headers", "exc_info", nullptr};
+    PyObject *status = nullptr, *headers = nullptr, *exc_info = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|O:start_response", const_cast<char**>(kwlist),
+                                     &status, &headers, &exc_info))
+        return nullptr;
+    if (!ctx) {
+        PyErr_SetString(PyExc_RuntimeError, "start_response() called after the request finished");
+        return nullptr;
+    }
+    if (exc_info != Py_None) {
+        if (ctx->headers_sent()) {
+            // PEP 3333: too late to change the response, re-raise the app's error.
+            PyObject *t, *v, *tb;
+            if (!PyArg_ParseTuple(exc_info, "OOO:exc_info", &t, &v, &tb)) return nullptr;
+            Py_INCREF(t);
+            Py_INCREF(v);
+            Py_INCREF(tb);
+            PyErr_Restore(t, v, tb == Py_None ? (Py_DECREF(tb), nullptr) : tb);
+            return nullptr;
+        }
+    } else if (ctx->headers_set) {
+        PyErr_SetString(PyExc_RuntimeError, "start_response() called a second time without exc_info");
+        return nullptr;
+    }
+
+    // Status: "NNN reason".
+    std::string status_line;
+    if (!latin1_of(status, status_line)) {
+        if (PyErr_Occurred()) return nullptr;
+        PyErr_Format(PyExc_TypeError, "status must be a latin-1 str, not %.100s", Py_TYPE(status)->tp_name);
+        return nullptr;
+    }
+    if (status_line.size() < 3 || !std::isdigit(static_cast<unsigned char>(status_line[0])) ||
+        !std::isdigit(static_cast<unsigned char>(status_line[1])) ||
+        !std::isdigit(static_cast<unsigned char>(status_line[2])) || status_line[0] == '0' ||
+        (status_line.size() > 3 && status_line[3] != ' ') || !is_field_value(status_line)) {
+        PyErr_Format(PyExc_ValueError, "invalid status %R: must be 'NNN reason'", status);
+        return nullptr;
+    }
+    ResponseHead head;
+    head.status = std::stoi(status_line.substr(0, 3));
+    head.reason = status_line.size() > 4 ? status_line.substr(4) : std::string();
+
+    if (!PyList_Check(headers)) {
+        PyErr_Format(PyExc_TypeError, "headers must be a list, not %.100s", Py_TYPE(headers)->tp_name);
+        return nullptr;
+    }
+    std::optional<std::size_t> content_length;
+    Py_ssize_t count = PyList_GET_SIZE(headers);
+    head.headers.reserve(static_cast<std::size_t>(count));
+    for (Py_ssize_t i = 0; i < count; ++i) {
+        PyObject* item = PyList_GET_ITEM(headers, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            PyErr_Format(PyExc_TypeError, "header %R must be a (name, value) tuple", item);
+            return nullptr;
+        }
+        HttpHeader h;
+        if (!latin1_of(PyTuple_GET_ITEM(item, 0), h.name) || !is_token(h.name)) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "invalid header name %R", PyTuple_GET_ITEM(item, 0));
+            return nullptr;
+        }
+        if (!latin1_of(PyTuple_GET_ITEM(item, 1), h.value) || !is_field_value(h.value)) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_ValueError, "invalid value for header %s: %R", h.name.c_str(),
+                             PyTuple_GET_ITEM(item, 1));
+            return nullptr;
+        }
+        if (iequals(h.name, "content-length")) {
+            std::size_t v = 0;
+            bool digits = !h.value.empty() && h.value.size() < 19;
+            for (char c : h.value) {
+                if (c < '0' || c > '9') { digits = false; break; }
+                v = v * 10 + static_cast<std::size_t>(c - '0');
+            }
+            if (!digits) {
+                PyErr_Format(PyExc_ValueError, "invalid Content-Length %s", h.value.c_str());
+                return nullptr;
+            }
+            content_length = v;
+        }
+        head.headers.push_back(std::move(h));
+    }
+    ctx->head = std::move(head);
+    ctx->content_length = content_length;
+    ctx->headers_set = true;
+    return PyCFunction_New(&write_def, self);
+}
+
+void start_response_dealloc(PyObject* self) {
+    PyTypeObject* type = Py_TYPE(self);
+    type->tp_free(self);
+    Py_DECREF(type);  // heap type
+}
+
+PyType_Slot start_response_slots[] = {
+    {Py_tp_call, reinterpret_cast<void*>(start_response_call)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(start_response_dealloc)},
+    {Py_tp_doc, const_cast<char*>("start_response(status, headers, exc_info=None) -> write")},
+    {0, nullptr},
+};
+PyType_Spec start_response_spec = {"gantry.StartResponse", sizeof(StartResponseObject), 0,
+                                   Py_TPFLAGS_DEFAULT, start_response_slots};
+
+// ---- the executor ------------------------------------------------------------------------
+
+class WsgiExecutor final : public PythonRuntime::Executor {
+public:
+    WsgiExecutor(const Config& config, PyObject* app) : threads_count_(std::max(1, config.threads)) {
+        init_shared(config, app);  // GIL held by the caller
+        for (int i = 0; i < threads_count_; ++i) threads_.emplace_back([this] { thread_main(); });
+    }
+
+    ~WsgiExecutor() override {
+        stop();
+        // The shared objects go with the GIL held.
+        PyGILState_STATE g = PyGILState_Ensure();
+        Py_XDECREF(reinterpret_cast<PyObject*>(shared_.start_response_type));
+        shared_ = Shared{};
+        PyGILState_Release(g);
+    }
+
+    void dispatch(std::unique_ptr<AppCall> call) override {
+        if (stopping_.load(std::memory_order_acquire)) {
+            call->sink->fail();
+            return;
+        }
+        queue_.enqueue(std::move(call));
+    }
+
+    void stop() override {
+        if (stopping_.exchange(true)) {
+            join();
+            return;
+        }
+        for (int i = 0; i < threads_count_; ++i) queue_.enqueue(nullptr);  // wake the idle ones
+        join();
+    }
+
+private:
+    void join() {
+        for (auto& t : threads_)
+            if (t.joinable()) t.join();
+    }
+
+    void init_shared(const Config& config, PyObject* app);
+    void thread_main();
+    void handle(AppCall& call);
+    PyObject* build_environ(AppCall& call, Ref& input);
+    bool respond(RequestCtx& ctx, PyObject* result);
+    bool try_send_file(RequestCtx& ctx, PyObject* result, bool& handled);
+    bool iterate(RequestCtx& ctx, PyObject* result);
+    void on_error(RequestCtx& ctx);
+    PyObject* header_key(const std::string& name);
+
+    int threads_count_;
+    Shared shared_;
+    moodycamel::BlockingConcurrentQueue<std::unique_ptr<AppCall>> queue_;
+    std::atomic<bool> stopping_{false};
+    std::vector<std::thread> threads_;
+};
+
+void WsgiExecutor::init_shared(const Config& config, PyObject* app) {
+    Shared& s = shared_;
+    s.app = Ref::borrow(app);
+    auto fail = [](const char* what) {
+        throw AppLoadError(std::string("cannot start the WSGI executor (") + what + "):\n" +
+                           py::take_exception_text());
+    };
+
+    Ref io(PyImport_ImportModule("io"));
+    if (!io) fail("import io");
+    s.bytes_io = Ref(PyObject_GetAttrString(io.get(), "BytesIO"));
+    s.io_open = Ref(PyObject_GetAttrString(io.get(), "open"));
+    Ref wsgi_mod(PyImport_ImportModule("gantry._wsgi"));
+    if (!wsgi_mod || !s.bytes_io || !s.io_open) fail("import gantry._wsgi");
+    s.file_wrapper_type = Ref(PyObject_GetAttrString(wsgi_mod.get(), "FileWrapper"));
+    Ref errors(s.file_wrapper_type ? PyObject_CallMethod(wsgi_mod.get(), "ErrorStream", nullptr) : nullptr);
+    if (!errors) fail("wsgi.errors");
+    s.start_response_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&start_response_spec));
+    if (!s.start_response_type) fail("StartResponse type");
+
+    s.k_method = intern("REQUEST_METHOD");
+    s.k_script_name = intern("SCRIPT_NAME");
+    s.k_path_info = intern("PATH_INFO");
+    s.k_query_string = intern("QUERY_STRING");
+    s.k_raw_uri = intern("RAW_URI");
+    s.k_protocol = intern("SERVER_PROTOCOL");
+    s.k_server_name = intern("SERVER_NAME");
+    s.k_server_port = intern("SERVER_PORT");
+    s.k_remote_addr = intern("REMOTE_ADDR");
+    s.k_remote_port = intern("REMOTE_PORT");
+    s.k_content_type = intern("CONTENT_TYPE");
+    s.k_content_length = intern("CONTENT_LENGTH");
+    s.k_url_scheme = intern("wsgi.url_scheme");
+    s.k_input = intern("wsgi.input");
+    s.s_http10 = intern("HTTP/1.0");
+    s.s_http11 = intern("HTTP/1.1");
+    s.s_http = intern("http");
+    s.s_https = intern("https");
+    s.s_empty = intern("");
+    s.a_close = intern("close");
+    s.a_fileno = intern("fileno");
+    s.a_tell = intern("tell");
+    s.a_filelike = intern("filelike");
+    for (const char* m : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) s.methods.emplace(m, intern(m));
+
+    // SCRIPT_NAME comes from the environment, as in gunicorn.
+    if (const char* sn = std::getenv("SCRIPT_NAME")) s.script_name = sn;
+    while (!s.script_name.empty() && s.script_name.back() == '/') s.script_name.pop_back();
+
+    Ref gantry_mod(PyImport_ImportModule("gantry"));
+    Ref version(gantry_mod ? PyObject_GetAttrString(gantry_mod.get(), "__version__") : nullptr);
+    if (!version) fail("gantry.__version__");
+    Ref software(PyUnicode_FromFormat("gantry/%U", version.get()));
+
+    Ref env(PyDict_New());
+    auto put = [&](const char* key, PyObject* value) {
+        if (!value || PyDict_SetItem(env.get(), intern(key).get(), value) < 0) fail(key);
+    };
+    Ref wsgi_version(Py_BuildValue("(ii)", 1, 0));
+    put("wsgi.version", wsgi_version.get());
+    put("wsgi.multithread", config.threads > 1 ? Py_True : Py_False);
+    put("wsgi.multiprocess", config.workers > 1 ? Py_True : Py_False);
+    put("wsgi.run_once", Py_False);
+    put("wsgi.input_terminated", Py_True);  // bodies are buffered whole before the app runs
+    put("wsgi.errors", errors.get());
+    put("wsgi.file_wrapper", s.file_wrapper_type.get());
+    put("SERVER_SOFTWARE", software.get());
+    Ref script_name(PyUnicode_DecodeLatin1(s.script_name.data(), static_cast<Py_ssize_t>(s.script_name.size()), nullptr));
+    put("SCRIPT_NAME", script_name.get());
+    put("QUERY_STRING", s.s_empty.get());
+    s.environ_template = std::move(env);
+}
+
+PyObject* WsgiExecutor::header_key(const std::string& name) {
+    auto it = shared_.header_keys.find(name);
+    if (it != shared_.header_keys.end()) return Ref::borrow(it->second.get()).release();
+    PyObject* key = PyUnicode_DecodeLatin1(name.data(), static_cast<Py_ssize_t>(name.size()), nullptr);
+    if (key && shared_.header_keys.size() < kHeaderKeyCacheLimit) {
+        PyUnicode_InternInPlace(&key);
+        shared_.header_keys.emplace(name, Ref::borrow(key));
+    }
+    return key;
+}
+
+// Sets env[key] = value, stealing value. False with a Python error set.
+bool set_steal(PyObject* env, PyObject* key, PyObject* value) {
+    if (!value) return false;
+    int rc = PyDict_SetItem(env, key, value);
+    Py_DECREF(value);
+    return rc == 0;
+}
+
+PyObject* latin1_str(std::string_view s) {
+    return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
+}
+
+PyObject* WsgiExecutor::build_environ(AppCall& call, Ref& input) {
+    const Shared& s = shared_;
+    HttpRequest& req = call.request;
+    Ref env(PyDict_Copy(s.environ_template.get()));
+    if (!env) return nullptr;
+    PyObject* e = env.get();
+
+    auto m = s.methods.find(req.method);
+    PyObject* method = m != s.methods.end() ? Ref::borrow(m->second.get()).release() : latin1_str(req.method);
+    if (!set_steal(e, s.k_method.get(), method)) return nullptr;
+
+    TargetParts parts = split_target(req.target);
+    std::string_view path = parts.path;
+    if (!s.script_name.empty() && path.substr(0, s.script_name.size()) == s.script_name &&
+        (path.size() == s.script_name.size() || path[s.script_name.size()] == '/'))
+        path.remove_prefix(s.script_name.size());
+    if (!set_steal(e, s.k_path_info.get(), latin1_str(path))) return nullptr;
+    if (!parts.query.empty() && !set_steal(e, s.k_query_string.get(), latin1_str(parts.query))) return nullptr;
+    if (!set_steal(e, s.k_raw_uri.get(), latin1_str(req.target))) return nullptr;
+    if (PyDict_SetItem(e, s.k_protocol.get(), req.version == 10 ? s.s_http10.get() : s.s_http11.get()) < 0)
+        return nullptr;
+    if (PyDict_SetItem(e, s.k_url_scheme.get(),
+                       req.url_scheme == "https" ? s.s_https.get()
+                       : req.url_scheme == "http" ? s.s_http.get()
+                                                  : Ref(latin1_str(req.url_scheme)).get()) < 0)
+        return nullptr;
+    bool unix_socket = req.server_name.rfind("unix:", 0) == 0;
+    if (!set_steal(e, s.k_server_name.get(), latin1_str(req.server_name))) return nullptr;
+    if (!set_steal(e, s.k_server_port.get(),
+                   unix_socket ? Ref::borrow(s.s_empty.get()).release()
+                               : PyUnicode_FromFormat("%u", unsigned(req.server_port))))
+        return nullptr;
+    if (!set_steal(e, s.k_remote_addr.get(), latin1_str(req.remote_addr))) return nullptr;
+    if (!set_steal(e, s.k_remote_port.get(),
+                   req.remote_addr.empty() ? Ref::borrow(s.s_empty.get()).release()
+                                           : PyUnicode_FromFormat("%u", unsigned(req.remote_port))))
+        return nullptr;
+
+    // Headers: merged in C++ first (repeats joined), then one str per key and value.
+    std::vector<std::pair<std::string, std::string>> fields;
+    fields.reserve(req.headers.size());
+    bool has_content_length = false;
+    for (const HttpHeader& h : req.headers) {
+        if (h.name.find('_') != std::string::npos) continue;  // HTTP_X_USER vs X-User spoofing
+        std::string key;
+        if (iequals(h.name, "content-type")) {
+            key = "CONTENT_TYPE";
+        } else if (iequals(h.name, "content-length")) {
+            key = "CONTENT_LENGTH";
+            has_content_length = true;
+        } else {
+            key.reserve(5 + h.name.size());
+            key = "HTTP_";
+            for (char c : h.name) key.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+        }
+        auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == key; });
+        if (it == fields.end()) {
+            fields.emplace_back(std::move(key), h.value);
+        } else {
+            it->second += key == "HTTP_COOKIE" ? "; " : ", ";
+            it->second += h.value;
+        }
+    }
+    if (!has_content_length && (req.body.size() > 0 || req.find_header("transfer-encoding")))
+        fields.emplace_back("CONTENT_LENGTH", std::to_string(req.body.size()));  // chunked, buffered whole
+    for (auto& [key, value] : fields) {
+        PyObject* k = key == "CONTENT_TYPE"     ? Ref::borrow(s.k_content_type.get()).release()
+                      : key == "CONTENT_LENGTH" ? Ref::borrow(s.k_content_length.get()).release()
+                                                : header_key(key);
+        Ref kref(k);
+        if (!k || !set_steal(e, k, latin1_str(value))) return nullptr;
+    }
+
+    // wsgi.input: BytesIO over the body in memory, or the spilled file as a binary file object.
+    if (req.body.in_memory()) {
+        Ref bytes(PyBytes_FromStringAndSize(req.body.memory().data(), static_cast<Py_ssize_t>(req.body.size())));
+        if (!bytes) return nullptr;
+        input = Ref(PyObject_CallOneArg(s.bytes_io.get(), bytes.get()));
+    } else {
+        int fd = req.body.release_file();
+        input = Ref(PyObject_CallFunction(s.io_open.get(), "is", fd, "rb"));
+        if (!input) ::close(fd);
+    }
+    if (!input || PyDict_SetItem(e, s.k_input.get(), input.get()) < 0) return nullptr;
+    return env.release();
+}
+
+void WsgiExecutor::on_error(RequestCtx& ctx) {
+    std::string text = py::take_exception_text();
+    const HttpRequest& req = ctx.call->request;
+    if (ctx.client_gone) {
+        spdlog::default_logger()->debug("{} {}: client went away: {}", req.method, req.target, text);
+        if (ctx.phase == RequestCtx::Phase::kStreaming) ctx.sink->finish_stream();
+    } else {
+        spdlog::default_logger()->error("Error handling request {} {}\n{}", req.method, req.target, text);
+        ctx.sink->fail();
+    }
+    ctx.phase = RequestCtx::Phase::kDone;
+}
+
+bool WsgiExecutor::try_send_file(RequestCtx& ctx, PyObject* result, bool& handled) {
+    handled = false;
+    if (ctx.headers_sent() || !ctx.headers_set) return true;
+    // Any failure below means "not a real file": fall back to iterating the wrapper.
+    Ref filelike(PyObject_GetAttr(result, shared_.a_filelike.get()));
+    Ref fdobj(filelike ? PyObject_CallMethodNoArgs(filelike.get(), shared_.a_fileno.get()) : nullptr);
+    long fd_long = fdobj ? PyLong_AsLong(fdobj.get()) : -1;
+    int fd = fd_long >= 0 && fd_long <= INT32_MAX ? static_cast<int>(fd_long) : -1;
+    if (fd < 0) {
+        PyErr_Clear();
+        return true;
+    }
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return true;
+    Ref pos(PyObject_CallMethodNoArgs(filelike.get(), shared_.a_tell.get()));
+    long long offset = pos ? PyLong_AsLongLong(pos.get()) : -1;
+    if (offset < 0) {
+        PyErr_Clear();
+        offset = ::lseek(fd, 0, SEEK_CUR);
+        if (offset < 0) return true;
+    }
+    std::size_t remaining = st.st_size > offset ? static_cast<std::size_t>(st.st_size - offset) : 0;
+    std::size_t count = ctx.content_length ? std::min(*ctx.content_length, remaining) : remaining;
+    int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0) return true;
+    handled = true;
+    ctx.start_stream();
+    bool ok;
+    Py_BEGIN_ALLOW_THREADS
+    ok = ctx.sink->send_file(own, static_cast<off_t>(offset), count);
+    Py_END_ALLOW_THREADS
+    if (!ok) ctx.client_gone = true;
+    return true;
+}
+
+bool WsgiExecutor::iterate(RequestCtx& ctx, PyObject* result) {
+    using Phase = RequestCtx::Phase;
+    Ref it(PyObject_GetIter(result));
+    if (!it) return false;
+    std::string pending;  // buffered toward a whole response of Content-Length bytes
+    for (;;) {
+        Ref chunk(PyIter_Next(it.get()));
+        if (!chunk) break;
+        if (!PyBytes_Check(chunk.get())) {
+            PyErr_Format(PyExc_TypeError, "the response iterable must yield bytes, not %.100s",
+                         Py_TYPE(chunk.get())->tp_name);
+            return false;
+        }
+        auto n = static_cast<std::size_t>(PyBytes_GET_SIZE(chunk.get()));
+        if (n == 0) continue;
+        if (!ctx.headers_set) {
+            PyErr_SetString(PyExc_RuntimeError, "the application produced data before calling start_response()");
+            return false;
+        }
+        const char* data = PyBytes_AS_STRING(chunk.get());
+        if (ctx.phase == Phase::kNone && ctx.content_length && *ctx.content_length <= kWholeResponseLimit) {
+            pending.append(data, n);
+            if (pending.size() >= *ctx.content_length) {
+                pending.resize(*ctx.content_length);  // never more than announced
+                ctx.sink->send_whole(std::move(ctx.head), std::move(pending));
+                ctx.phase = Phase::kDone;
+                return true;
+            }
+            continue;
+        }
+        if (ctx.phase == Phase::kNone) ctx.start_stream();
+        if (!ctx.write_chunk(std::string(data, n))) return true;  // client gone: stop producing
+    }
+    if (PyErr_Occurred()) return false;
+    if (ctx.phase == Phase::kNone) {
+        if (!ctx.headers_set) {
+            PyErr_SetString(PyExc_RuntimeError, "the application returned without calling start_response()");
+            return false;
+        }
+        ctx.sink->send_whole(std::move(ctx.head), std::move(pending));
+        ctx.phase = Phase::kDone;
+    }
+    return true;
+}
+
+bool WsgiExecutor::respond(RequestCtx& ctx, PyObject* result) {
+    using Phase = RequestCtx::Phase;
+    bool is_list = PyList_CheckExact(result), is_tuple = PyTuple_CheckExact(result);
+    if ((is_list || is_tuple) && ctx.phase == Phase::kNone) {
+        Py_ssize_t n = is_list ? PyList_GET_SIZE(result) : PyTuple_GET_SIZE(result);
+        PyObject** items = is_list ? reinterpret_cast<PyListObject*>(result)->ob_item
+                                   : reinterpret_cast<PyTupleObject*>(result)->ob_item;
+        std::size_t total = 0;
+        for (Py_ssize_t i = 0; i < n; ++i) {
+            if (!PyBytes_Check(items[i])) {
+                PyErr_Format(PyExc_TypeError, "the response iterable must yield bytes, not %.100s",
+                             Py_TYPE(items[i])->tp_name);
+                return false;
+            }
+            total += static_cast<std::size_t>(PyBytes_GET_SIZE(items[i]));
+        }
+        if (!ctx.headers_set) {
+            PyErr_SetString(PyExc_RuntimeError, "the application returned without calling start_response()");
+            return false;
+        }
+        if (ctx.content_length && total > *ctx.content_length) total = *ctx.content_length;
+        std::string body;
+        body.reserve(total);
+        for (Py_ssize_t i = 0; i < n && body.size() < total; ++i) {
+            std::size_t take = std::min(static_cast<std::size_t>(PyBytes_GET_SIZE(items[i])), total - body.size());
+            body.append(PyBytes_AS_STRING(items[i]), take);
+        }
+        ctx.sink->send_whole(std::move(ctx.head), std::move(body));
+        ctx.phase = Phase::kDone;
+        return true;
+    }
+    if (Py_TYPE(result) == reinterpret_cast<PyTypeObject*>(shared_.file_wrapper_type.get())) {
+        bool handled = false;
+        if (!try_send_file(ctx, result, handled)) return false;
+        if (handled) return true;
+    }
+    return iterate(ctx, result);
+}
+
+void WsgiExecutor::handle(AppCall& call) {
+    using Phase = RequestCtx::Phase;
+    RequestCtx ctx;
+    ctx.shared = &shared_;
+    ctx.call = &call;
+    ctx.sink = call.sink.get();
+    Ref input;
+    Ref environ(build_environ(call, input));
+    if (!environ) {
+        on_error(ctx);
+        return;
+    }
+    Ref start_response(PyType_GenericAlloc(shared_.start_response_type, 0));
+    if (!start_response) {
+        on_error(ctx);
+        return;
+    }
+    reinterpret_cast<StartResponseObject*>(start_response.get())->ctx = &ctx;
+
+    PyObject* args[] = {environ.get(), start_response.get()};
+    Ref result(PyObject_Vectorcall(shared_.app.get(), args, 2, nullptr));
+    bool ok = result && respond(ctx, result.get());
+    if (result) {
+        // PEP 3333: close() always, whatever happened; its error counts if nothing failed before.
+        PyObject* pending_type = nullptr, *pending_value = nullptr, *pending_tb = nullptr;
+        if (!ok) PyErr_Fetch(&pending_type, &pending_value, &pending_tb);
+        Ref close(PyObject_GetAttr(result.get(), shared_.a_close.get()));
+        if (!close) {
+            PyErr_Clear();
+        } else if (!Ref(PyObject_CallNoArgs(close.get()))) {
+            if (ok && ctx.phase != Phase::kDone) {
+                ok = false;
+            } else {
+                spdlog::default_logger()->error("Error closing the response of {} {}\n{}", call.request.method,
+                                                call.request.target, py::take_exception_text());
+            }
+        }
+        if (!ok && pending_type) PyErr_Restore(pending_type, pending_value, pending_tb);
+    }
+    if (!ok) {
+        on_error(ctx);
+    } else if (ctx.phase == Phase::kStreaming) {
+        ctx.sink->finish_stream();
+        ctx.phase = Phase::kDone;
+    }
+    reinterpret_cast<StartResponseObject*>(start_response.get())->ctx = nullptr;
+
+    if (input) {
+        Ref closed(PyObject_CallMethodNoArgs(input.get(), shared_.a_close.get()));
+        if (!closed) PyErr_Clear();
+    }
+}
+
+void WsgiExecutor::thread_main() {
+    // This thread's own PyThreadState; the GIL is held only while a call runs.
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyThreadState* tstate = PyEval_SaveThread();
+    std::unique_ptr<AppCall> call;
+    auto run = [&] {
+        handle(*call);
+        call.reset();
+    };
+    for (;;) {
+        if (!queue_.wait_dequeue_timed(call, std::chrono::milliseconds(200))) {
+            if (stopping_.load(std::memory_order_acquire)) break;
+            continue;
+        }
+        if (!call) {
+            if (!stopping_.load(std::memory_order_acquire)) continue;
+            // Stopping: finish what is queued, then leave.
+            PyEval_RestoreThread(tstate);
+            while (queue_.try_dequeue(call))
+                if (call) run();
+            PyEval_SaveThread();
+            break;
+        }
+        PyEval_RestoreThread(tstate);
+        run();
+        // Take the next call without giving up the GIL when one is already waiting.
+        while (queue_.try_dequeue(call) && call) run();
+        PyEval_SaveThread();
+    }
+    PyEval_RestoreThread(tstate);
+    PyGILState_Release(gil);
+}
+
+}  // namespace
+
+std::unique_ptr<PythonRuntime::Executor> make_wsgi_executor(const Config& config, PyObject* app) {
+    return std::make_unique<WsgiExecutor>(config, app);
+}
+
+}  // namespace gantry

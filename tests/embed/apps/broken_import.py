@@ -1,0 +1,2 @@
+"""Fixture: a module that fails while being imported."""
+raise RuntimeError("broken at import")
