@@ -255,7 +255,10 @@ void AccessLogFormat::format_to(std::string& out, const AccessLogRecord& r) cons
             case Atom::path: append_escaped(out, target_path(r.target)); break;
             case Atom::query: append_escaped(out, target_query(r.target)); break;
             case Atom::protocol: append_protocol(out, r.version); break;
-            case Atom::status: out += std::to_string(r.status); break;
+            case Atom::status:
+                if (r.status < 0) out += '-';
+                else append_number(out, static_cast<std::uint64_t>(r.status));
+                break;
             case Atom::bytes_zero: append_number(out, r.response_bytes); break;
             case Atom::bytes_dash:
                 if (r.response_bytes == 0)

@@ -345,8 +345,8 @@ TEST_F(ConfigTest, BadWebConcurrency) {
     EXPECT_EQ(error_of({"a:b"}), "$WEB_CONCURRENCY must be a number of workers, got 'lots'");
     ::setenv("WEB_CONCURRENCY", "0", 1);
     EXPECT_CONTAINS(error_of({"a:b"}), "must be at least 1, got 0");
-    // A flag still wins over a bad-but-overridden environment? No: the environment is read
-    // first and reported, as gunicorn would fail on it too. A valid one is simply overridden.
+    // A bad value is reported even when -w is given, as gunicorn fails on it too; a valid one
+    // is simply overridden by the flag.
     ::setenv("WEB_CONCURRENCY", "3", 1);
     EXPECT_EQ(config({"-w", "1", "a:b"}).workers, 1);
 }
