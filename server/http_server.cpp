@@ -71,6 +71,16 @@ void describe_peer(const sockaddr* sa, std::string& addr, std::uint16_t& port) {
     }
 }
 
+// A session that throws loses its connection, never the worker.
+void log_session_exception(std::exception_ptr error) {
+    if (!error) return;
+    try {
+        std::rethrow_exception(error);
+    } catch (const std::exception& e) {
+        spdlog::error("connection dropped: {}", e.what());
+    }
+}
+
 struct ListenerInfo {
     std::string server_name;
     std::uint16_t server_port = 0;
@@ -251,7 +261,8 @@ public:
         shared_.connections.fetch_sub(1, std::memory_order_relaxed);
     }
 
-    asio::awaitable<void> run();
+    // The session lives as long as this coroutine: it holds the owning pointer in its frame.
+    static asio::awaitable<void> run(std::shared_ptr<Session> self) { co_await self->serve(); }
 
     // Stop after the current response; an idle connection closes now.
     void drain() {
@@ -342,6 +353,7 @@ private:
         close();
     }
 
+    asio::awaitable<void> serve();
     asio::awaitable<void> answer(HttpRequest request, Clock::time_point header_done,
                                  std::chrono::system_clock::time_point wall_start);
 
@@ -378,11 +390,14 @@ void SessionSink::notify(std::unique_lock<std::mutex>& lock) {
     asio::post(executor_, [session = session_]() { session->on_sink_ready(); });
 }
 
-asio::awaitable<void> Session::run() {
-    auto self = shared_from_this();
+asio::awaitable<void> Session::serve() {
     {
-        Protocol::endpoint peer = socket_.remote_endpoint();
-        describe_peer(peer.data(), peer_addr_, peer_port_);
+        sockaddr_storage peer{};
+        socklen_t len = sizeof(peer);
+        if (::getpeername(socket_.native_handle(), reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+            describe_peer(reinterpret_cast<sockaddr*>(&peer), peer_addr_, peer_port_);
+        else
+            spdlog::debug("getpeername: {} (fd {})", std::strerror(errno), socket_.native_handle());
     }
     const auto& settings = shared_.settings;
     bool first_request = true;
@@ -705,7 +720,7 @@ public:
             for (const auto& l : listeners_) {
                 int fd = ::dup(l.fd);  // each acceptor owns its descriptor; the listen socket is shared
                 auto acceptor = std::make_unique<Acceptor>(io->context);
-                acceptor->assign(Protocol(l.family, SOCK_STREAM), fd);
+                acceptor->assign(Protocol(l.family, 0), fd);
                 asio::co_spawn(io->context, accept_loop(*io, *acceptor, l), asio::detached);
                 io->acceptors.push_back(std::move(acceptor));
             }
@@ -758,7 +773,8 @@ private:
     asio::awaitable<void> accept_loop(IoThread& io, Acceptor& acceptor, const ListenerInfo& listener) {
         for (;;) {
             error_code ec;
-            Socket socket = co_await acceptor.async_accept(use_ec(ec));
+            Socket socket(io.context);
+            co_await acceptor.async_accept(socket, use_ec(ec));
             if (ec) {
                 if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
                 if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
@@ -773,7 +789,7 @@ private:
                 ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             }
             auto session = std::make_shared<Session>(std::move(socket), io, shared_, listener);
-            asio::co_spawn(io.context, session->run(), asio::detached);
+            asio::co_spawn(io.context, Session::run(std::move(session)), log_session_exception);
         }
     }
 
