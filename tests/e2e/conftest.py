@@ -334,10 +334,11 @@ class RawConnection:
         return b"".join(chunks)
 
     def is_closed_by_peer(self, timeout):
-        """True if the server closes (EOF or reset) within `timeout`, False if still open."""
+        """True if the server closes (EOF or reset) within `timeout`, False if still open.
+        Peeks on the socket itself: a time-out would leave the buffered reader unusable."""
         self.sock.settimeout(timeout)
         try:
-            return self.file.read1(1) == b""
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
         except socket.timeout:
             return False
         except ConnectionResetError:
