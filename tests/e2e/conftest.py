@@ -205,13 +205,12 @@ class ServerFactory:
         self.servers = []
 
     def __call__(self, app="probe:app", *args, bind=True, cwd=None, env=None, wait=True,
-                 workers=None, host="127.0.0.1"):
+                 workers=None, host="127.0.0.1", port=None):
         """Start `GANTRY_BIN [-b host:port] ARGS app` from `cwd` (default tests/apps).
 
-        bind=False leaves the binding to ARGS (or a config file); then pass `host`/`port` via
-        args and set server.port yourself if needed. wait=False returns at once (for start-up
-        failures)."""
-        port = free_port(host) if bind else 0
+        bind=False leaves the binding to ARGS or a config file (pass `port` to say which port
+        to wait for). wait=False returns at once (for start-up failures)."""
+        port = port or free_port(host)
         argv = gantry_bin()
         if bind:
             argv += ["-b", "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)]
