@@ -12,7 +12,7 @@ import pytest
 from conftest import START_TIMEOUT
 
 
-def pids_seen(server, requests=8, sleep=0.3):
+def pids_seen(server, requests=4, sleep=0.2):
     """Worker pids answering `requests` concurrent slow /pid calls: with one thread per worker,
     concurrency forces every worker to take some of them."""
     with ThreadPoolExecutor(max_workers=requests) as pool:
@@ -23,7 +23,8 @@ def pids_seen(server, requests=8, sleep=0.3):
 def test_two_workers_two_pids(start_server):
     s = start_server("probe:app", workers=2)
     seen = set()
-    for _ in range(3):
+    # Which worker accepts is up to the kernel: a few bounded rounds until both have answered.
+    for _ in range(10):
         pids, results = pids_seen(s)
         seen |= pids
         if len(seen) >= 2:
