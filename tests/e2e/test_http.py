@@ -209,3 +209,24 @@ def test_close_called_when_client_disconnects(server, tmp_path):
     assert marker.exists(), server.log()
     assert marker.read_text().startswith("closed")
     server.assert_serving()
+
+
+def test_keep_alive_after_post_body(server):
+    # wsgi.input stops at Content-Length: the app's read() returns, the connection carries on.
+    with raw(server) as c:
+        for body in (b"first-body", b"", b"third" * 1000):
+            c.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            r = c.response()
+            assert r.status == 200 and r.body == body
+
+
+def test_unread_request_body_is_discarded(server):
+    # The app ignores the body; the server must skip it, not parse it as the next request.
+    with raw(server) as c:
+        body = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+        c.send(b"POST /ignored HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        r = c.response()
+        assert r.status == 200 and r.body == b"probe POST /ignored\n"
+        c.send(GET % b"/after")
+        r2 = c.response()
+        assert r2.status == 200 and r2.body == b"probe GET /after\n"
