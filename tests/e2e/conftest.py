@@ -98,7 +98,7 @@ class Server:
         return "--- argv: %s\n--- stdout:\n%s\n--- stderr:\n%s" % (
             " ".join(self.argv), self.stdout(), self.stderr())
 
-    def wait_for_output(self, pattern, timeout=5.0, stream="stderr"):
+    def wait_for_output(self, pattern, timeout=IO_TIMEOUT, stream="stderr"):
         """Poll the captured stdout/stderr until `pattern` (regex) appears; return the match."""
         deadline = time.monotonic() + timeout
         while True:
