@@ -1,0 +1,148 @@
+"""The Django demo (examples/django_demo) served by the binary, exercised like a browser would.
+
+Skipped while the demo is absent. GANTRY_E2E_DJANGO_DEMO may point at another copy of the demo
+(used to validate these tests before the demo landed on this branch)."""
+import hashlib
+import html.parser
+import os
+import re
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+from conftest import REPO, START_TIMEOUT, ServerFactory
+
+DEMO = os.environ.get("GANTRY_E2E_DJANGO_DEMO") or os.path.join(REPO, "examples", "django_demo")
+
+pytestmark = pytest.mark.skipif(not os.path.isfile(os.path.join(DEMO, "demo", "wsgi.py")),
+                                reason="examples/django_demo not present yet")
+
+
+@pytest.fixture(scope="session")
+def demo_ready():
+    """migrate + seed + collectstatic, once per session."""
+    setup = os.path.join(DEMO, "setup.sh")
+    if os.path.exists(setup):
+        out = subprocess.run(["sh", setup], capture_output=True, text=True, timeout=180)
+        assert out.returncode == 0, "setup.sh failed:\n%s\n%s" % (out.stdout, out.stderr)
+    return DEMO
+
+
+@pytest.fixture(scope="module")
+def django_server(demo_ready, tmp_path_factory):
+    factory = ServerFactory(tmp_path_factory)
+    # Debug off (the default) so /boom/ is a plain 500 page, as in production.
+    env = {"DJANGO_DEBUG": "0"}
+    yield factory("demo.wsgi:application", "--chdir", demo_ready, "--threads", "2", env=env)
+    factory.teardown()
+
+
+def test_ping(django_server):
+    r = requests.get(django_server.url + "/ping/", timeout=START_TIMEOUT)
+    assert r.status_code == 200
+    assert r.text == "ok"
+
+
+def test_index_renders_html(django_server):
+    r = requests.get(django_server.url + "/", timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert re.search(r"(?i)<html", r.text) and "</html>" in r.text
+    assert "/static/" in r.text          # base template links the collected static files
+
+
+class _FormParser(html.parser.HTMLParser):
+    """Collects the csrf token and the category <option> values of the product form."""
+
+    def __init__(self):
+        super().__init__()
+        self.csrf, self.categories, self._in_category = None, [], False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "input" and a.get("name") == "csrfmiddlewaretoken":
+            self.csrf = a.get("value")
+        elif tag == "select" and a.get("name") == "category":
+            self._in_category = True
+        elif tag == "option" and self._in_category and a.get("value"):
+            self.categories.append(a["value"])
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self._in_category = False
+
+
+def test_form_post_with_csrf_creates_object(django_server):
+    url = django_server.url + "/products/new/"
+    with requests.Session() as s:
+        page = s.get(url, timeout=10)
+        assert page.status_code == 200
+        form = _FormParser()
+        form.feed(page.text)
+        assert form.csrf and "csrftoken" in s.cookies, page.text[:500]
+        assert form.categories
+        name = "e2e product %s" % uuid.uuid4().hex[:8]
+        data = {"csrfmiddlewaretoken": form.csrf, "name": name, "category": form.categories[0],
+                "price": "12.50", "description": "made by the e2e suite"}
+        r = s.post(url, data=data, headers={"Referer": url}, allow_redirects=False, timeout=10)
+        assert r.status_code in (302, 303), (r.status_code, r.text[:500])
+        detail = s.get(django_server.url + r.headers["Location"] if r.headers["Location"].startswith("/")
+                       else r.headers["Location"], timeout=10)
+        assert detail.status_code == 200 and name in detail.text
+        names = [p["name"] for p in s.get(django_server.url + "/api/products/", timeout=10).json()["products"]]
+        assert name in names
+
+
+def test_form_post_without_csrf_is_rejected(django_server):
+    r = requests.post(django_server.url + "/products/new/", data={"name": "no csrf"}, timeout=10)
+    assert r.status_code == 403
+
+
+def test_json_api(django_server):
+    r = requests.get(django_server.url + "/api/products/", timeout=10)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("application/json")
+    data = r.json()
+    assert data["count"] == len(data["products"]) > 0
+    first = data["products"][0]
+    one = requests.get(django_server.url + "/api/products/%d/" % first["id"], timeout=10).json()
+    assert one["name"] == first["name"]
+
+
+def test_upload_sha256(django_server):
+    payload = os.urandom(3 * 1024 * 1024 + 5)   # above Django's in-memory limit: goes to a temp file
+    r = requests.post(django_server.url + "/upload/", files={"file": ("e2e.bin", payload)}, timeout=30)
+    assert r.status_code == 200, r.text[:500]
+    got = r.json()
+    assert got["sha256"] == hashlib.sha256(payload).hexdigest()
+    assert got["size"] == len(payload)
+    assert got["name"] == "e2e.bin"
+
+
+def test_stream_streams(django_server):
+    n = 100    # the view sleeps 10 ms between lines: about 1 s in all
+    t0 = time.monotonic()
+    with requests.get(django_server.url + "/stream/?n=%d" % n, stream=True, timeout=10) as r:
+        assert r.status_code == 200
+        assert r.headers.get("Transfer-Encoding") == "chunked"
+        chunks = r.iter_content(chunk_size=None)
+        first = next(chunks)
+        t_first = time.monotonic() - t0
+        body = first + b"".join(chunks)
+        t_all = time.monotonic() - t0
+    lines = body.decode().splitlines()
+    assert len(lines) == n and lines[0].startswith("line 1 of %d" % n)
+    assert t_all > 0.8
+    assert t_first < t_all / 2, (t_first, t_all)
+
+
+def test_boom_is_500_with_traceback_then_recovers(django_server):
+    r = requests.get(django_server.url + "/boom/", timeout=10)
+    assert r.status_code == 500
+    assert django_server.wait_for_output(r"boom: deliberate failure from the demo"), django_server.log()
+    assert "Traceback" in django_server.stderr()
+    after = requests.get(django_server.url + "/ping/", timeout=10)
+    assert after.status_code == 200 and after.text == "ok"
