@@ -533,7 +533,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     std::uint64_t remaining = 0;  // content_length framing: bytes still allowed
     std::deque<SinkEvent> events;
     std::vector<asio::const_buffer> buffers;
-    std::vector<std::string> chunk_lines;  // keeps chunk-size lines alive until written
+    std::deque<std::string> chunk_lines;  // chunk-size lines, alive until written (a deque never moves them)
     static const std::string crlf = "\r\n";
     static const std::string last_chunk = "0\r\n\r\n";
     std::string error_bytes;
