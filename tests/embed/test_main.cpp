@@ -52,17 +52,19 @@ public:
     }
 };
 
-// --child [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
+// --child [--fork] [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
 // Starts a runtime, loads APP, prints "LOADED" or "LOAD ERROR" + the error, then the body of
 // one GET TARGET. Exit code 0, or 3 on a load error.
 int child_main(int argc, char** argv) {
     Config config;
     std::string target = "/";
     std::vector<std::string> positional;
+    bool fork_first = false;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return std::string(argv[++i]); };
-        if (a == "--venv") config.virtualenv = next();
+        if (a == "--fork") fork_first = true;
+        else if (a == "--venv") config.virtualenv = next();
         else if (a == "--chdir") config.chdir = next();
         else if (a == "--pythonpath") config.pythonpath.push_back(next());
         else if (a == "--env") {
@@ -81,7 +83,22 @@ int child_main(int argc, char** argv) {
         std::cout << "LOAD ERROR\n" << e.what() << std::flush;
         return 3;
     }
-    std::cout << "LOADED\n";
+    std::cout << "LOADED\n" << std::flush;
+    if (fork_first) {
+        // As a prefork master does: fork with the app loaded, both sides then serve.
+        runtime->before_fork();
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            runtime->after_fork_child();
+            std::cout << "CHILD ";
+        } else {
+            runtime->after_fork_parent();
+            int status = 0;
+            ::waitpid(pid, &status, 0);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 5;
+            std::cout << "\nPARENT ";
+        }
+    }
     g_executor = runtime->start_executor();
     auto sink = run(make_call("GET", target));
     std::cout << sink->body() << std::flush;

@@ -279,6 +279,42 @@ TEST(WsgiErrors, LinesGoToTheErrorLog) {
     EXPECT_TRUE(log_contains(lines, "error|tail"));
 }
 
+TEST(WsgiDjango, HttpResponseIsOneSendWholeWithContentLength) {
+    auto sink = get("/django/", {{"Host", "testserver"}});
+    auto events = sink->events();
+    ASSERT_EQ(sink->kinds(), (Kinds{"send_whole"}));
+    EXPECT_EQ(events[0].head.status, 200);
+    EXPECT_EQ(header(events[0].head, "Content-Length"), "17");
+    EXPECT_EQ(sink->body(), "hello from django");
+}
+
+TEST(WsgiDjango, FormPostIsParsedFromWsgiInput) {
+    std::string form = "name=gantry&lang=c%2B%2B";
+    auto sink = run(make_call("POST", "/django/form?q=1", {{"Host", "testserver"},
+        {"Content-Type", "application/x-www-form-urlencoded"}, {"Content-Length", std::to_string(form.size())}}, form));
+    json r = json::parse(sink->body());
+    EXPECT_EQ(r["method"], "POST");
+    EXPECT_EQ(r["post"], (json{{"name", "gantry"}, {"lang", "c++"}}));
+    EXPECT_EQ(r["query"], (json{{"q", "1"}}));
+}
+
+TEST(WsgiDjango, SpilledChunkedUploadIsReadWhole) {
+    std::string body(300000, 'z');
+    body.replace(0, 5, "HELLO");
+    auto sink = run(make_call("POST", "/django/upload", {{"Host", "testserver"}, {"Transfer-Encoding", "chunked"},
+                                                          {"Content-Type", "application/octet-stream"}},
+                              body, nullptr, 4096));
+    json r = json::parse(sink->body());
+    EXPECT_EQ(r["size"], 300000);
+    EXPECT_EQ(r["head"], "HELLO");
+}
+
+TEST(WsgiDjango, StreamingHttpResponseStreams) {
+    auto sink = get("/django/stream", {{"Host", "testserver"}});
+    EXPECT_EQ(sink->kinds(), (Kinds{"start_stream", "write_chunk", "write_chunk", "write_chunk", "finish_stream"}));
+    EXPECT_EQ(sink->body(), "abc");
+}
+
 TEST(WsgiExecutor, ManyConcurrentCallsAllAnswered) {
     std::vector<std::shared_ptr<RecordingSink>> sinks;
     for (int i = 0; i < 200; ++i) {

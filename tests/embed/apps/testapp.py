@@ -88,6 +88,9 @@ def body_view(environ, start_response):
 def application(environ, start_response):
     path = environ["PATH_INFO"]
 
+    if path.startswith("/django/"):
+        import djangoapp
+        return djangoapp.application(environ, start_response)
     if path.startswith("/environ"):
         return environ_view(environ, start_response)
     if path.startswith("/body/"):
