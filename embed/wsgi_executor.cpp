@@ -189,29 +189,34 @@ PyObject* start_response_call(PyObject* self, PyObject* args, PyObject* kwargs) 
     head.status = std::stoi(status_line.substr(0, 3));
     head.reason = status_line.size() > 4 ? status_line.substr(4) : std::string();
 
-    if (!PyList_Check(headers)) {
-        PyErr_Format(PyExc_TypeError, "headers must be a list, not %.100s", Py_TYPE(headers)->tp_name);
-        return nullptr;
-    }
+    // PEP 3333 says a list; any sequence of 2-sequences is accepted, as gunicorn does.
+    Ref header_seq(PySequence_Fast(headers, "headers must be a list of (name, value) tuples"));
+    if (!header_seq) return nullptr;
     std::optional<std::size_t> content_length;
-    Py_ssize_t count = PyList_GET_SIZE(headers);
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(header_seq.get());
+    PyObject** header_items = PySequence_Fast_ITEMS(header_seq.get());
     head.headers.reserve(static_cast<std::size_t>(count));
     for (Py_ssize_t i = 0; i < count; ++i) {
-        PyObject* item = PyList_GET_ITEM(headers, i);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+        PyObject* item = header_items[i];
+        PyObject* pair[2];
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
+            pair[0] = PyTuple_GET_ITEM(item, 0);
+            pair[1] = PyTuple_GET_ITEM(item, 1);
+        } else if (PyList_Check(item) && PyList_GET_SIZE(item) == 2) {
+            pair[0] = PyList_GET_ITEM(item, 0);
+            pair[1] = PyList_GET_ITEM(item, 1);
+        } else {
             PyErr_Format(PyExc_TypeError, "header %R must be a (name, value) tuple", item);
             return nullptr;
         }
         HttpHeader h;
-        if (!latin1_of(PyTuple_GET_ITEM(item, 0), h.name) || !is_token(h.name)) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_ValueError, "invalid header name %R", PyTuple_GET_ITEM(item, 0));
+        if (!latin1_of(pair[0], h.name) || !is_token(h.name)) {
+            if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "invalid header name %R", pair[0]);
             return nullptr;
         }
-        if (!latin1_of(PyTuple_GET_ITEM(item, 1), h.value) || !is_field_value(h.value)) {
+        if (!latin1_of(pair[1], h.value) || !is_field_value(h.value)) {
             if (!PyErr_Occurred())
-                PyErr_Format(PyExc_ValueError, "invalid value for header %s: %R", h.name.c_str(),
-                             PyTuple_GET_ITEM(item, 1));
+                PyErr_Format(PyExc_ValueError, "invalid value for header %s: %R", h.name.c_str(), pair[1]);
             return nullptr;
         }
         if (iequals(h.name, "content-length")) {

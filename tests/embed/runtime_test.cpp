@@ -107,6 +107,12 @@ TEST(Start, ScriptNameFromTheEnvironmentIsStrippedFromPathInfo) {
     EXPECT_EQ(j["wsgi.multiprocess"], false);
 }
 
+TEST(Executor, StopAnswersEveryQueuedCallThenRefusesNewOnes) {
+    auto r = run_child({"--burst", "300", "--pythonpath", kApps, "testapp", "/list"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("ANSWERED 300 LATE fail"), std::string::npos) << r.output;
+}
+
 class Virtualenv : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {

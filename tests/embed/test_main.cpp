@@ -52,7 +52,7 @@ public:
     }
 };
 
-// --child [--fork] [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
+// --child [--fork] [--burst N] [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
 // Starts a runtime, loads APP, prints "LOADED" or "LOAD ERROR" + the error, then the body of
 // one GET TARGET. Exit code 0, or 3 on a load error.
 int child_main(int argc, char** argv) {
@@ -60,10 +60,12 @@ int child_main(int argc, char** argv) {
     std::string target = "/";
     std::vector<std::string> positional;
     bool fork_first = false;
+    int burst = 0;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return std::string(argv[++i]); };
         if (a == "--fork") fork_first = true;
+        else if (a == "--burst") burst = std::stoi(next());
         else if (a == "--venv") config.virtualenv = next();
         else if (a == "--chdir") config.chdir = next();
         else if (a == "--pythonpath") config.pythonpath.push_back(next());
@@ -100,6 +102,22 @@ int child_main(int argc, char** argv) {
         }
     }
     g_executor = runtime->start_executor();
+    if (burst > 0) {
+        // stop() right after queueing: every queued call must still be answered.
+        std::vector<std::shared_ptr<RecordingSink>> sinks;
+        for (int i = 0; i < burst; ++i) {
+            sinks.push_back(std::make_shared<RecordingSink>());
+            g_executor->dispatch(make_call("GET", target, {}, {}, sinks.back()));
+        }
+        g_executor->stop();
+        int answered = 0;
+        for (auto& s : sinks) answered += s->find("send_whole") ? 1 : 0;
+        auto late = std::make_shared<RecordingSink>();
+        g_executor->dispatch(make_call("GET", target, {}, {}, late));
+        std::cout << "ANSWERED " << answered << " LATE " << (late->find("fail") ? "fail" : "other") << std::flush;
+        g_executor.reset();
+        return 0;
+    }
     auto sink = run(make_call("GET", target));
     std::cout << sink->body() << std::flush;
     g_executor->stop();

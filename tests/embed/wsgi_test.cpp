@@ -244,6 +244,15 @@ TEST(WsgiResponse, ErrorAfterStreamingStartedIsFailAfterTheHead) {
     EXPECT_TRUE(log_contains(take_log(), "ValueError: gen-raise failed at chunk 1"));
 }
 
+TEST(WsgiResponse, HeadersAsTupleOfPairsAndATupleBody) {
+    auto sink = get("/tuple-headers");
+    auto events = sink->events();
+    ASSERT_EQ(sink->kinds(), (Kinds{"send_whole"}));
+    EXPECT_EQ(header(events[0].head, "X-List-Pair"), "1");
+    EXPECT_EQ(header(events[0].head, "X-Tuple-Pair"), "2");
+    EXPECT_EQ(sink->body(), "tuple");
+}
+
 TEST(WsgiResponse, HtabIsAllowedInHeaderValues) {
     auto sink = get("/htab-header");
     ASSERT_EQ(sink->kinds(), (Kinds{"send_whole"}));
@@ -326,6 +335,30 @@ TEST(WsgiExecutor, ManyConcurrentCallsAllAnswered) {
         ASSERT_TRUE(s->wait());
         EXPECT_EQ(s->body(), "hello world");
     }
+}
+
+}  // namespace
+}  // namespace gantry::test
+
+namespace gantry::test {
+namespace {
+
+// Throughput of the executor on the smallest app; run by hand:
+//   embed_tests --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_Throughput*'
+TEST(WsgiExecutor, DISABLED_Throughput) {
+    constexpr int kCalls = 20000;
+    std::vector<std::shared_ptr<RecordingSink>> sinks;
+    std::vector<std::unique_ptr<AppCall>> calls;
+    for (int i = 0; i < kCalls; ++i) {
+        sinks.push_back(std::make_shared<RecordingSink>());
+        calls.push_back(make_call("GET", "/list?x=1", {{"Host", "localhost"}, {"Accept", "*/*"}, {"User-Agent", "bench"}},
+                                  {}, sinks.back()));
+    }
+    auto start = std::chrono::steady_clock::now();
+    for (auto& c : calls) executor().dispatch(std::move(c));
+    for (auto& s : sinks) ASSERT_TRUE(s->wait());
+    auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    std::printf("%d calls, %.2f us per call (app included)\n", kCalls, us / kCalls);
 }
 
 }  // namespace

@@ -157,6 +157,9 @@ def application(environ, start_response):
     if path == "/bad-status":
         start_response("OK", [])
         return [b""]
+    if path == "/tuple-headers":
+        start_response("200 OK", (["X-List-Pair", "1"], ("X-Tuple-Pair", "2")))
+        return (b"tu", b"ple")
     if path == "/htab-header":
         start_response("200 OK", [("X-Tab", "a\tb")])
         return [b""]
