@@ -81,6 +81,20 @@ struct Shared {
     std::unordered_map<std::string, Ref> methods;
 };
 
+// Runs a blocking sink call with the GIL released: a C++ exception must not skip re-taking the
+// GIL, so it counts as the connection being gone.
+template <class F>
+bool guarded(F&& f) noexcept {
+    try {
+        return f();
+    } catch (const std::exception& e) {
+        spdlog::default_logger()->error("response sink failed: {}", e.what());
+    } catch (...) {
+        spdlog::default_logger()->error("response sink failed");
+    }
+    return false;
+}
+
 // One request's response state; lives on the executor thread's stack for the call.
 struct RequestCtx {
     Shared* shared = nullptr;
@@ -101,7 +115,7 @@ struct RequestCtx {
     bool write_chunk(std::string data) {
         bool ok;
         Py_BEGIN_ALLOW_THREADS
-        ok = sink->write_chunk(std::move(data));
+        ok = guarded([&] { return sink->write_chunk(std::move(data)); });
         Py_END_ALLOW_THREADS
         if (!ok) client_gone = true;
         return ok;
@@ -538,7 +552,7 @@ bool WsgiExecutor::try_send_file(RequestCtx& ctx, PyObject* result, bool& handle
     ctx.start_stream();
     bool ok;
     Py_BEGIN_ALLOW_THREADS
-    ok = ctx.sink->send_file(own, static_cast<off_t>(offset), count);
+    ok = guarded([&] { return ctx.sink->send_file(own, static_cast<off_t>(offset), count); });
     Py_END_ALLOW_THREADS
     if (!ok) ctx.client_gone = true;
     return true;
@@ -646,6 +660,12 @@ void WsgiExecutor::handle(AppCall& call) {
         return;
     }
     reinterpret_cast<StartResponseObject*>(start_response.get())->ctx = &ctx;
+    // The app may keep start_response/write past this call: they must not reach the dead ctx,
+    // even if a C++ exception leaves early.
+    struct Detach {
+        PyObject* sr;
+        ~Detach() { reinterpret_cast<StartResponseObject*>(sr)->ctx = nullptr; }
+    } detach{start_response.get()};
 
     PyObject* args[] = {environ.get(), start_response.get()};
     Ref result(PyObject_Vectorcall(shared_.app.get(), args, 2, nullptr));
@@ -673,7 +693,6 @@ void WsgiExecutor::handle(AppCall& call) {
         ctx.sink->finish_stream();
         ctx.phase = Phase::kDone;
     }
-    reinterpret_cast<StartResponseObject*>(start_response.get())->ctx = nullptr;
 
     if (input) {
         Ref closed(PyObject_CallMethodNoArgs(input.get(), shared_.a_close.get()));
@@ -687,7 +706,16 @@ void WsgiExecutor::thread_main() {
     PyThreadState* tstate = PyEval_SaveThread();
     std::unique_ptr<AppCall> call;
     auto run = [&] {
-        handle(*call);
+        // Nothing may escape and end the thread: a C++ exception (from a sink, or bad_alloc)
+        // fails the request.
+        try {
+            handle(*call);
+        } catch (const std::exception& e) {
+            spdlog::default_logger()->error("Error handling request {} {}: {}", call->request.method,
+                                            call->request.target, e.what());
+            PyErr_Clear();
+            guarded([&] { call->sink->fail(); return true; });
+        }
         call.reset();
     };
     for (;;) {

@@ -278,6 +278,33 @@ TEST(WsgiResponse, ExcInfoAfterHeadersSentReraises) {
     EXPECT_TRUE(log_contains(take_log(), "KeyError: 'too-late'"));
 }
 
+TEST(WsgiResponse, KeptStartResponseAndWriteRaiseInLaterRequests) {
+    ASSERT_EQ(get("/keep-start-response")->body(), "kept");
+    take_log();
+    EXPECT_EQ(get("/use-kept-start-response")->kinds(), (Kinds{"fail"}));
+    EXPECT_TRUE(log_contains(take_log(), "start_response() called after the request finished"));
+    EXPECT_EQ(get("/use-kept-write")->kinds(), (Kinds{"fail"}));
+    EXPECT_TRUE(log_contains(take_log(), "write() called after the response was finished"));
+}
+
+class ThrowingSink : public RecordingSink {
+public:
+    bool write_chunk(std::string data) override {
+        RecordingSink::write_chunk(std::move(data));
+        throw std::runtime_error("sink exploded");
+    }
+};
+
+TEST(WsgiResponse, SinkExceptionEndsTheStreamAndTheThreadLives) {
+    take_log();
+    auto sink = std::make_shared<ThrowingSink>();
+    run(make_call("GET", "/gen"), sink);
+    EXPECT_EQ(sink->kinds(), (Kinds{"start_stream", "write_chunk", "finish_stream"}));
+    EXPECT_EQ(facts(), json::array({"closed gen after 1"}));
+    EXPECT_TRUE(log_contains(take_log(), "sink exploded"));
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(get("/list")->body(), "hello world");  // every thread still serves
+}
+
 TEST(WsgiErrors, LinesGoToTheErrorLog) {
     take_log();
     auto sink = get("/errors");

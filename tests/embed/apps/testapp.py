@@ -7,6 +7,7 @@ import tempfile
 
 # close() calls and other facts the tests read back through /facts.
 FACTS = []
+KEPT = []
 
 
 class Closing:
@@ -157,6 +158,16 @@ def application(environ, start_response):
     if path == "/bad-status":
         start_response("OK", [])
         return [b""]
+    if path == "/keep-start-response":
+        KEPT[:] = [start_response, start_response("200 OK", [])]
+        return [b"kept"]
+    if path == "/use-kept-start-response":
+        KEPT[0]("200 OK", [])
+        return [b"unreachable"]
+    if path == "/use-kept-write":
+        start_response("200 OK", [])
+        KEPT[1](b"late")
+        return [b"unreachable"]
     if path == "/tuple-headers":
         start_response("200 OK", (["X-List-Pair", "1"], ("X-Tuple-Pair", "2")))
         return (b"tu", b"ple")
