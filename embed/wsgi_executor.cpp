@@ -81,6 +81,20 @@ struct Shared {
     std::unordered_map<std::string, Ref> methods;
 };
 
+// Runs a blocking sink call with the GIL released: a C++ exception must not skip re-taking the
+// GIL, so it counts as the connection being gone.
+template <class F>
+bool guarded(F&& f) noexcept {
+    try {
+        return f();
+    } catch (const std::exception& e) {
+        spdlog::default_logger()->error("response sink failed: {}", e.what());
+    } catch (...) {
+        spdlog::default_logger()->error("response sink failed");
+    }
+    return false;
+}
+
 // One request's response state; lives on the executor thread's stack for the call.
 struct RequestCtx {
     Shared* shared = nullptr;
@@ -101,7 +115,7 @@ struct RequestCtx {
     bool write_chunk(std::string data) {
         bool ok;
         Py_BEGIN_ALLOW_THREADS
-        ok = sink->write_chunk(std::move(data));
+        ok = guarded([&] { return sink->write_chunk(std::move(data)); });
         Py_END_ALLOW_THREADS
         if (!ok) client_gone = true;
         return ok;
@@ -189,29 +203,34 @@ PyObject* start_response_call(PyObject* self, PyObject* args, PyObject* kwargs) 
     head.status = std::stoi(status_line.substr(0, 3));
     head.reason = status_line.size() > 4 ? status_line.substr(4) : std::string();
 
-    if (!PyList_Check(headers)) {
-        PyErr_Format(PyExc_TypeError, "headers must be a list, not %.100s", Py_TYPE(headers)->tp_name);
-        return nullptr;
-    }
+    // PEP 3333 says a list; any sequence of 2-sequences is accepted, as gunicorn does.
+    Ref header_seq(PySequence_Fast(headers, "headers must be a list of (name, value) tuples"));
+    if (!header_seq) return nullptr;
     std::optional<std::size_t> content_length;
-    Py_ssize_t count = PyList_GET_SIZE(headers);
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(header_seq.get());
+    PyObject** header_items = PySequence_Fast_ITEMS(header_seq.get());
     head.headers.reserve(static_cast<std::size_t>(count));
     for (Py_ssize_t i = 0; i < count; ++i) {
-        PyObject* item = PyList_GET_ITEM(headers, i);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+        PyObject* item = header_items[i];
+        PyObject* pair[2];
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
+            pair[0] = PyTuple_GET_ITEM(item, 0);
+            pair[1] = PyTuple_GET_ITEM(item, 1);
+        } else if (PyList_Check(item) && PyList_GET_SIZE(item) == 2) {
+            pair[0] = PyList_GET_ITEM(item, 0);
+            pair[1] = PyList_GET_ITEM(item, 1);
+        } else {
             PyErr_Format(PyExc_TypeError, "header %R must be a (name, value) tuple", item);
             return nullptr;
         }
         HttpHeader h;
-        if (!latin1_of(PyTuple_GET_ITEM(item, 0), h.name) || !is_token(h.name)) {
-            if (!PyErr_Occurred())
-                PyErr_Format(PyExc_ValueError, "invalid header name %R", PyTuple_GET_ITEM(item, 0));
+        if (!latin1_of(pair[0], h.name) || !is_token(h.name)) {
+            if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "invalid header name %R", pair[0]);
             return nullptr;
         }
-        if (!latin1_of(PyTuple_GET_ITEM(item, 1), h.value) || !is_field_value(h.value)) {
+        if (!latin1_of(pair[1], h.value) || !is_field_value(h.value)) {
             if (!PyErr_Occurred())
-                PyErr_Format(PyExc_ValueError, "invalid value for header %s: %R", h.name.c_str(),
-                             PyTuple_GET_ITEM(item, 1));
+                PyErr_Format(PyExc_ValueError, "invalid value for header %s: %R", h.name.c_str(), pair[1]);
             return nullptr;
         }
         if (iequals(h.name, "content-length")) {
@@ -533,7 +552,7 @@ bool WsgiExecutor::try_send_file(RequestCtx& ctx, PyObject* result, bool& handle
     ctx.start_stream();
     bool ok;
     Py_BEGIN_ALLOW_THREADS
-    ok = ctx.sink->send_file(own, static_cast<off_t>(offset), count);
+    ok = guarded([&] { return ctx.sink->send_file(own, static_cast<off_t>(offset), count); });
     Py_END_ALLOW_THREADS
     if (!ok) ctx.client_gone = true;
     return true;
@@ -641,6 +660,12 @@ void WsgiExecutor::handle(AppCall& call) {
         return;
     }
     reinterpret_cast<StartResponseObject*>(start_response.get())->ctx = &ctx;
+    // The app may keep start_response/write past this call: they must not reach the dead ctx,
+    // even if a C++ exception leaves early.
+    struct Detach {
+        PyObject* sr;
+        ~Detach() { reinterpret_cast<StartResponseObject*>(sr)->ctx = nullptr; }
+    } detach{start_response.get()};
 
     PyObject* args[] = {environ.get(), start_response.get()};
     Ref result(PyObject_Vectorcall(shared_.app.get(), args, 2, nullptr));
@@ -668,7 +693,6 @@ void WsgiExecutor::handle(AppCall& call) {
         ctx.sink->finish_stream();
         ctx.phase = Phase::kDone;
     }
-    reinterpret_cast<StartResponseObject*>(start_response.get())->ctx = nullptr;
 
     if (input) {
         Ref closed(PyObject_CallMethodNoArgs(input.get(), shared_.a_close.get()));
@@ -682,7 +706,16 @@ void WsgiExecutor::thread_main() {
     PyThreadState* tstate = PyEval_SaveThread();
     std::unique_ptr<AppCall> call;
     auto run = [&] {
-        handle(*call);
+        // Nothing may escape and end the thread: a C++ exception (from a sink, or bad_alloc)
+        // fails the request.
+        try {
+            handle(*call);
+        } catch (const std::exception& e) {
+            spdlog::default_logger()->error("Error handling request {} {}: {}", call->request.method,
+                                            call->request.target, e.what());
+            PyErr_Clear();
+            guarded([&] { call->sink->fail(); return true; });
+        }
         call.reset();
     };
     for (;;) {

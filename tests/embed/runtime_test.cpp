@@ -85,6 +85,34 @@ TEST(Start, ChdirEnvAndPythonpath) {
     EXPECT_EQ(j["sys.path"][1], root);
 }
 
+TEST(Fork, ChildAndParentBothServeAfterFork) {
+    auto r = run_child({"--fork", "--pythonpath", kApps, "pathapp"});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    auto child = r.output.find("CHILD ");
+    auto parent = r.output.find("\nPARENT ");
+    ASSERT_NE(child, std::string::npos) << r.output;
+    ASSERT_NE(parent, std::string::npos) << r.output;
+    json c = json::parse(r.output.substr(child + 6, parent - child - 6), nullptr, false);
+    json p = json::parse(r.output.substr(parent + 8), nullptr, false);
+    ASSERT_FALSE(c.is_discarded()) << r.output;
+    ASSERT_FALSE(p.is_discarded()) << r.output;
+    EXPECT_NE(c["pid"], p["pid"]);
+}
+
+TEST(Start, ScriptNameFromTheEnvironmentIsStrippedFromPathInfo) {
+    json j = loaded_json(run_child({"--pythonpath", kApps, "--env", "SCRIPT_NAME=/prefix", "testapp", "/prefix/environ/x"}));
+    EXPECT_EQ(j["SCRIPT_NAME"], "/prefix");
+    EXPECT_EQ(j["PATH_INFO"], "/environ/x");
+    EXPECT_EQ(j["wsgi.multithread"], false);  // threads = 1
+    EXPECT_EQ(j["wsgi.multiprocess"], false);
+}
+
+TEST(Executor, StopAnswersEveryQueuedCallThenRefusesNewOnes) {
+    auto r = run_child({"--burst", "300", "--pythonpath", kApps, "testapp", "/list"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("ANSWERED 300 LATE fail"), std::string::npos) << r.output;
+}
+
 class Virtualenv : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {

@@ -52,17 +52,21 @@ public:
     }
 };
 
-// --child [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
+// --child [--fork] [--burst N] [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
 // Starts a runtime, loads APP, prints "LOADED" or "LOAD ERROR" + the error, then the body of
 // one GET TARGET. Exit code 0, or 3 on a load error.
 int child_main(int argc, char** argv) {
     Config config;
     std::string target = "/";
     std::vector<std::string> positional;
+    bool fork_first = false;
+    int burst = 0;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return std::string(argv[++i]); };
-        if (a == "--venv") config.virtualenv = next();
+        if (a == "--fork") fork_first = true;
+        else if (a == "--burst") burst = std::stoi(next());
+        else if (a == "--venv") config.virtualenv = next();
         else if (a == "--chdir") config.chdir = next();
         else if (a == "--pythonpath") config.pythonpath.push_back(next());
         else if (a == "--env") {
@@ -81,8 +85,39 @@ int child_main(int argc, char** argv) {
         std::cout << "LOAD ERROR\n" << e.what() << std::flush;
         return 3;
     }
-    std::cout << "LOADED\n";
+    std::cout << "LOADED\n" << std::flush;
+    if (fork_first) {
+        // As a prefork master does: fork with the app loaded, both sides then serve.
+        runtime->before_fork();
+        pid_t pid = ::fork();
+        if (pid == 0) {
+            runtime->after_fork_child();
+            std::cout << "CHILD ";
+        } else {
+            runtime->after_fork_parent();
+            int status = 0;
+            ::waitpid(pid, &status, 0);
+            if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return 5;
+            std::cout << "\nPARENT ";
+        }
+    }
     g_executor = runtime->start_executor();
+    if (burst > 0) {
+        // stop() right after queueing: every queued call must still be answered.
+        std::vector<std::shared_ptr<RecordingSink>> sinks;
+        for (int i = 0; i < burst; ++i) {
+            sinks.push_back(std::make_shared<RecordingSink>());
+            g_executor->dispatch(make_call("GET", target, {}, {}, sinks.back()));
+        }
+        g_executor->stop();
+        int answered = 0;
+        for (auto& s : sinks) answered += s->find("send_whole") ? 1 : 0;
+        auto late = std::make_shared<RecordingSink>();
+        g_executor->dispatch(make_call("GET", target, {}, {}, late));
+        std::cout << "ANSWERED " << answered << " LATE " << (late->find("fail") ? "fail" : "other") << std::flush;
+        g_executor.reset();
+        return 0;
+    }
     auto sink = run(make_call("GET", target));
     std::cout << sink->body() << std::flush;
     g_executor->stop();

@@ -244,6 +244,15 @@ TEST(WsgiResponse, ErrorAfterStreamingStartedIsFailAfterTheHead) {
     EXPECT_TRUE(log_contains(take_log(), "ValueError: gen-raise failed at chunk 1"));
 }
 
+TEST(WsgiResponse, HeadersAsTupleOfPairsAndATupleBody) {
+    auto sink = get("/tuple-headers");
+    auto events = sink->events();
+    ASSERT_EQ(sink->kinds(), (Kinds{"send_whole"}));
+    EXPECT_EQ(header(events[0].head, "X-List-Pair"), "1");
+    EXPECT_EQ(header(events[0].head, "X-Tuple-Pair"), "2");
+    EXPECT_EQ(sink->body(), "tuple");
+}
+
 TEST(WsgiResponse, HtabIsAllowedInHeaderValues) {
     auto sink = get("/htab-header");
     ASSERT_EQ(sink->kinds(), (Kinds{"send_whole"}));
@@ -269,6 +278,33 @@ TEST(WsgiResponse, ExcInfoAfterHeadersSentReraises) {
     EXPECT_TRUE(log_contains(take_log(), "KeyError: 'too-late'"));
 }
 
+TEST(WsgiResponse, KeptStartResponseAndWriteRaiseInLaterRequests) {
+    ASSERT_EQ(get("/keep-start-response")->body(), "kept");
+    take_log();
+    EXPECT_EQ(get("/use-kept-start-response")->kinds(), (Kinds{"fail"}));
+    EXPECT_TRUE(log_contains(take_log(), "start_response() called after the request finished"));
+    EXPECT_EQ(get("/use-kept-write")->kinds(), (Kinds{"fail"}));
+    EXPECT_TRUE(log_contains(take_log(), "write() called after the response was finished"));
+}
+
+class ThrowingSink : public RecordingSink {
+public:
+    bool write_chunk(std::string data) override {
+        RecordingSink::write_chunk(std::move(data));
+        throw std::runtime_error("sink exploded");
+    }
+};
+
+TEST(WsgiResponse, SinkExceptionEndsTheStreamAndTheThreadLives) {
+    take_log();
+    auto sink = std::make_shared<ThrowingSink>();
+    run(make_call("GET", "/gen"), sink);
+    EXPECT_EQ(sink->kinds(), (Kinds{"start_stream", "write_chunk", "finish_stream"}));
+    EXPECT_EQ(facts(), json::array({"closed gen after 1"}));
+    EXPECT_TRUE(log_contains(take_log(), "sink exploded"));
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(get("/list")->body(), "hello world");  // every thread still serves
+}
+
 TEST(WsgiErrors, LinesGoToTheErrorLog) {
     take_log();
     auto sink = get("/errors");
@@ -277,6 +313,42 @@ TEST(WsgiErrors, LinesGoToTheErrorLog) {
     EXPECT_TRUE(log_contains(lines, "error|first line"));
     EXPECT_TRUE(log_contains(lines, "error|second line"));
     EXPECT_TRUE(log_contains(lines, "error|tail"));
+}
+
+TEST(WsgiDjango, HttpResponseIsOneSendWholeWithContentLength) {
+    auto sink = get("/django/", {{"Host", "testserver"}});
+    auto events = sink->events();
+    ASSERT_EQ(sink->kinds(), (Kinds{"send_whole"}));
+    EXPECT_EQ(events[0].head.status, 200);
+    EXPECT_EQ(header(events[0].head, "Content-Length"), "17");
+    EXPECT_EQ(sink->body(), "hello from django");
+}
+
+TEST(WsgiDjango, FormPostIsParsedFromWsgiInput) {
+    std::string form = "name=gantry&lang=c%2B%2B";
+    auto sink = run(make_call("POST", "/django/form?q=1", {{"Host", "testserver"},
+        {"Content-Type", "application/x-www-form-urlencoded"}, {"Content-Length", std::to_string(form.size())}}, form));
+    json r = json::parse(sink->body());
+    EXPECT_EQ(r["method"], "POST");
+    EXPECT_EQ(r["post"], (json{{"name", "gantry"}, {"lang", "c++"}}));
+    EXPECT_EQ(r["query"], (json{{"q", "1"}}));
+}
+
+TEST(WsgiDjango, SpilledChunkedUploadIsReadWhole) {
+    std::string body(300000, 'z');
+    body.replace(0, 5, "HELLO");
+    auto sink = run(make_call("POST", "/django/upload", {{"Host", "testserver"}, {"Transfer-Encoding", "chunked"},
+                                                          {"Content-Type", "application/octet-stream"}},
+                              body, nullptr, 4096));
+    json r = json::parse(sink->body());
+    EXPECT_EQ(r["size"], 300000);
+    EXPECT_EQ(r["head"], "HELLO");
+}
+
+TEST(WsgiDjango, StreamingHttpResponseStreams) {
+    auto sink = get("/django/stream", {{"Host", "testserver"}});
+    EXPECT_EQ(sink->kinds(), (Kinds{"start_stream", "write_chunk", "write_chunk", "write_chunk", "finish_stream"}));
+    EXPECT_EQ(sink->body(), "abc");
 }
 
 TEST(WsgiExecutor, ManyConcurrentCallsAllAnswered) {
@@ -290,6 +362,30 @@ TEST(WsgiExecutor, ManyConcurrentCallsAllAnswered) {
         ASSERT_TRUE(s->wait());
         EXPECT_EQ(s->body(), "hello world");
     }
+}
+
+}  // namespace
+}  // namespace gantry::test
+
+namespace gantry::test {
+namespace {
+
+// Throughput of the executor on the smallest app; run by hand:
+//   embed_tests --gtest_also_run_disabled_tests --gtest_filter='*DISABLED_Throughput*'
+TEST(WsgiExecutor, DISABLED_Throughput) {
+    constexpr int kCalls = 20000;
+    std::vector<std::shared_ptr<RecordingSink>> sinks;
+    std::vector<std::unique_ptr<AppCall>> calls;
+    for (int i = 0; i < kCalls; ++i) {
+        sinks.push_back(std::make_shared<RecordingSink>());
+        calls.push_back(make_call("GET", "/list?x=1", {{"Host", "localhost"}, {"Accept", "*/*"}, {"User-Agent", "bench"}},
+                                  {}, sinks.back()));
+    }
+    auto start = std::chrono::steady_clock::now();
+    for (auto& c : calls) executor().dispatch(std::move(c));
+    for (auto& s : sinks) ASSERT_TRUE(s->wait());
+    auto us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    std::printf("%d calls, %.2f us per call (app included)\n", kCalls, us / kCalls);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@ import tempfile
 
 # close() calls and other facts the tests read back through /facts.
 FACTS = []
+KEPT = []
 
 
 class Closing:
@@ -88,6 +89,9 @@ def body_view(environ, start_response):
 def application(environ, start_response):
     path = environ["PATH_INFO"]
 
+    if path.startswith("/django/"):
+        import djangoapp
+        return djangoapp.application(environ, start_response)
     if path.startswith("/environ"):
         return environ_view(environ, start_response)
     if path.startswith("/body/"):
@@ -154,6 +158,19 @@ def application(environ, start_response):
     if path == "/bad-status":
         start_response("OK", [])
         return [b""]
+    if path == "/keep-start-response":
+        KEPT[:] = [start_response, start_response("200 OK", [])]
+        return [b"kept"]
+    if path == "/use-kept-start-response":
+        KEPT[0]("200 OK", [])
+        return [b"unreachable"]
+    if path == "/use-kept-write":
+        start_response("200 OK", [])
+        KEPT[1](b"late")
+        return [b"unreachable"]
+    if path == "/tuple-headers":
+        start_response("200 OK", (["X-List-Pair", "1"], ("X-Tuple-Pair", "2")))
+        return (b"tu", b"ple")
     if path == "/htab-header":
         start_response("200 OK", [("X-Tab", "a\tb")])
         return [b""]
