@@ -309,7 +309,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_threads = single(cli.add_option("--threads", threads, "Python executor threads per worker (default 1)"));
     auto* o_io = single(cli.add_option("--io-threads", io_threads, "I/O threads per worker (default 1)"));
     auto* o_worker_class = single(cli.add_option("-k,--worker-class", worker_class, "Accepted for gunicorn compatibility: sync, gthread or gantry"));
-    auto* o_timeout = single(cli.add_option("-t,--timeout", timeout, "Workers silent for more than this many seconds are killed and restarted (default 30)"));
+    auto* o_timeout = single(cli.add_option("-t,--timeout", timeout, "Seconds a request may stall reading its body or writing its response (default 30); killing a stuck worker is not enforced yet"));
     auto* o_graceful = single(cli.add_option("--graceful-timeout", graceful_timeout, "Seconds to finish requests after a graceful stop (default 30)"));
     auto* o_keepalive = single(cli.add_option("--keep-alive", keep_alive, "Seconds to wait for the next request on a keep-alive connection (default 2)"));
     auto* o_header_to = single(cli.add_option("--header-timeout", header_timeout, "Seconds for the whole request head to arrive, else 408 (default 10)"));

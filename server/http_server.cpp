@@ -291,15 +291,17 @@ private:
         return l.request_line + 2 + l.fields * (l.field_size + 2) + 2;
     }
 
-    // Deadline for the next socket operation; on expiry the operation is cancelled.
+    // Deadline for the next socket operation; on expiry the operation is cancelled. A generation
+    // number tells a stale expiry (already queued when the deadline moved) from a real one.
     void arm(Clock::time_point deadline) {
         if (armed_ && deadline == deadline_) return;
         armed_ = true;
         deadline_ = deadline;
         timed_out_ = false;
+        std::uint64_t generation = ++timer_generation_;
         watchdog_.expires_at(deadline);
-        watchdog_.async_wait([self = shared_from_this()](error_code ec) {
-            if (ec || self->deadline_ > Clock::now()) return;
+        watchdog_.async_wait([self = shared_from_this(), generation](error_code ec) {
+            if (ec || generation != self->timer_generation_) return;
             self->timed_out_ = true;
             self->armed_ = false;
             error_code ignored;  // cancelling a closed socket
@@ -309,6 +311,7 @@ private:
     void disarm() {
         if (!armed_) return;
         armed_ = false;
+        ++timer_generation_;
         watchdog_.cancel();
     }
 
@@ -368,6 +371,7 @@ private:
     std::string peer_addr_;
     std::uint16_t peer_port_ = 0;
     Clock::time_point deadline_{};
+    std::uint64_t timer_generation_ = 0;
     bool armed_ = false;
     bool timed_out_ = false;
     bool idle_ = true;

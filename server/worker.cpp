@@ -106,8 +106,9 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     server.stop();
     executor->stop();
     shutdown_logging();
-    // No interpreter finalisation: app threads or atexit hooks must not keep a stopping worker
-    // alive; the master kills a worker that outlives the graceful timeout anyway.
+    // No interpreter finalisation: a non-daemon thread started by the app would keep a stopping
+    // worker alive in Py_FinalizeEx. The process ends now; the kernel frees the rest.
+    (void)runtime.release();
     return 0;
 }
 

@@ -242,6 +242,12 @@ class ServerFactory:
                     server._kill_session()
                     problems.append("processes left running after the server exited: %s\n%s"
                                     % (left, server.log()))
+                # Under ASan/UBSan a report in any process of the server fails the test.
+                log = server.log()
+                for marker in ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer"):
+                    if marker in log:
+                        problems.append("sanitizer report in the server's output:\n%s" % log)
+                        break
             finally:
                 server.close_files()
         self.servers = []
