@@ -273,6 +273,8 @@ def measure_wrk(opts, sc, name, app, server_cpu, client_cpu):
     try:
         server.start()
         server.wait_ready(port, app)
+        if server_cpu is not None:
+            check_pinned(server, server_cpu)
         url = "http://127.0.0.1:%d%s" % (port, app.path)
         # Warm up every worker (imports, caches, branch predictors) before measuring.
         run_wrk(opts, url, sc.wrk_threads, sc.connections, opts.warmup, client_cpu)
@@ -296,6 +298,25 @@ def worker_pids(master):
     return sorted(set(pids))
 
 
+def check_pinned(server, cpu):
+    """Every thread of the master and its workers must still be on `cpu`: a server that
+    resets its own affinity would otherwise get a second CPU in the pinned scenarios."""
+    master = server.proc.pid
+    for pid in [master] + worker_pids(master):
+        try:
+            tids = [int(t) for t in os.listdir("/proc/%d/task" % pid)]
+        except FileNotFoundError:
+            continue   # a worker restarting; its replacement inherits the master's mask
+        for tid in tids:
+            try:
+                allowed = os.sched_getaffinity(tid)
+            except ProcessLookupError:
+                continue
+            if allowed != {cpu}:
+                raise BenchError("%s: thread %d of pid %d may run on CPUs %s, not only %d"
+                                 % (server.name, tid, pid, sorted(allowed), cpu))
+
+
 def vm_rss_kib(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -314,7 +335,9 @@ def measure_rss(opts, sc, name, app):
         for _ in range(20 * sc.workers):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", app.path)
-            conn.getresponse().read()
+            resp = conn.getresponse()
+            if resp.status != 200 or resp.read() != app.body:
+                raise BenchError("%s answered GET %s with %d" % (name, app.path, resp.status))
             conn.close()
         time.sleep(1.0)   # let it go idle
         master = server.proc.pid

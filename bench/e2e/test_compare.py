@@ -152,3 +152,30 @@ def test_rss_verdict():
 def test_refuses_to_run_without_the_gantry_binary(capsys, tmp_path):
     assert compare.main(["--gantry", str(tmp_path / "gantry"), "--quick"]) == 2
     assert "gantry binary not found" in capsys.readouterr().err
+
+
+def test_check_pinned_sees_a_thread_that_escaped(tmp_path):
+    # A master whose worker moves itself off the CPU it was started on.
+    prog = ("import os, subprocess, sys, time\n"
+            "subprocess.Popen([sys.executable, '-c', "
+            "'import os, time; os.sched_setaffinity(0, {0, 1}); time.sleep(60)'])\n"
+            "time.sleep(60)\n")
+    s = compare.Server("escaper", ["taskset", "-c", "0", sys.executable, "-c", prog], tmp_path)
+    s.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not compare.worker_pids(s.proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)   # let the child reach its sched_setaffinity
+        with pytest.raises(compare.BenchError, match="may run on CPUs \\[0, 1\\]"):
+            compare.check_pinned(s, 0)
+    finally:
+        s.stop()
+    # Pinned and staying pinned passes.
+    s = compare.Server("pinned", ["taskset", "-c", "0", "sleep", "30"], tmp_path)
+    s.start()
+    try:
+        time.sleep(0.2)
+        compare.check_pinned(s, 0)
+    finally:
+        s.stop()
