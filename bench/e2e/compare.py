@@ -278,7 +278,15 @@ def measure_wrk(opts, sc, name, app, server_cpu, client_cpu):
         url = "http://127.0.0.1:%d%s" % (port, app.path)
         # Warm up every worker (imports, caches, branch predictors) before measuring.
         run_wrk(opts, url, sc.wrk_threads, sc.connections, opts.warmup, client_cpu)
-        return run_wrk(opts, url, sc.wrk_threads, sc.connections, opts.duration, client_cpu)
+        pids = [server.proc.pid] + worker_pids(server.proc.pid)
+        before = cpu_seconds(pids)
+        r = run_wrk(opts, url, sc.wrk_threads, sc.connections, opts.duration, client_cpu)
+        after = cpu_seconds(pids)
+        # CPU the server's processes burnt per request: unlike req/s, barely moved by other
+        # processes competing for the CPUs (kernel TCP work is only partly attributed).
+        r["cpu_us_per_req"] = (None if before is None or after is None or not r["requests"]
+                               else (after - before) * 1e6 / r["requests"])
+        return r
     finally:
         server.stop()
 
@@ -296,6 +304,19 @@ def worker_pids(master):
         except FileNotFoundError:
             pass
     return sorted(set(pids))
+
+
+def cpu_seconds(pids):
+    """utime + stime of these processes (all their threads), or None if one is gone."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            return None
+        total += int(fields[11]) + int(fields[12])   # utime, stime (fields 14, 15)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def check_pinned(server, cpu):
@@ -360,6 +381,12 @@ def med(samples, key):
     return statistics.median(s[key] for s in samples)
 
 
+def median_known(values):
+    """Median of the values that were measured; NaN when none was."""
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else float("nan")
+
+
 def run_scenario(opts, sc, servers, cpus):
     app = APPS[sc.app]
     server_cpu = client_cpu = None
@@ -408,16 +435,21 @@ def summarize(sc, samples, floor):
                           "p90_us": statistics.median(l["p90"] for l in lat),
                           "mean_us": statistics.median(l["mean"] for l in lat),
                           "errors": sum(s["error_count"] for s in ss),
-                          "load1": statistics.median(s.get("load1", float("nan")) for s in ss)}
+                          "load1": statistics.median(s.get("load1", float("nan")) for s in ss),
+                          "cpu_us": median_known(s.get("cpu_us_per_req") for s in ss)}
     res = {"scenario": sc.key, "name": sc.name, "target": sc.target, "rows": rows,
            "samples": samples, "floor_samples": floor}
     if floor:
         res["floor"] = {"calls_per_s": statistics.median(f["calls_per_s"] for f in floor),
                         "us_per_call": statistics.median(f["us_per_call"] for f in floor),
                         "load1": statistics.median(f.get("load1", float("nan"))
-                                                   for f in floor)}
+                                                   for f in floor),
+                        "cpu_us": median_known(f.get("cpu_us_per_call") for f in floor)}
         for row in rows.values():
             row["pct_floor"] = 100.0 * row["rps"] / res["floor"]["calls_per_s"]
+            # The same ratio in CPU time: the app's share of what the server burns.
+            row["cpu_pct_floor"] = (100.0 * res["floor"]["cpu_us"] / row["cpu_us"]
+                                    if row["cpu_us"] > 0 else float("nan"))
             row["own_cost_mean_us"] = row["mean_us"] - res["floor"]["us_per_call"]
             row["own_cost_p50_us"] = row["p50_us"] - res["floor"]["us_per_call"]
     res["verdict"] = verdict(sc, res)
@@ -450,8 +482,8 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def load(x):
-    return "-" if x != x else "%.1f" % x   # NaN: a run saved before loads were recorded
+def num(x, fmt):
+    return "-" if x != x else fmt % x   # NaN: not recorded (e.g. a run saved by an older harness)
 
 
 def ratio(g, p, key):
@@ -472,19 +504,20 @@ def table_rows(res, gantry_label):
                 for n, r in rows.items()]
     else:
         head = ["server", "req/s", "p50 (us)", "p99 (us)", "gantry/this req/s",
-                "gantry/this p99", "load avg"]
+                "gantry/this p99", "CPU us/req", "load avg"]
         # Latency minus the floor is the server's own cost only without queueing: c=1 (d).
         own_cost = res["scenario"] == "d"
         if "floor" in res:
-            head += ["% of floor"]
+            head += ["% of floor", "CPU % of floor"]
         if own_cost:
             head += ["mean (us)", "p50 - floor (us)", "mean - floor (us)"]
         body = []
         for n, r in rows.items():
             line = [label(n), "%.0f" % r["rps"], "%d" % r["p50_us"], "%d" % r["p99_us"],
-                    ratio(g, r, "rps"), ratio(g, r, "p99_us"), load(r["load1"])]
+                    ratio(g, r, "rps"), ratio(g, r, "p99_us"), num(r["cpu_us"], "%.0f"),
+                    num(r["load1"], "%.1f")]
             if "floor" in res:
-                line += ["%.0f%%" % r["pct_floor"]]
+                line += ["%.0f%%" % r["pct_floor"], num(r["cpu_pct_floor"], "%.0f%%")]
             if own_cost:
                 line += ["%.1f" % r["mean_us"], "%.1f" % r["own_cost_p50_us"],
                          "%.1f" % r["own_cost_mean_us"]]
@@ -494,7 +527,8 @@ def table_rows(res, gantry_label):
         if "floor" in res:
             f = res["floor"]
             line = [PYFLOOR, "%.0f" % f["calls_per_s"], "-", "-",
-                    ratio(g, {"rps": f["calls_per_s"]}, "rps"), "-", load(f["load1"]), "100%"]
+                    ratio(g, {"rps": f["calls_per_s"]}, "rps"), "-", num(f["cpu_us"], "%.0f"),
+                    num(f["load1"], "%.1f"), "100%", "100%"]
             if own_cost:
                 line += ["%.1f" % f["us_per_call"], "0.0", "0.0"]
             body.append(line)

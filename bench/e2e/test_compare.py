@@ -5,6 +5,7 @@
 
 import http.server
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -96,8 +97,8 @@ def test_run_wrk_parses_a_real_run(tmp_path):
     assert bad["errors"]["status"] == bad["requests"] > 0
 
 
-def wrk_sample(rps, p50, p99, mean):
-    return {"rps": rps, "error_count": 0, "load1": 1.0,
+def wrk_sample(rps, p50, p99, mean, cpu_us=None):
+    return {"rps": rps, "error_count": 0, "load1": 1.0, "cpu_us_per_req": cpu_us,
             "latency_us": {"p50": p50, "p90": p99, "p99": p99, "mean": mean}}
 
 
@@ -121,10 +122,15 @@ def test_medians_ratios_and_verdicts():
     assert compare.summarize(scenario("b"), samples, [])["verdict"] is False
 
     # c and d against the floor: 1000 calls/s = 1000 us per call.
-    floor = [{"calls_per_s": 1000.0, "us_per_call": 1000.0, "load1": 1.0}]
-    samples = {compare.GANTRY: [wrk_sample(900, 1010, 1100, 1015)]}
+    floor = [{"calls_per_s": 1000.0, "us_per_call": 1000.0, "load1": 1.0,
+              "cpu_us_per_call": 800.0}]
+    samples = {compare.GANTRY: [wrk_sample(900, 1010, 1100, 1015, cpu_us=c)
+                                for c in (1000.0, None, 1100.0, 900.0)]}
     res = compare.summarize(scenario("c"), samples, floor)
     assert res["rows"][compare.GANTRY]["pct_floor"] == pytest.approx(90.0)
+    # Unmeasured CPU samples are skipped: median of 900, 1000, 1100.
+    assert res["rows"][compare.GANTRY]["cpu_us"] == pytest.approx(1000.0)
+    assert res["rows"][compare.GANTRY]["cpu_pct_floor"] == pytest.approx(80.0)
     assert res["verdict"] is True
     res = compare.summarize(scenario("d"), samples, floor)
     assert res["rows"][compare.GANTRY]["own_cost_p50_us"] == pytest.approx(10.0)
@@ -179,3 +185,22 @@ def test_check_pinned_sees_a_thread_that_escaped(tmp_path):
         compare.check_pinned(s, 0)
     finally:
         s.stop()
+
+
+def test_cpu_seconds_counts_a_busy_process_and_notices_one_gone():
+    busy = subprocess.Popen([sys.executable, "-c",
+                             "import sys, time\nsys.stdin.readline()\nt = time.process_time()\n"
+                             "while time.process_time() - t < 0.4: pass\n"
+                             "print('done', flush=True)\ntime.sleep(30)"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        start = compare.cpu_seconds([busy.pid])
+        busy.stdin.write("go\n")
+        busy.stdin.flush()
+        assert busy.stdout.readline() == "done\n"
+        used = compare.cpu_seconds([busy.pid]) - start
+        assert 0.35 <= used <= 0.6
+    finally:
+        busy.kill()
+        busy.wait()
+    assert compare.cpu_seconds([busy.pid]) is None
