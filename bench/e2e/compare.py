@@ -109,6 +109,7 @@ SCENARIO_NAMES = {"a": "a", "hello": "a", "b": "b", "django": "b", "c": "c", "pi
                   "d": "d", "latency": "d", "e": "e", "rss": "e"}
 
 GANTRY, SYNC, GTHREAD, PYFLOOR = "gantry", "gunicorn-sync", "gunicorn-gthread", "python-floor"
+PYFLOOR_SO = "python-floor (libpython.so)"
 
 
 class BenchError(Exception):
@@ -254,12 +255,35 @@ def run_wrk(opts, url, threads, connections, seconds, cpu):
                      % (out.returncode, out.stdout[-2000:], out.stderr[-2000:]))
 
 
-def run_floor(opts, app, cpu):
+def build_shared_python(tmp):
+    """Build embed_main.c against the shared libpython: ((exe, PYTHONHOME), "") or (None, why)."""
+    try:
+        flags = [subprocess.run([PYTHON + "-config", what, "--embed"], capture_output=True,
+                                text=True, check=True).stdout.split()
+                 for what in ("--cflags", "--ldflags")]
+        home = subprocess.run([PYTHON, "-c", "import sys; print(sys.base_prefix)"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        exe = os.path.join(tmp, "python-libpython")
+        out = subprocess.run(["cc"] + flags[0] + [str(HERE / "embed_main.c"), "-o", exe]
+                             + flags[1], capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        return None, str(e)
+    if out.returncode != 0:
+        return None, out.stderr.strip()[-500:]
+    return (exe, home), ""
+
+
+def run_floor(opts, app, cpu, shared=None):
+    """The floor under Debian's python3, or with shared=(exe, home) under libpython.so."""
     seconds = max(0.5, opts.duration / 5)
-    argv = pin(cpu) + [PYTHON, str(FLOOR), "--chdir", str(Path(opts.examples) / app.folder),
+    env = clean_env()
+    python = PYTHON
+    if shared:
+        python, env["PYTHONHOME"] = shared
+    argv = pin(cpu) + [python, str(FLOOR), "--chdir", str(Path(opts.examples) / app.folder),
                        app.spec, "--path", app.path, "--seconds", str(seconds), "--runs", "3",
                        "--warmup", str(min(1.0, seconds)), "--json"]
-    out = subprocess.run(argv, capture_output=True, text=True, env=clean_env(), cwd=REPO,
+    out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO,
                          timeout=seconds * 4 + 60)
     if out.returncode != 0:
         raise BenchError("python_floor failed: %s\n%s" % (shlex.join(argv), out.stderr[-2000:]))
@@ -393,7 +417,7 @@ def run_scenario(opts, sc, servers, cpus):
     if sc.pinned:
         server_cpu, client_cpu = cpus[0], cpus[1]
     samples = {n: [] for n in servers}
-    floor = []
+    floor, floor_so = [], []
     for rnd in range(opts.rounds):
         for name in servers:
             t0 = time.monotonic()
@@ -418,10 +442,24 @@ def run_scenario(opts, sc, servers, cpus):
             floor.append(f)
             log("  [%s round %d/%d] %-17s %.0f calls/s, %.1f us per call"
                 % (sc.key, rnd + 1, opts.rounds, PYFLOOR, f["calls_per_s"], f["us_per_call"]))
-    return summarize(sc, samples, floor)
+            if opts.shared_python:
+                f = run_floor(opts, app, server_cpu, opts.shared_python)
+                f["load1"] = os.getloadavg()[0]
+                floor_so.append(f)
+                log("  [%s round %d/%d] %-17s %.0f calls/s, %.1f us per call"
+                    % (sc.key, rnd + 1, opts.rounds, PYFLOOR_SO, f["calls_per_s"],
+                       f["us_per_call"]))
+    return summarize(sc, samples, floor, floor_so)
 
 
-def summarize(sc, samples, floor):
+def floor_summary(floor):
+    return {"calls_per_s": statistics.median(f["calls_per_s"] for f in floor),
+            "us_per_call": statistics.median(f["us_per_call"] for f in floor),
+            "load1": statistics.median(f.get("load1", float("nan")) for f in floor),
+            "cpu_us": median_known(f.get("cpu_us_per_call") for f in floor)}
+
+
+def summarize(sc, samples, floor, floor_so=()):
     rows = {}
     for name, ss in samples.items():
         if sc.kind == "rss":
@@ -438,13 +476,11 @@ def summarize(sc, samples, floor):
                           "load1": statistics.median(s.get("load1", float("nan")) for s in ss),
                           "cpu_us": median_known(s.get("cpu_us_per_req") for s in ss)}
     res = {"scenario": sc.key, "name": sc.name, "target": sc.target, "rows": rows,
-           "samples": samples, "floor_samples": floor}
+           "samples": samples, "floor_samples": floor, "floor_so_samples": list(floor_so)}
+    if floor and floor_so:
+        res["floor_so"] = floor_summary(floor_so)
     if floor:
-        res["floor"] = {"calls_per_s": statistics.median(f["calls_per_s"] for f in floor),
-                        "us_per_call": statistics.median(f["us_per_call"] for f in floor),
-                        "load1": statistics.median(f.get("load1", float("nan"))
-                                                   for f in floor),
-                        "cpu_us": median_known(f.get("cpu_us_per_call") for f in floor)}
+        res["floor"] = floor_summary(floor)
         for row in rows.values():
             row["pct_floor"] = 100.0 * row["rps"] / res["floor"]["calls_per_s"]
             # The same ratio in CPU time: the app's share of what the server burns.
@@ -526,12 +562,20 @@ def table_rows(res, gantry_label):
             body.append(line)
         if "floor" in res:
             f = res["floor"]
-            line = [PYFLOOR, "%.0f" % f["calls_per_s"], "-", "-",
-                    ratio(g, {"rps": f["calls_per_s"]}, "rps"), "-", num(f["cpu_us"], "%.0f"),
-                    num(f["load1"], "%.1f"), "100%", "100%"]
-            if own_cost:
-                line += ["%.1f" % f["us_per_call"], "0.0", "0.0"]
-            body.append(line)
+            for label_, key in ((PYFLOOR, "floor"), (PYFLOOR_SO, "floor_so")):
+                if key not in res:
+                    continue
+                x = res[key]
+                cpu_pct = 100.0 * f["cpu_us"] / x["cpu_us"] if x["cpu_us"] > 0 else float("nan")
+                line = [label_, "%.0f" % x["calls_per_s"], "-", "-",
+                        ratio(g, {"rps": x["calls_per_s"]}, "rps"), "-",
+                        num(x["cpu_us"], "%.0f"), num(x["load1"], "%.1f"),
+                        "%.0f%%" % (100.0 * x["calls_per_s"] / f["calls_per_s"]),
+                        num(cpu_pct, "%.0f%%")]
+                if own_cost:
+                    extra = x["us_per_call"] - f["us_per_call"]
+                    line += ["%.1f" % x["us_per_call"], "%.1f" % extra, "%.1f" % extra]
+                body.append(line)
     return head, body
 
 
@@ -616,6 +660,9 @@ def parse_args(argv):
     ap.add_argument("--gantry-args", default="", help="extra arguments for gantry")
     ap.add_argument("--peers-only", action="store_true",
                     help="measure gunicorn and the floor only (gantry columns stay empty)")
+    ap.add_argument("--no-libpython-floor", action="store_true",
+                    help="skip the second floor run on the shared libpython (needs cc and "
+                    "python3-dev to build bench/e2e/embed_main.c)")
     ap.add_argument("--gthread-threads", type=int, default=4,
                     help="--threads for gunicorn gthread (default 4)")
     ap.add_argument("--examples", default=str(REPO / "examples"),
@@ -681,7 +728,8 @@ def render_saved(opts):
     results = []
     for res in data["results"]:
         floor = res.get("floor_samples") or ([res["floor"]] if "floor" in res else [])
-        results.append(summarize(by_key[res["scenario"]], res["samples"], floor))
+        results.append(summarize(by_key[res["scenario"]], res["samples"], floor,
+                                 res.get("floor_so_samples", [])))
     label = data["meta"].get("gantry_label", GANTRY)
     print_text(results, label)
     if opts.markdown:
@@ -715,6 +763,11 @@ def main(argv=None):
         opts.lua_path = os.path.join(tmp, "report.lua")
         with open(opts.lua_path, "w") as f:
             f.write(WRK_LUA)
+        opts.shared_python = None
+        if any(sc.pinned for sc in opts.scenario_list) and not opts.no_libpython_floor:
+            opts.shared_python, why = build_shared_python(tmp)
+            if not opts.shared_python:
+                log("note: no libpython.so floor (could not build embed_main.c): %s" % why)
         meta = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 "machine": machine_info(), "versions": versions(opts),
                 "command": shlex.join(["bench/e2e/compare.py"] + (argv if argv is not None

@@ -142,6 +142,16 @@ def test_medians_ratios_and_verdicts():
     samples = {compare.GANTRY: [wrk_sample(900, 1021, 1100, 1015)]}
     assert compare.summarize(scenario("d"), samples, floor)["verdict"] is False
 
+    # The libpython.so floor is shown relative to the ordinary floor and never judged.
+    floor_so = [{"calls_per_s": 800.0, "us_per_call": 1250.0, "load1": 1.0,
+                 "cpu_us_per_call": 1000.0}]
+    res = compare.summarize(scenario("d"), samples, floor, floor_so)
+    assert res["verdict"] is False
+    head, body = compare.table_rows(res, compare.GANTRY)
+    so = dict(zip(head, next(l for l in body if l[0] == compare.PYFLOOR_SO)))
+    assert (so["% of floor"], so["CPU % of floor"], so["p50 - floor (us)"]) == \
+        ("80%", "80%", "250.0")
+
     # Without gantry there is no verdict, only the peers' numbers.
     samples = {compare.SYNC: [wrk_sample(1000, 300, 1000, 310)]}
     assert compare.summarize(scenario("a"), samples, [])["verdict"] is None
