@@ -257,15 +257,16 @@ def run_wrk(opts, url, threads, connections, seconds, cpu):
 
 def build_shared_python(tmp):
     """Build embed_main.c against the shared libpython: ((exe, PYTHONHOME), "") or (None, why)."""
+    # The paths come from that python's sysconfig: only libpython3.11-dev is needed.
+    query = ("import sys, sysconfig as s; v = s.get_config_var; "
+             "print(sys.base_prefix, v('INCLUDEPY'), v('LIBDIR'), v('LDVERSION'))")
     try:
-        flags = [subprocess.run([PYTHON + "-config", what, "--embed"], capture_output=True,
-                                text=True, check=True).stdout.split()
-                 for what in ("--cflags", "--ldflags")]
-        home = subprocess.run([PYTHON, "-c", "import sys; print(sys.base_prefix)"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        home, include, libdir, ldversion = subprocess.run(
+            [PYTHON, "-c", query], capture_output=True, text=True, check=True).stdout.split()
         exe = os.path.join(tmp, "python-libpython")
-        out = subprocess.run(["cc"] + flags[0] + [str(HERE / "embed_main.c"), "-o", exe]
-                             + flags[1], capture_output=True, text=True)
+        out = subprocess.run(["cc", "-O2", "-I" + include, str(HERE / "embed_main.c"), "-o", exe,
+                              "-L" + libdir, "-lpython" + ldversion],
+                             capture_output=True, text=True)
     except (OSError, subprocess.CalledProcessError) as e:
         return None, str(e)
     if out.returncode != 0:

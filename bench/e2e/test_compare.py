@@ -214,3 +214,15 @@ def test_cpu_seconds_counts_a_busy_process_and_notices_one_gone():
         busy.kill()
         busy.wait()
     assert compare.cpu_seconds([busy.pid]) is None
+
+
+def test_shared_python_is_linked_to_libpython_and_sees_django(tmp_path):
+    shared, why = compare.build_shared_python(str(tmp_path))
+    assert shared, why
+    exe, home = shared
+    libs = subprocess.run(["ldd", exe], capture_output=True, text=True, check=True).stdout
+    assert "libpython3" in libs
+    env = dict(compare.clean_env(), PYTHONHOME=home)
+    out = subprocess.run([exe, "-c", "import django; print(django.get_version())"],
+                         capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.startswith("3.2")
