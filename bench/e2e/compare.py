@@ -700,7 +700,8 @@ def check_setup(opts):
         if not (g.is_file() and os.access(g, os.X_OK)):
             raise BenchError(
                 "gantry binary not found at %s.\n"
-                "Build it first (cmake --preset release && cmake --build build/release -j2),\n"
+                "Build it first: make build (or: cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release\n"
+                "&& cmake --build build/release -j2); "
                 "pass --gantry PATH, or --peers-only to measure gunicorn and the floor alone." % g)
         opts.gantry_base = [str(g.resolve())]
     for tool in ("wrk", "taskset"):
