@@ -147,9 +147,11 @@ class Server:
     def start(self):
         log = open(self.log_path, "wb")
         try:
-            self.proc = subprocess.Popen(self.argv, cwd=REPO, env=clean_env(), stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(self.argv, cwd=REPO, env=clean_env(),
+                                         stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        except OSError as e:
+            raise BenchError("cannot start %s: %s: %s" % (self.name, shlex.join(self.argv), e))
         finally:
             log.close()
         _running.append(self)
@@ -179,8 +181,8 @@ class Server:
                 if resp.status == 200 and body == app.body:
                     return
                 last = "status %d, body %r" % (resp.status, body[:80])
-            except OSError as e:
-                last = str(e)
+            except (OSError, http.client.HTTPException) as e:
+                last = "%s: %s" % (type(e).__name__, e)
             time.sleep(0.1)
         raise BenchError("%s did not answer GET %s correctly within %.0fs (%s; %s):\n  %s\n%s"
                          % (self.name, app.path, timeout, last, app.hint,
@@ -700,8 +702,8 @@ def check_setup(opts):
         if not (g.is_file() and os.access(g, os.X_OK)):
             raise BenchError(
                 "gantry binary not found at %s.\n"
-                "Build it first: make build (or: cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release\n"
-                "&& cmake --build build/release -j2); "
+                "Build it first: make build (or: cmake -S . -B build/release\n"
+                "-DCMAKE_BUILD_TYPE=Release && cmake --build build/release -j2); "
                 "pass --gantry PATH, or --peers-only to measure gunicorn and the floor alone." % g)
         opts.gantry_base = [str(g.resolve())]
     for tool in ("wrk", "taskset"):

@@ -54,7 +54,8 @@ def test_stop_kills_master_and_workers_that_ignore_term(tmp_path):
 
 
 def test_wait_ready_reports_a_server_that_exits(tmp_path):
-    s = compare.Server("broken", [sys.executable, "-c", "print('no app here'); raise SystemExit(3)"],
+    s = compare.Server("broken",
+                       [sys.executable, "-c", "print('no app here'); raise SystemExit(3)"],
                        tmp_path)
     s.start()
     try:
