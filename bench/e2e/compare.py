@@ -396,8 +396,9 @@ def measure_rss(opts, sc, name, app):
         elif len(workers) != sc.workers:
             note = "%d children for -w %d" % (len(workers), sc.workers)
         rss = [vm_rss_kib(p) / 1024 for p in workers]
-        return {"worker_mib": max(rss), "worker_mib_all": rss,
-                "master_mib": vm_rss_kib(master) / 1024, "note": note}
+        master_mib = vm_rss_kib(master) / 1024 if master not in workers else 0.0
+        return {"worker_mib": max(rss), "worker_mib_all": rss, "master_mib": master_mib,
+                "total_mib": master_mib + sum(rss), "note": note}
     finally:
         server.stop()
 
@@ -467,6 +468,7 @@ def summarize(sc, samples, floor, floor_so=()):
     for name, ss in samples.items():
         if sc.kind == "rss":
             rows[name] = {"worker_mib": med(ss, "worker_mib"), "master_mib": med(ss, "master_mib"),
+                          "total_mib": median_known(s.get("total_mib") for s in ss),
                           "notes": sorted({s["note"] for s in ss if s["note"]})}
         else:
             lat = [s["latency_us"] for s in ss]
@@ -500,6 +502,8 @@ def verdict(sc, res):
     g, s = res["rows"].get(GANTRY), res["rows"].get(SYNC)
     if g is None:
         return None
+    if g.get("errors"):
+        return False   # socket errors or non-2xx answers: fast but wrong is not a pass
     if sc.key == "a" and s:
         return g["rps"] >= 4 * s["rps"]
     if sc.key == "b" and s:
@@ -537,8 +541,10 @@ def table_rows(res, gantry_label):
     g = rows.get(GANTRY)
     label = lambda n: gantry_label if n == GANTRY else n
     if res["scenario"] == "e":
-        head = ["server", "worker RSS (MiB)", "master RSS (MiB)", "gantry - this (MiB)"]
+        head = ["server", "worker RSS (MiB)", "master RSS (MiB)", "total RSS (MiB)",
+                "gantry - this, worker (MiB)"]
         body = [[label(n), "%.1f" % r["worker_mib"], "%.1f" % r["master_mib"],
+                 num(r["total_mib"], "%.1f"),
                  "-" if g is None else "%+.1f" % (g["worker_mib"] - r["worker_mib"])]
                 for n, r in rows.items()]
     else:

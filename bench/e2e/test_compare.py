@@ -116,6 +116,11 @@ def test_medians_ratios_and_verdicts():
     assert res["verdict"] is True                        # 4.1x >= 4x
     samples[compare.GANTRY] = [wrk_sample(3900, 100, 900, 110)]
     assert compare.summarize(scenario("a"), samples, [])["verdict"] is False
+    # Fast enough but with errors (resets, 5xx) is not a pass either.
+    bad = wrk_sample(9000, 100, 900, 110)
+    bad["error_count"] = 3
+    samples[compare.GANTRY] = [bad]
+    assert compare.summarize(scenario("a"), samples, [])["verdict"] is False
 
     # b: fast enough but a worse p99 fails.
     samples = {compare.GANTRY: [wrk_sample(1400, 100, 1200, 110)],
