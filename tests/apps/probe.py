@@ -111,6 +111,19 @@ def stream_view(environ, start_response):
     return gen()
 
 
+def bigstream_view(environ, start_response):
+    """`mb` MiB in 64 KiB chunks from a generator, as fast as the server takes them."""
+    mb = min(int(_query(environ).get("mb", "64")), 512)
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    chunk = b"x" * 65536
+
+    def gen():
+        for _ in range(mb * 16):
+            yield chunk
+
+    return gen()
+
+
 def write_view(environ, start_response):
     write = start_response("200 OK", [("Content-Type", "text/plain")])
     write(b"written-1;")
@@ -208,6 +221,7 @@ ROUTES = {
     "/readline": readline_view,
     "/stream": stream_view,
     "/write": write_view,
+    "/bigstream": bigstream_view,
     "/file": file_view,
     "/pid": pid_view,
     "/sleep": sleep_view,

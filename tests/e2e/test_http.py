@@ -230,3 +230,45 @@ def test_unread_request_body_is_discarded(server):
         c.send(GET % b"/after")
         r2 = c.response()
         assert r2.status == 200 and r2.body == b"probe GET /after\n"
+
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def test_streaming_response_is_never_collected_whole(server):
+    """A 128 MiB generator response to a client that stops reading: the worker waits on its
+    bounded buffer instead of queueing the whole body in memory; the body then arrives intact."""
+    pid = requests.get(server.url + "/pid", timeout=IO_TIMEOUT).json()["pid"]
+    before = _rss_kib(pid)
+    sock = socket.create_connection((server.host, server.port), timeout=IO_TIMEOUT)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    sock.sendall(b"GET /bigstream?mb=128 HTTP/1.1\r\nHost: t\r\n\r\n")
+    got = sock.recv(65536)
+    time.sleep(1.5)  # the client reads nothing: the app must be held back by the buffer
+    during = _rss_kib(pid)
+    assert during - before < 48 * 1024, "worker grew by %d KiB while the client was not reading" % (during - before)
+    total = 0
+    head, _, rest = got.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head
+    # Count payload bytes by decoding the chunked framing until the last chunk.
+    buf = rest
+    while True:
+        while b"\r\n" not in buf:
+            buf += sock.recv(1 << 20)
+        size_line, _, buf = buf.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        while len(buf) < size + 2:
+            more = sock.recv(1 << 20)
+            assert more, "connection closed after %d bytes" % total
+            buf += more
+        total += size
+        buf = buf[size + 2:]
+        if size == 0:
+            break
+    sock.close()
+    assert total == 128 * 1024 * 1024
