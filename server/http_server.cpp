@@ -131,9 +131,11 @@ class Session;
 
 // One Asio I/O thread: its own io_context (a connection lives on one thread: no strands needed).
 struct IoThread {
+    // Declared first, destroyed last: sessions still alive when the context is destroyed (their
+    // coroutine frames die with it) unregister themselves from this set.
+    std::unordered_set<Session*> sessions;  // touched only on this thread
     asio::io_context context{1};
     std::vector<std::unique_ptr<Acceptor>> acceptors;
-    std::unordered_set<Session*> sessions;  // touched only on this thread
     std::thread thread;
 };
 
@@ -337,8 +339,8 @@ private:
 
     // Sends a server-made response, then closes unless keep_alive. With unread request bytes
     // in flight (413 mid-upload), close gently so the client reads the answer instead of a reset.
-    asio::awaitable<void> send_error(int status, const char* reason, bool keep_alive) {
-        std::string bytes = render_error_response(status, reason, keep_alive);
+    asio::awaitable<void> send_error(int status, const char* reason, bool keep_alive, bool is_head) {
+        std::string bytes = render_error_response(status, reason, keep_alive, !is_head);
         std::vector<asio::const_buffer> buffers{asio::buffer(bytes)};
         if (!co_await write_all(buffers)) co_return;
         if (!keep_alive) co_await linger_close();
@@ -420,7 +422,7 @@ asio::awaitable<void> Session::serve() {
                 std::size_t used = parser.feed({static_cast<const char*>(data.data()), data.size()});
                 buffer_.consume(used);
                 if (parser.state() == RequestParser::State::error) {
-                    co_await send_error(parser.error_status(), parser.error_reason(), false);
+                    co_await send_error(parser.error_status(), parser.error_reason(), false, false);
                     co_return;
                 }
                 if (parser.state() != RequestParser::State::need_more) break;
@@ -431,7 +433,7 @@ asio::awaitable<void> Session::serve() {
                 co_return;
             }
             if (buffer_.size() >= buffer_.max_size()) {
-                co_await send_error(431, "Request Header Fields Too Large", false);
+                co_await send_error(431, "Request Header Fields Too Large", false, false);
                 co_return;
             }
             arm(have_first_byte ? first_byte + settings.header_timeout
@@ -440,11 +442,11 @@ asio::awaitable<void> Session::serve() {
             co_await read_some(ec);
             if (ec) {
                 if (timed_out_ && have_first_byte && !closed_) {
-                    co_await send_error(408, "Request Timeout", false);
+                    co_await send_error(408, "Request Timeout", false, false);
                 } else if (ec == asio::error::eof && have_first_byte) {
                     parser.feed_eof();
                     if (parser.state() == RequestParser::State::error)
-                        co_await send_error(parser.error_status(), parser.error_reason(), false);
+                        co_await send_error(parser.error_status(), parser.error_reason(), false, false);
                 }
                 close();
                 co_return;
@@ -464,16 +466,22 @@ asio::awaitable<void> Session::serve() {
                 std::size_t used = parser.feed({static_cast<const char*>(data.data()), data.size()});
                 buffer_.consume(used);
                 if (parser.state() == RequestParser::State::error) {
-                    co_await send_error(parser.error_status(), parser.error_reason(), false);
+                    co_await send_error(parser.error_status(), parser.error_reason(), false, false);
                     co_return;
                 }
                 if (parser.state() == RequestParser::State::complete) break;
+            }
+            // A chunk-size line or trailer that never ends (Beast does not bound them) fills the
+            // buffer: refuse it instead of reading into no space.
+            if (buffer_.size() >= buffer_.max_size()) {
+                co_await send_error(400, "Bad Request", false, false);
+                co_return;
             }
             arm(Clock::now() + settings.io_timeout);
             error_code ec;
             co_await read_some(ec);
             if (ec) {
-                if (timed_out_ && !closed_) co_await send_error(408, "Request Timeout", false);
+                if (timed_out_ && !closed_) co_await send_error(408, "Request Timeout", false, false);
                 close();
                 co_return;
             }
@@ -483,7 +491,11 @@ asio::awaitable<void> Session::serve() {
         Clock::time_point header_done = have_first_byte ? first_byte : Clock::now();
         co_await answer(parser.take(), header_done, wall_start);
         if (!keep_alive_ || draining_) {
-            if (!closed_) {
+            if (!closed_ && buffer_.size() > 0) {
+                // Requests already sent behind this one: closing with them unread would reset
+                // the connection and could destroy the response just written.
+                co_await linger_close();
+            } else if (!closed_) {
                 error_code ignored;  // the peer may already be gone
                 socket_.shutdown(asio::socket_base::shutdown_send, ignored);
             }
@@ -501,7 +513,9 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     request.server_name = listener_.server_name;
     request.server_port = listener_.server_port;
     request.url_scheme = "http";
-    apply_forwarded_headers(request, settings.forwarded_allow_ips);
+    // An empty peer address means a unix socket (local, trusted), unless getpeername failed.
+    if (listener_.family == AF_UNIX || !request.remote_addr.empty())
+        apply_forwarded_headers(request, settings.forwarded_allow_ips);
 
     RequestFacts facts;
     facts.version = request.version;
@@ -522,6 +536,17 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     }
 
     sink_ = std::make_shared<SessionSink>(shared_from_this(), executor(), settings.stream_buffer_bytes);
+    // However this coroutine ends (an exception, or its frame destroyed at shutdown), the app
+    // side must learn the client is gone, and the session/sink reference cycle must break.
+    struct SinkRelease {
+        Session* session;
+        ~SinkRelease() {
+            if (session->sink_) {
+                session->sink_->mark_gone();
+                session->sink_.reset();
+            }
+        }
+    } sink_release{this};
     auto call = std::make_unique<AppCall>();
     call->request = std::move(request);
     call->sink = sink_;
@@ -554,6 +579,13 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         chunk_lines.clear();
         for (std::size_t i = 0; i < events.size() && !closed_; ++i) {
             SinkEvent& e = events[i];
+            if (e.kind == SinkEvent::Kind::head && e.head.status < 200) {
+                // An interim (1xx) status as the final answer would leave the client waiting for
+                // another: the app is broken, answer 500.
+                spdlog::error("{} {}: the app answered with interim status {}; sending 500",
+                              logged ? logged->method : "", logged ? logged->target : "", e.head.status);
+                e.kind = SinkEvent::Kind::fail;
+            }
             switch (e.kind) {
             case SinkEvent::Kind::head: {
                 status = e.head.status;
@@ -624,6 +656,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
                 }
                 off_t offset = e.offset;
                 std::uint64_t left = count;
+                std::uint64_t since_yield = 0;
                 socket_.native_non_blocking(true);
                 arm(Clock::now() + settings.io_timeout);
                 while (left > 0 && !closed_) {
@@ -631,7 +664,13 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
                     if (n > 0) {
                         left -= static_cast<std::uint64_t>(n);
                         body_bytes += static_cast<std::uint64_t>(n);
+                        since_yield += static_cast<std::uint64_t>(n);
                         arm(Clock::now() + settings.io_timeout);
+                        if (since_yield >= (8u << 20)) {
+                            // A fast client must not starve the other connections of this thread.
+                            since_yield = 0;
+                            co_await asio::post(io_.context.get_executor(), asio::use_awaitable);
+                        }
                         continue;
                     }
                     if (n == 0) break;  // the file is shorter than promised
@@ -664,7 +703,8 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
                 finished = true;
                 if (!head_sent) {
                     status = 500;
-                    error_bytes = render_error_response(500, "Internal Server Error", facts.keep_alive && !draining_);
+                    error_bytes = render_error_response(500, "Internal Server Error", facts.keep_alive && !draining_,
+                                                        !facts.is_head);
                     buffers.push_back(asio::buffer(error_bytes));
                     rendered.keep_alive = facts.keep_alive && !draining_;
                     body_bytes = 0;
@@ -676,6 +716,8 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         }
         if (!closed_) co_await write_all(buffers);
         sink_->written(data_bytes);
+        for (auto& e : events)  // files not sent because the connection failed mid-batch
+            if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(std::exchange(e.fd, -1));
         events.clear();
     }
     disarm();
@@ -781,11 +823,11 @@ private:
             co_await acceptor.async_accept(socket, use_ec(ec));
             if (ec) {
                 if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
-                if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space) {
-                    spdlog::error("accept: {} (pausing 100 ms)", ec.message());
-                    asio::steady_timer pause(io.context, std::chrono::milliseconds(100));
-                    co_await pause.async_wait(use_ec(ec));
-                }
+                if (ec == asio::error::connection_aborted) continue;  // the client gave up first
+                // Out of descriptors or memory: pause rather than spin on the same error.
+                spdlog::error("accept: {} (pausing 100 ms)", ec.message());
+                asio::steady_timer pause(io.context, std::chrono::milliseconds(100));
+                co_await pause.async_wait(use_ec(ec));
                 continue;
             }
             if (listener.family != AF_UNIX) {

@@ -16,6 +16,7 @@
 #include "embed/python_runtime.hpp"
 #include "server/listen_socket.hpp"
 #include "server/logging.hpp"
+#include "server/signal_pipe.hpp"
 #include "server/worker.hpp"
 
 namespace gantry {
@@ -44,6 +45,7 @@ private:
     int halt(int status);
 
     const Config& config_;
+    std::unique_ptr<SignalPipe> signals_;
     std::vector<ListenSocket> sockets_;
     std::unique_ptr<PythonRuntime> runtime_;   // only with --preload
     std::map<pid_t, int> workers_;             // pid -> worker number
@@ -69,6 +71,11 @@ int Master::run() {
     for (const auto& s : sockets_) log.info("Listening at: {} ({})", describe_listen(s), ::getpid());
     if (!config_.pidfile.empty()) std::ofstream(config_.pidfile) << ::getpid() << "\n";
 
+    // Signals become bytes on a pipe read by this loop, set up before any app code can start a
+    // thread. No blocked mask is left for the app's subprocesses to inherit.
+    signals_ = std::make_unique<SignalPipe>(
+        std::initializer_list<int>{SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2});
+
     if (config_.preload) {
         try {
             runtime_ = PythonRuntime::start(config_);
@@ -79,19 +86,10 @@ int Master::run() {
         }
     }
 
-    // Every signal the master handles is blocked and taken synchronously with sigtimedwait: no
-    // async-signal-safety puzzles. Workers inherit the mask and do the same.
-    sigset_t set;
-    sigemptyset(&set);
-    for (int sig : {SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2})
-        sigaddset(&set, sig);
-    ::sigprocmask(SIG_BLOCK, &set, nullptr);
-
     for (int i = 0; i < config_.workers; ++i) spawn_worker();
 
     for (;;) {
-        timespec tick{1, 0};
-        int sig = ::sigtimedwait(&set, nullptr, &tick);
+        int sig = signals_->wait(std::chrono::seconds(1));
         switch (sig) {
         case SIGCHLD:
             reap_workers();
@@ -126,8 +124,14 @@ int Master::run() {
         default:
             break;  // the tick (EAGAIN), TTIN/TTOU (not supported yet), USR2
         }
-        // Keep the count: a worker that exited between SIGCHLDs is noticed here too.
+        // Keep the count: a worker that exited between SIGCHLDs is noticed here too, and a slot
+        // whose fork failed is filled again.
         reap_workers();
+        while (!boot_failed_ && static_cast<int>(workers_.size()) < config_.workers) {
+            std::size_t before = workers_.size();
+            spawn_worker();
+            if (workers_.size() == before) break;  // fork still failing: try again next tick
+        }
         if (boot_failed_) {
             log.error("Worker failed to boot.");
             return halt(kWorkerBootError);
@@ -140,17 +144,27 @@ void Master::spawn_worker() {
     int master_pid = ::getpid();
     if (runtime_) runtime_->before_fork();
     flush_logs();
+    // Signals stay blocked across fork until the child has its own signal pipe: one sent to a
+    // new worker must neither reach the master's pipe nor be lost.
+    sigset_t all, previous;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_BLOCK, &all, &previous);
     pid_t pid = ::fork();
     if (pid < 0) {
+        int err = errno;
+        ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
         if (runtime_) runtime_->after_fork_parent();
-        error_log().error("fork failed: {}", std::strerror(errno));
+        error_log().error("fork failed: {}", std::strerror(err));
         return;
     }
     if (pid == 0) {
+        SignalPipe::forget_inherited();
+        signals_.release();  // the parent's; its descriptors are closed above
         if (runtime_) runtime_->after_fork_child();
         int status = run_worker(config_, sockets_, std::move(runtime_), master_pid);
         std::_Exit(status);
     }
+    ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     if (runtime_) runtime_->after_fork_parent();
     workers_[pid] = number;
 }

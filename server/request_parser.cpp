@@ -86,6 +86,9 @@ private:
 
     void on_field_impl(http::field name, std::string_view name_string, std::string_view value,
                        error_code& ec) override {
+        // Chunked trailers arrive here too. They are dropped: a header smuggled in after the
+        // body would bypass whatever a front proxy checked in the real header.
+        if (is_header_done()) return;
         if (limits_.fields && request_.headers.size() >= limits_.fields)
             return reject(ec, 431, "Request Header Fields Too Large");
         if (limits_.field_size && name_string.size() + 2 + value.size() > limits_.field_size)

@@ -118,13 +118,14 @@ RenderedHead render_head(const ResponseHead& head, const RequestFacts& request,
     return out;
 }
 
-std::string render_error_response(int status, const char* reason, bool keep_alive) {
+std::string render_error_response(int status, const char* reason, bool keep_alive, bool with_body) {
     std::string body = std::to_string(status) + " " + reason + "\n";
     std::string s = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\n";
     s += "Server: gantry\r\nDate: " + http_date_now() + "\r\n";
     s += "Content-Type: text/plain; charset=utf-8\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
     s += keep_alive ? "" : "Connection: close\r\n";
-    s += "\r\n" + body;
+    s += "\r\n";
+    if (with_body) s += body;
     return s;
 }
 

@@ -37,7 +37,8 @@ RenderedHead render_head(const ResponseHead& head, const RequestFacts& request,
                          std::optional<std::uint64_t> whole_body_size);
 
 // A small complete response the server makes itself (400, 408, 413, 414, 431, 500, ...).
-std::string render_error_response(int status, const char* reason, bool keep_alive);
+// `with_body` false for HEAD: the Content-Length still says what a GET would get.
+std::string render_error_response(int status, const char* reason, bool keep_alive, bool with_body = true);
 
 // The reason phrase for a status code ("Not Found"); "Unknown" for codes without one.
 const char* reason_phrase(int status);

@@ -13,6 +13,7 @@
 #include "server/access_log.hpp"
 #include "server/http_server.hpp"
 #include "server/logging.hpp"
+#include "server/signal_pipe.hpp"
 
 namespace gantry {
 
@@ -57,15 +58,11 @@ HttpServerSettings make_settings(const Config& config) {
     return s;
 }
 
-// Waits for TERM/INT/QUIT (blocked in every thread, taken here synchronously) or for the master
-// to disappear. Returns the signal, or 0 when the master is gone.
-int wait_for_stop(int master_pid) {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int sig : {SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&set, sig);
+// Waits for TERM/INT/QUIT or for the master to disappear. Returns the signal, or 0 when the
+// master is gone.
+int wait_for_stop(SignalPipe& signals, int master_pid) {
     for (;;) {
-        timespec tick{1, 0};
-        int sig = ::sigtimedwait(&set, nullptr, &tick);
+        int sig = signals.wait(std::chrono::seconds(1));
         if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) return sig;
         if (sig == SIGUSR1) flush_logs();
         if (::getppid() != master_pid) return 0;
@@ -76,6 +73,13 @@ int wait_for_stop(int master_pid) {
 
 int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
                std::unique_ptr<PythonRuntime> runtime, int master_pid) {
+    // The master forked us with every signal blocked: take ours on our own pipe, give the rest
+    // their default actions back, then unblock, so a signal sent meanwhile is not lost.
+    SignalPipe signals({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2});
+    for (int sig : {SIGCHLD, SIGTTIN, SIGTTOU}) ::signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
     setup_logging(config, LogMode::worker_async);
     auto& log = error_log();
     // SCHED_BATCH for the worker and every thread it starts: a woken thread no longer preempts
@@ -102,7 +106,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     HttpServer server(make_settings(config), sockets, *executor);
     server.start();
 
-    int sig = wait_for_stop(master_pid);
+    int sig = wait_for_stop(signals, master_pid);
     if (sig == SIGQUIT) {
         log.info("Worker exiting (pid: {}): quick shutdown", ::getpid());
     } else {

@@ -124,6 +124,23 @@ def bigstream_view(environ, start_response):
     return gen()
 
 
+def subprocess_term_view(environ, start_response):
+    """Starts a child program and stops it with SIGTERM: it must die of that signal (a server that
+    left signals blocked would pass the blocked mask on, and the child would ignore TERM)."""
+    import subprocess
+    child = subprocess.Popen(["sleep", "30"])
+    time.sleep(0.1)
+    child.terminate()
+    try:
+        code = child.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        code = "ignored SIGTERM"
+    body = str(code).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
 def write_view(environ, start_response):
     write = start_response("200 OK", [("Content-Type", "text/plain")])
     write(b"written-1;")
@@ -221,6 +238,7 @@ ROUTES = {
     "/readline": readline_view,
     "/stream": stream_view,
     "/write": write_view,
+    "/subprocess-term": subprocess_term_view,
     "/bigstream": bigstream_view,
     "/file": file_view,
     "/pid": pid_view,

@@ -4,7 +4,9 @@ import http.client
 import select
 import time
 
-from conftest import raw
+import requests
+
+from conftest import IO_TIMEOUT, raw, status_of
 
 
 def answer_to(server, data, method="GET"):
@@ -165,3 +167,18 @@ def test_app_invalid_header_is_500_and_never_sent(server):
         time.sleep(0.05)
     assert "header" in server.stderr()[before:].lower(), server.log()
     server.assert_serving()
+
+
+def test_endless_chunk_extension_is_refused(server):
+    """Beast does not bound a chunk-size line: one that never ends must get 400, not a busy loop."""
+    conn = raw(server)
+    conn.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1;")
+    try:
+        for _ in range(64):
+            conn.send(b"a" * 65536)
+    except OSError:
+        pass  # the server answered and closed while we were still sending
+    data = conn.read_until_close()
+    assert status_of(data) == 400
+    conn.close()
+    assert requests.get(server.url + "/pid", timeout=IO_TIMEOUT).status_code == 200

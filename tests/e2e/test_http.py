@@ -272,3 +272,51 @@ def test_streaming_response_is_never_collected_whole(server):
             break
     sock.close()
     assert total == 128 * 1024 * 1024
+
+
+def test_app_subprocess_can_be_stopped_with_sigterm(server):
+    """Programs the app starts inherit no blocked signal mask from the server."""
+    r = requests.get(server.url + "/subprocess-term", timeout=IO_TIMEOUT + 10)
+    assert r.status_code == 200
+    assert r.text == "-15"
+
+
+def test_head_of_a_failing_app_is_500_without_body_and_keeps_the_connection(server):
+    conn = raw(server)
+    conn.send(b"HEAD /boom HTTP/1.1\r\nHost: t\r\n\r\nGET /pid HTTP/1.1\r\nHost: t\r\n\r\n")
+    first = conn.response(method="HEAD")
+    assert first.status == 500
+    assert first.body == b""
+    second = conn.response()
+    assert second.status == 200
+    assert b'"pid"' in second.body
+    conn.close()
+
+
+def test_chunked_trailers_do_not_reach_the_environ(server):
+    conn = raw(server)
+    conn.send(b"POST /environ HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"3\r\nabc\r\n0\r\nX-Smuggled: yes\r\n\r\n")
+    r = conn.response()
+    assert r.status == 200
+    environ = json.loads(r.body)
+    assert "HTTP_X_SMUGGLED" not in environ.get("environ", environ)
+    conn.close()
+
+
+def test_client_reset_during_sendfile_does_not_kill_the_worker(server, tmp_path):
+    """A peer that resets mid-file makes sendfile(2) fail with EPIPE/ECONNRESET; SIGPIPE must be
+    ignored, so the same worker goes on serving."""
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(32 * 1024 * 1024))
+    pid = requests.get(server.url + "/pid", timeout=IO_TIMEOUT).json()["pid"]
+    for _ in range(3):
+        sock = socket.create_connection((server.host, server.port), timeout=IO_TIMEOUT)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /file?path=" + str(path).encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+        sock.recv(1024)
+        # RST instead of FIN: the server's next write fails at once.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()
+        time.sleep(0.2)
+    assert requests.get(server.url + "/pid", timeout=IO_TIMEOUT).json()["pid"] == pid
