@@ -88,7 +88,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     // on one pinned core with Django: +40% requests/s. Latency at low load is unchanged: the
     // other thread is idle then. Best effort: a refusal only costs that gain.
     sched_param batch{};
-    if (::sched_setscheduler(0, SCHED_BATCH, &batch) != 0)
+    if (!std::getenv("GANTRY_NO_SCHED_BATCH") && ::sched_setscheduler(0, SCHED_BATCH, &batch) != 0)
         log.debug("SCHED_BATCH refused: {}", std::strerror(errno));
     if (!runtime) {
         try {
