@@ -777,36 +777,22 @@ public:
         }
     }
 
-    void drain() {
-        for (auto& io : threads_) {
-            asio::post(io->context, [io = io.get()] {
-                for (auto& a : io->acceptors) {
-                    error_code ignored;  // already closed
-                    a->close(ignored);
-                }
-                std::vector<Session*> sessions(io->sessions.begin(), io->sessions.end());
-                for (Session* s : sessions) s->drain();
-            });
-        }
-    }
+    void drain() { stop_accepting_then(&Session::drain); }
 
     void stop() {
+        stop_accepting_then(&Session::close);
+        // Let the closed sessions' coroutines see their cancelled operations and end (so their
+        // sinks are marked gone and they unregister), then stop each thread.
         for (auto& io : threads_) {
-            asio::post(io->context, [io = io.get()] {
-                for (auto& a : io->acceptors) {
-                    error_code ignored;  // already closed
-                    a->close(ignored);
-                }
-                std::vector<Session*> sessions(io->sessions.begin(), io->sessions.end());
-                for (Session* s : sessions) s->close();
-            });
-        }
-        // Let the closes run, then stop.
-        for (auto& io : threads_) {
-            std::promise<void> done;
-            auto fut = done.get_future();
-            asio::post(io->context, [&done] { done.set_value(); });
-            if (io->thread.joinable()) fut.wait_for(std::chrono::seconds(2));
+            auto deadline = Clock::now() + std::chrono::seconds(2);
+            while (io->thread.joinable() && Clock::now() < deadline) {
+                auto empty = std::make_shared<std::promise<bool>>();  // outlives a late answer
+                auto answer = empty->get_future();
+                asio::post(io->context, [empty, io = io.get()] { empty->set_value(io->sessions.empty()); });
+                if (answer.wait_for(std::chrono::milliseconds(500)) == std::future_status::ready && answer.get())
+                    break;
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
             io->context.stop();
         }
         for (auto& io : threads_)
@@ -816,6 +802,20 @@ public:
     std::size_t open_connections() const { return shared_.connections.load(); }
 
 private:
+    // On each I/O thread: close the acceptors, then apply `action` to every session.
+    void stop_accepting_then(void (Session::*action)()) {
+        for (auto& io : threads_) {
+            asio::post(io->context, [io = io.get(), action] {
+                for (auto& a : io->acceptors) {
+                    error_code ignored;  // already closed
+                    a->close(ignored);
+                }
+                std::vector<Session*> sessions(io->sessions.begin(), io->sessions.end());
+                for (Session* s : sessions) (s->*action)();
+            });
+        }
+    }
+
     asio::awaitable<void> accept_loop(IoThread& io, Acceptor& acceptor, const ListenerInfo& listener) {
         for (;;) {
             error_code ec;
