@@ -651,6 +651,7 @@ bool WsgiExecutor::respond(RequestCtx& ctx, PyObject* result) {
 
 void WsgiExecutor::handle(AppCall& call) {
     using Phase = RequestCtx::Phase;
+    call.sink->app_started();  // the end of the wait for a Python thread (timing)
     RequestCtx ctx;
     ctx.shared = &shared_;
     ctx.call = &call;

@@ -1,5 +1,7 @@
 #include "server/access_log.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <strings.h>
 #include <unistd.h>
 
@@ -50,6 +52,7 @@ std::string lower(std::string_view s) {
 // "h" -> remote_addr; "{user-agent}i" -> request_header "user-agent"; anything else -> unknown.
 AccessLogFormat::Piece compile_atom(std::string_view name) {
     if (name.size() == 1) return {letter_atom(name[0]), {}};
+    if (name == "timing") return {Atom::timing, {}};
     if (name.size() >= 3 && name.front() == '{' && name[name.size() - 2] == '}') {
         std::string_view inner = name.substr(1, name.size() - 3);
         switch (name.back()) {
@@ -291,9 +294,77 @@ void AccessLogFormat::format_to(std::string& out, const AccessLogRecord& r) cons
                 append_or_dash(out, v ? std::string_view(v) : std::string_view());
                 break;
             }
+            case Atom::timing:
+                if (r.timings)
+                    append_timing_summary(out, *r.timings, r.middleware_names);
+                else
+                    out += '-';
+                break;
             case Atom::unknown: out += '-'; break;
         }
     }
+}
+
+namespace {
+
+void append_ms(std::string& out, std::string_view name, std::int64_t ns) {
+    if (!out.empty() && out.back() != ' ') out += ' ';
+    char buf[48];
+    int n = std::snprintf(buf, sizeof buf, "=%.3fms", static_cast<double>(ns) / 1e6);
+    out.append(name);
+    out.append(buf, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+void append_timing_summary(std::string& out, const RequestTimings& t, const std::vector<std::string>* names) {
+    std::size_t start = out.size();
+    std::string key;
+    for (std::size_t i = 0; i < t.middleware_count; ++i) {
+        key = "mw-" + (names && i < names->size() ? (*names)[i] : std::to_string(i));
+        append_ms(out, key, t.on_request_ns[i] + t.on_response_ns[i]);
+    }
+    if (t.python_wait_ns >= 0) append_ms(out, "python-wait", t.python_wait_ns);
+    if (t.app_ns >= 0) append_ms(out, "app", t.app_ns);
+    if (t.write_ns >= 0) append_ms(out, "write", t.write_ns);
+    append_ms(out, "total", t.total_ns);
+    if (out.size() > start && out[start] == ' ') out.erase(start, 1);
+}
+
+std::string format_access_json(const AccessLogRecord& r) {
+    using nlohmann::json;
+    auto us = [](std::int64_t ns) { return static_cast<double>(ns) / 1000.0; };
+    auto target = r.target;
+    auto q = target.find('?');
+    json record = {
+        {"time", std::chrono::duration_cast<std::chrono::microseconds>(r.start.time_since_epoch()).count() / 1e6},
+        {"remote", std::string(r.remote_addr)},
+        {"method", std::string(r.method)},
+        {"path", std::string(target.substr(0, q))},
+        {"query", q == std::string_view::npos ? std::string() : std::string(target.substr(q + 1))},
+        {"protocol", r.version == 10 ? "HTTP/1.0" : "HTTP/1.1"},
+        {"status", r.status},
+        {"bytes", r.response_bytes},
+        {"duration_us", static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(r.duration).count()) / 1000.0},
+        {"pid", ::getpid()},
+    };
+    json stages = json::object();
+    if (r.timings) {
+        const RequestTimings& t = *r.timings;
+        for (std::size_t i = 0; i < t.middleware_count; ++i) {
+            std::string name = r.middleware_names && i < r.middleware_names->size() ? (*r.middleware_names)[i]
+                                                                                    : std::to_string(i);
+            stages["mw." + name + ".request_us"] = us(t.on_request_ns[i]);
+            stages["mw." + name + ".response_us"] = us(t.on_response_ns[i]);
+        }
+        if (t.python_wait_ns >= 0) stages["python_wait_us"] = us(t.python_wait_ns);
+        if (t.app_ns >= 0) stages["app_us"] = us(t.app_ns);
+        if (t.write_ns >= 0) stages["write_us"] = us(t.write_ns);
+        record["total_us"] = us(t.total_ns);
+    }
+    record["stages"] = std::move(stages);
+    // Bytes from the client that are not UTF-8 are replaced rather than failing the record.
+    return record.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace gantry

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "middleware/request_timings.hpp"
 #include "server/http_request.hpp"
 
 namespace gantry {
@@ -24,7 +25,16 @@ struct AccessLogRecord {
     std::uint64_t response_bytes = 0;                       // body bytes sent
     std::chrono::system_clock::time_point start{};          // when the request arrived (%(t)s)
     std::chrono::steady_clock::duration duration{};         // how long it took (%(T)s %(D)s ...)
+    const RequestTimings* timings = nullptr;                // the stages, for %(timing)s; may be null
+    const std::vector<std::string>* middleware_names = nullptr;  // names of timings' middleware entries
 };
+
+// The stages as "mw-timing=0.002ms python-wait=0.010ms app=3.104ms write=0.051ms" (%(timing)s).
+void append_timing_summary(std::string& out, const RequestTimings& timings, const std::vector<std::string>* names);
+
+// One JSON object (no newline) with the request and every stage in microseconds: the record of
+// --access-log-json.
+std::string format_access_json(const AccessLogRecord& record);
 
 class AccessLogFormat {
 public:
@@ -59,6 +69,7 @@ public:
         request_header,  // {name}i
         response_header, // {name}o
         environ,         // {name}e
+        timing,          // timing: where the time went, stage by stage (gantry's own atom)
         unknown,         // anything else: "-"
     };
     struct Piece {

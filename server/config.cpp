@@ -121,7 +121,40 @@ struct Layer {
     std::optional<std::string> access_logfile, error_logfile, log_level, access_logformat;
     std::optional<std::vector<std::string>> forwarded_allow_ips;
     std::optional<std::string> pidfile, proc_name, worker_class;
+    std::optional<std::vector<MiddlewareSpec>> middleware;
+    std::optional<std::string> timing, access_log_json;
+    std::optional<bool> server_timing;
+    std::optional<std::vector<std::string>> timing_allow_ips;
 };
+
+// "--middleware timing,static" -> specs without options.
+std::vector<MiddlewareSpec> middleware_from_names(const std::vector<std::string>& names) {
+    std::vector<MiddlewareSpec> specs;
+    for (const auto& n : names)
+        if (!n.empty()) specs.push_back(MiddlewareSpec{n, {}});
+    return specs;
+}
+
+// A TOML scalar as the text a middleware factory parses.
+std::string toml_scalar_text(const TomlReader& r, const toml::value& v) {
+    if (v.is_string()) return v.as_string().str;
+    if (v.is_boolean()) return v.as_boolean() ? "true" : "false";
+    if (v.is_integer()) return std::to_string(v.as_integer());
+    if (v.is_floating()) {
+        std::ostringstream os;
+        os << v.as_floating();
+        return os.str();
+    }
+    if (v.is_array()) {
+        std::string joined;
+        for (const auto& item : v.as_array()) {
+            if (!joined.empty()) joined += ",";
+            joined += toml_scalar_text(r, item);
+        }
+        return joined;
+    }
+    r.wrong("a list of tables with a name and scalar options");
+}
 
 Layer read_config_file(const std::string& path) {
     toml::value root;
@@ -182,6 +215,41 @@ Layer read_config_file(const std::string& path) {
         {"pidfile", [&](const TomlReader& r) { layer.pidfile = r.string(); }},
         {"proc_name", [&](const TomlReader& r) { layer.proc_name = r.string(); }},
         {"worker_class", [&](const TomlReader& r) { layer.worker_class = r.string(); }},
+        {"middleware",
+         [&](const TomlReader& r) {
+             // [[middleware]] tables in order (name + options), or a list of names, or "a,b".
+             if (r.raw().is_string()) {
+                 layer.middleware = middleware_from_names(r.strings(true));
+                 return;
+             }
+             if (!r.raw().is_array()) r.wrong("[[middleware]] tables or a list of names");
+             std::vector<MiddlewareSpec> specs;
+             for (const auto& item : r.raw().as_array()) {
+                 if (item.is_string()) {
+                     specs.push_back(MiddlewareSpec{item.as_string().str, {}});
+                     continue;
+                 }
+                 if (!item.is_table()) r.wrong("[[middleware]] tables or a list of names");
+                 MiddlewareSpec spec;
+                 std::map<std::string, std::string> options;  // sorted: deterministic
+                 for (const auto& [k, v] : item.as_table()) {
+                     if (k == "name") {
+                         if (!v.is_string()) r.wrong("tables whose name is a string");
+                         spec.name = v.as_string().str;
+                     } else {
+                         options[k] = toml_scalar_text(r, v);
+                     }
+                 }
+                 if (spec.name.empty()) r.wrong("tables that each have a name");
+                 spec.options.assign(options.begin(), options.end());
+                 specs.push_back(std::move(spec));
+             }
+             layer.middleware = std::move(specs);
+         }},
+        {"timing", [&](const TomlReader& r) { layer.timing = r.string(); }},
+        {"server_timing", [&](const TomlReader& r) { layer.server_timing = r.boolean(); }},
+        {"timing_allow_ips", [&](const TomlReader& r) { layer.timing_allow_ips = r.strings(true); }},
+        {"access_log_json", [&](const TomlReader& r) { layer.access_log_json = r.string(); }},
     };
 
     for (const auto& [key, value] : root.as_table()) {
@@ -268,6 +336,15 @@ void apply(Config& c, const Layer& l, const std::string& source) {
     }
     if (l.pidfile) c.pidfile = *l.pidfile;
     if (l.proc_name) c.proc_name = *l.proc_name;
+    if (l.middleware) c.middleware = *l.middleware;
+    if (l.timing) {
+        if (*l.timing != "off" && *l.timing != "on" && *l.timing != "full")
+            error(name("timing") + " must be off, on or full, got '" + *l.timing + "'");
+        c.timing = *l.timing;
+    }
+    if (l.server_timing) c.server_timing = *l.server_timing;
+    if (l.timing_allow_ips) c.timing_allow_ips = *l.timing_allow_ips;
+    if (l.access_log_json) c.access_log_json = *l.access_log_json;
     if (l.worker_class) {
         // Accepted so gunicorn command lines keep working; gantry has one worker model.
         const auto& k = *l.worker_class;
@@ -286,7 +363,9 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     Layer flags;
     // Every option is read into a plain temporary; only those given (count() > 0) go into the layer.
     std::string app, config_file;
-    std::vector<std::string> binds, pythonpath, env_pairs, forwarded;
+    std::vector<std::string> binds, pythonpath, env_pairs, forwarded, middleware_names, timing_ips;
+    std::string timing_mode, access_log_json;
+    bool server_timing = false;
     long long backlog = 0, workers = 0, threads = 0, io_threads = 0;
     double timeout = 0, graceful_timeout = 0, keep_alive = 0, header_timeout = 0;
     bool preload = false, show_version = false;
@@ -330,6 +409,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_forwarded = repeat(cli.add_option("--forwarded-allow-ips", forwarded, "Comma-separated proxy addresses trusted for X-Forwarded-*, '*' = all (default 127.0.0.1,::1)"));
     auto* o_pid = single(cli.add_option("-p,--pid,--pidfile", pidfile, "Write the master's pid to this file"));
     auto* o_name = single(cli.add_option("-n,--name", proc_name, "Process name (default gantry)"));
+    auto* o_middleware = repeat(cli.add_option("--middleware", middleware_names, "Native middleware chain, in order, comma-separated (default timing)"));
+    auto* o_timing = single(cli.add_option("--timing", timing_mode, "off, on or full (full: each Django middleware, the view and the database too; default on)"));
+    auto* o_server_timing = cli.add_flag("--server-timing", server_timing, "Send a Server-Timing header to clients from --timing-allow-ips");
+    auto* o_timing_ips = repeat(cli.add_option("--timing-allow-ips", timing_ips, "Comma-separated client addresses that may see Server-Timing, '*' = all (default 127.0.0.1,::1)"));
+    auto* o_access_json = single(cli.add_option("--access-log-json", access_log_json, "JSON-lines access log with every stage's time in microseconds, '-' for stdout"));
     cli.add_flag("-v,--version", show_version, "Print the version and exit");
 
     CommandLine result;
@@ -388,6 +472,21 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
             for (auto& part : split_commas(f)) all.push_back(std::move(part));
         flags.forwarded_allow_ips = std::move(all);
     }
+    if (o_middleware->count()) {
+        std::vector<std::string> all;
+        for (const auto& m : middleware_names)
+            for (auto& part : split_commas(m)) all.push_back(std::move(part));
+        flags.middleware = middleware_from_names(all);
+    }
+    if (o_timing->count()) flags.timing = timing_mode;
+    if (o_server_timing->count()) flags.server_timing = server_timing;
+    if (o_timing_ips->count()) {
+        std::vector<std::string> all;
+        for (const auto& f : timing_ips)
+            for (auto& part : split_commas(f)) all.push_back(std::move(part));
+        flags.timing_allow_ips = std::move(all);
+    }
+    if (o_access_json->count()) flags.access_log_json = access_log_json;
     if (o_pid->count()) flags.pidfile = pidfile;
     if (o_name->count()) flags.proc_name = proc_name;
 

@@ -14,6 +14,14 @@ namespace gantry {
 inline constexpr const char* kGunicornAccessLogFormat =
     R"(%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s")";
 
+// One entry of the native middleware chain: `--middleware timing,...` or a `[[middleware]]` table in
+// the TOML file (name = "...", then the middleware's own options, kept as text for its factory).
+struct MiddlewareSpec {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> options;
+    bool operator==(const MiddlewareSpec&) const = default;
+};
+
 struct Config {
     // The application, "module:callable" or "module:factory(args)" (positional WSGI_APP).
     std::string app;
@@ -53,6 +61,13 @@ struct Config {
 
     // Proxies
     std::vector<std::string> forwarded_allow_ips = {"127.0.0.1", "::1"};  // --forwarded-allow-ips, "*" = all
+
+    // Native middleware and timing
+    std::vector<MiddlewareSpec> middleware = {{"timing", {}}};  // --middleware a,b / [[middleware]]
+    std::string timing = "on";                  // --timing off|on|full (full: inside Django too)
+    bool server_timing = false;                 // --server-timing: send the Server-Timing header
+    std::vector<std::string> timing_allow_ips = {"127.0.0.1", "::1"};  // --timing-allow-ips, "*" = all
+    std::string access_log_json;                // --access-log-json FILE ("-" = stdout): one JSON record per request
 
     std::string config_file;                    // -c/--config: TOML file with the same keys
     std::string pidfile;                        // --pid/--pidfile

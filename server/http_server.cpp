@@ -36,6 +36,8 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "middleware/middleware.hpp"
+#include "middleware/pipeline.hpp"
 #include "server/response_head.hpp"
 
 namespace gantry {
@@ -155,6 +157,19 @@ struct SinkEvent {
     std::size_t count = 0;
 };
 
+// When the app side took the call and when it handed over its last byte (set by a Python thread,
+// read by the session under the sink's lock).
+struct AppTimes {
+    Clock::time_point app_started{};
+    Clock::time_point app_finished{};
+    void fill(RequestTimings& t, Clock::time_point queued_at) const {
+        if (app_started == Clock::time_point{}) return;  // answered by a middleware: no app
+        t.python_wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(app_started - queued_at).count();
+        if (app_finished != Clock::time_point{})
+            t.app_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(app_finished - app_started).count();
+    }
+};
+
 class SessionSink final : public ResponseSink {
 public:
     SessionSink(std::shared_ptr<Session> session, asio::io_context::executor_type executor, std::size_t limit)
@@ -163,6 +178,7 @@ public:
 
     void send_whole(ResponseHead head, std::string body) override {
         std::unique_lock lock(mutex_);
+        times_.app_finished = Clock::now();
         events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
         queued_bytes_ += body.size();
         events_.push_back(SinkEvent{SinkEvent::Kind::data, {}, std::move(body)});
@@ -201,15 +217,25 @@ public:
     }
     void finish_stream() override {
         std::unique_lock lock(mutex_);
+        times_.app_finished = Clock::now();
         events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
         notify(lock);
     }
     void fail() override {
         std::unique_lock lock(mutex_);
+        times_.app_finished = Clock::now();
         events_.push_back(SinkEvent{SinkEvent::Kind::fail, {}, {}});
         notify(lock);
     }
     bool client_gone() const override { return gone_.load(std::memory_order_relaxed); }
+    void app_started() override {
+        std::lock_guard lock(mutex_);
+        times_.app_started = Clock::now();
+    }
+    AppTimes app_times() {
+        std::lock_guard lock(mutex_);
+        return times_;
+    }
 
     // Session side (its I/O thread).
     void take(std::deque<SinkEvent>& out) {
@@ -246,6 +272,7 @@ private:
     std::size_t queued_bytes_ = 0;
     bool notify_pending_ = false;
     std::atomic<bool> gone_{false};
+    AppTimes times_;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -522,9 +549,15 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     facts.is_head = request.is_head();
     facts.keep_alive = request.keep_alive;
 
-    // The access log needs the request after Python is done with it: keep a copy only if it logs.
+    // The native middleware chain sees the request first; one may answer it.
+    const Pipeline* pipeline = settings.pipeline && !settings.pipeline->empty() ? settings.pipeline : nullptr;
+    RequestContext ctx(request);
+    std::size_t entered = pipeline ? pipeline->run_request(ctx) : 0;
+
+    // The response hooks and the access log need the request after Python is done with it (the
+    // call owns it): keep a copy only if something needs it.
     std::optional<HttpRequest> logged;
-    if (settings.on_complete) {
+    if (settings.on_complete || pipeline) {
         logged.emplace();
         logged->method = request.method;
         logged->target = request.target;
@@ -532,7 +565,10 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         logged->headers = request.headers;
         logged->remote_addr = request.remote_addr;
         logged->remote_port = request.remote_port;
+        logged->server_name = request.server_name;
+        logged->server_port = request.server_port;
         logged->url_scheme = request.url_scheme;
+        ctx.rebind(*logged);
     }
 
     sink_ = std::make_shared<SessionSink>(shared_from_this(), executor(), settings.stream_buffer_bytes);
@@ -547,11 +583,17 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
             }
         }
     } sink_release{this};
-    auto call = std::make_unique<AppCall>();
-    call->request = std::move(request);
-    call->sink = sink_;
-    call->queued_at = Clock::now();
-    shared_.dispatcher->dispatch(std::move(call));
+    Clock::time_point queued_at = Clock::now();
+    if (ctx.answered()) {
+        // A middleware answered: the app is never called. The answer takes the same way out.
+        sink_->send_whole(std::move(ctx.answer_head()), std::move(ctx.answer_body()));
+    } else {
+        auto call = std::make_unique<AppCall>();
+        call->request = std::move(request);
+        call->sink = sink_;
+        call->queued_at = queued_at;
+        shared_.dispatcher->dispatch(std::move(call));
+    }
 
     int status = 0;
     std::uint64_t body_bytes = 0;
@@ -567,6 +609,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     static const std::string last_chunk = "0\r\n\r\n";
     std::string error_bytes;
     bool truncated = false;
+    bool streaming_hooks = false;  // the chain's on_chunk hooks see a streamed body
 
     while (!finished && !closed_) {
         sink_->take(events);
@@ -588,13 +631,18 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
             }
             switch (e.kind) {
             case SinkEvent::Kind::head: {
-                status = e.head.status;
                 facts.must_close = draining_;
-                // send_whole queues head, data and end together: the body size is known.
+                // send_whole queues head, data and end together: the body is known whole.
+                bool is_whole = i + 2 < events.size() && events[i + 1].kind == SinkEvent::Kind::data &&
+                                events[i + 2].kind == SinkEvent::Kind::end;
+                if (pipeline) {
+                    sink_->app_times().fill(ctx.mutable_timings(), queued_at);
+                    pipeline->run_response(ctx, e.head, is_whole ? &events[i + 1].data : nullptr, entered);
+                    streaming_hooks = !is_whole;
+                }
+                status = e.head.status;
                 std::optional<std::uint64_t> whole;
-                if (i + 2 < events.size() && events[i + 1].kind == SinkEvent::Kind::data &&
-                    events[i + 2].kind == SinkEvent::Kind::end)
-                    whole = events[i + 1].data.size();
+                if (is_whole) whole = events[i + 1].data.size();
                 rendered = render_head(e.head, facts, whole);
                 remaining = rendered.content_length;
                 response_headers = std::move(e.head.headers);
@@ -604,6 +652,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
             }
             case SinkEvent::Kind::data: {
                 data_bytes += e.data.size();
+                if (streaming_hooks && !e.data.empty()) pipeline->run_chunk(ctx, e.data, entered);
                 std::string_view bytes = e.data;
                 switch (rendered.framing) {
                 case BodyFraming::none:
@@ -723,12 +772,26 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     disarm();
     keep_alive_ = rendered.keep_alive && !truncated && !closed_;
     if (truncated) spdlog::warn("{} {}: response cut short (fewer or more body bytes than its Content-Length, or the app failed mid-stream); connection closed", logged ? logged->method : "", logged ? logged->target : "");
+    AppTimes sink_timings;
     if (sink_) {
+        sink_timings = sink_->app_times();
         if (!finished) sink_->mark_gone();
         sink_.reset();
     }
+    RequestTimings& timings = ctx.mutable_timings();
+    sink_timings.fill(timings, queued_at);
+    timings.total_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count();
+    if (timings.app_ns >= 0 && sink_timings.app_finished != Clock::time_point{}) {
+        // From the app's last byte to the socket, less the response hooks that ran meanwhile
+        // (they are reported on their own): the stages never add up to more than the total.
+        std::int64_t hooks = 0;
+        for (std::size_t i = 0; i < timings.middleware_count; ++i) hooks += timings.on_response_ns[i];
+        auto after_app = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - sink_timings.app_finished).count();
+        timings.write_ns = std::max<std::int64_t>(0, after_app - hooks);
+    }
     if (settings.on_complete && status != 0) {
         CompletedExchange done;
+        done.timings = &timings;
         done.request = &*logged;
         done.response_headers = &response_headers;
         done.status = status;

@@ -16,7 +16,11 @@
 namespace gantry {
 
 // What the access log needs about one answered request.
+class Pipeline;
+struct RequestTimings;
+
 struct CompletedExchange {
+    const RequestTimings* timings = nullptr;        // every stage, for %(timing)s and the JSON log
     const HttpRequest* request = nullptr;          // method, target, version, headers, remote_addr
     const std::vector<HttpHeader>* response_headers = nullptr;
     int status = 0;
@@ -34,6 +38,7 @@ struct HttpServerSettings {
     int io_threads = 1;
     std::size_t stream_buffer_bytes = 256 * 1024;      // streamed response bytes queued before the app waits
     std::function<void(const CompletedExchange&)> on_complete;  // access log; runs on an I/O thread
+    const Pipeline* pipeline = nullptr;                 // the native middleware chain (may be empty)
 };
 
 class HttpServer {

@@ -67,6 +67,7 @@ struct LogState {
     std::shared_ptr<spdlog::details::thread_pool> access_pool;
     std::shared_ptr<spdlog::logger> error;
     std::shared_ptr<spdlog::logger> access;
+    std::shared_ptr<spdlog::logger> access_json;
     pid_t owner = 0;  // the process that started the pools' threads
 };
 
@@ -129,12 +130,15 @@ void setup_logging(const Config& config, LogMode mode) {
     state->owner = ::getpid();
 
     spdlog::sink_ptr error_sink = open_sink(config.error_logfile, true);
-    spdlog::sink_ptr access_sink;
+    spdlog::sink_ptr access_sink, json_sink;
     if (!config.access_logfile.empty()) access_sink = open_sink(config.access_logfile, false);
+    if (!config.access_log_json.empty())
+        json_sink = config.access_log_json == config.access_logfile ? access_sink : open_sink(config.access_log_json, false);
 
     if (mode == LogMode::master_sync) {
         state->error = std::make_shared<spdlog::logger>("error", error_sink);
         if (access_sink) state->access = std::make_shared<spdlog::logger>("access", access_sink);
+        if (json_sink) state->access_json = std::make_shared<spdlog::logger>("access_json", json_sink);
     } else {
         // One pool (one thread) per log, so each keeps its own overflow policy and a flood of
         // access lines can never push error lines out of a shared queue.
@@ -149,6 +153,11 @@ void setup_logging(const Config& config, LogMode mode) {
             state->access = std::make_shared<spdlog::async_logger>(
                 "access", access_sink, state->access_pool, spdlog::async_overflow_policy::overrun_oldest);
         }
+        if (json_sink) {
+            if (!state->access_pool) state->access_pool = std::make_shared<spdlog::details::thread_pool>(8192, 1);
+            state->access_json = std::make_shared<spdlog::async_logger>(
+                "access_json", json_sink, state->access_pool, spdlog::async_overflow_policy::overrun_oldest);
+        }
     }
 
     state->error->set_formatter(error_formatter());
@@ -156,6 +165,11 @@ void setup_logging(const Config& config, LogMode mode) {
     // Flush every line: the master has nothing buffered when it forks (no line written twice),
     // and in workers the flush happens on the logging thread, off the request path.
     state->error->flush_on(spdlog::level::trace);
+    if (state->access_json) {
+        state->access_json->set_formatter(raw_formatter());
+        state->access_json->set_level(spdlog::level::info);
+        state->access_json->flush_on(spdlog::level::trace);
+    }
     if (state->access) {
         state->access->set_formatter(raw_formatter());
         state->access->set_level(spdlog::level::info);  // access lines are logged whatever --log-level
@@ -177,6 +191,8 @@ spdlog::logger& error_log() { return g_state ? *g_state->error : *fallback_state
 
 spdlog::logger* access_log() { return g_state ? g_state->access.get() : nullptr; }
 
+spdlog::logger* access_json_log() { return g_state ? g_state->access_json.get() : nullptr; }
+
 void flush_logs() {
     if (!g_state) {
         fallback_state().error->flush();
@@ -184,6 +200,7 @@ void flush_logs() {
     }
     g_state->error->flush();
     if (g_state->access) g_state->access->flush();
+    if (g_state->access_json) g_state->access_json->flush();
 }
 
 void shutdown_logging() {

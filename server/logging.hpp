@@ -27,6 +27,9 @@ spdlog::logger& error_log();
 // The access log (raw lines, already formatted by AccessLogFormat), or nullptr when disabled.
 spdlog::logger* access_log();
 
+// The JSON-lines access log (--access-log-json), or nullptr when disabled.
+spdlog::logger* access_json_log();
+
 // Writes out what is buffered. With async loggers this only queues the flush; use
 // shutdown_logging() before a worker exits to be sure every queued line reached the file.
 void flush_logs();

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "embed/python_runtime.hpp"
+#include "middleware/registry.hpp"
 #include "server/listen_socket.hpp"
 #include "server/logging.hpp"
 #include "server/signal_pipe.hpp"
@@ -58,6 +59,14 @@ int Master::run() {
     setup_logging(config_, LogMode::master_sync);
     auto& log = error_log();
     log.info("Starting gantry {}", GANTRY_VERSION);
+    // The middleware chain is built here once only to refuse a bad one before anything starts.
+    try {
+        build_pipeline(config_);
+    } catch (const ConfigError& e) {
+        log.error("{}", e.what());
+        flush_logs();
+        return 2;
+    }
     for (const auto& bind : config_.binds) {
         try {
             sockets_.push_back(open_listen_socket(bind, config_.backlog));

@@ -42,6 +42,10 @@ public:
 
     // True once the client disconnected (or the connection failed); cheap, lock-free.
     virtual bool client_gone() const = 0;
+
+    // A Python thread has taken the call and is about to build the environ: the wait for a Python
+    // thread ends here and the app's time begins (it ends with the final call above).
+    virtual void app_started() {}
 };
 
 }  // namespace gantry

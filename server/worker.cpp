@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "embed/python_runtime.hpp"
+#include "middleware/registry.hpp"
 #include "server/access_log.hpp"
 #include "server/http_server.hpp"
 #include "server/logging.hpp"
@@ -23,7 +24,7 @@ using namespace std::chrono;
 
 milliseconds to_ms(double seconds) { return milliseconds(static_cast<long long>(seconds * 1000.0)); }
 
-HttpServerSettings make_settings(const Config& config) {
+HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline) {
     HttpServerSettings s;
     s.limits.request_line = config.limit_request_line;
     s.limits.fields = config.limit_request_fields;
@@ -35,11 +36,13 @@ HttpServerSettings make_settings(const Config& config) {
     s.io_timeout = to_ms(std::max(config.timeout, 1.0));
     s.forwarded_allow_ips = config.forwarded_allow_ips;
     s.io_threads = config.io_threads;
-    if (spdlog::logger* access = access_log()) {
+    s.pipeline = &pipeline;
+    spdlog::logger* access = access_log();
+    spdlog::logger* access_json = access_json_log();
+    if (access || access_json) {
         auto format = std::make_shared<AccessLogFormat>(config.access_logformat);
-        s.on_complete = [format, access](const CompletedExchange& done) {
-            thread_local std::string line;
-            line.clear();
+        const std::vector<std::string>* names = &pipeline.names();
+        s.on_complete = [format, access, access_json, names](const CompletedExchange& done) {
             AccessLogRecord record;
             record.remote_addr = done.request->remote_addr;
             record.method = done.request->method;
@@ -51,8 +54,15 @@ HttpServerSettings make_settings(const Config& config) {
             record.response_bytes = done.body_bytes;
             record.start = done.started;
             record.duration = done.duration;
-            format->format_to(line, record);
-            access->info(line);
+            record.timings = done.timings;
+            record.middleware_names = names;
+            if (access) {
+                thread_local std::string line;
+                line.clear();
+                format->format_to(line, record);
+                access->info(line);
+            }
+            if (access_json) access_json->info(format_access_json(record));
         };
     }
     return s;
@@ -102,8 +112,9 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     }
     log.info("Booting worker with pid: {}", ::getpid());
 
+    std::unique_ptr<Pipeline> pipeline = build_pipeline(config);  // validated by the master already
     auto executor = runtime->start_executor();
-    HttpServer server(make_settings(config), sockets, *executor);
+    HttpServer server(make_settings(config, *pipeline), sockets, *executor);
     server.start();
 
     int sig = wait_for_stop(signals, master_pid);

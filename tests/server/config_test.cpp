@@ -353,3 +353,58 @@ TEST_F(ConfigTest, BadWebConcurrency) {
 
 }  // namespace
 }  // namespace gantry
+
+namespace gantry {
+namespace {
+
+class MiddlewareConfigTest : public ConfigTest {};
+
+TEST_F(MiddlewareConfigTest, DefaultsAndFlags) {
+    Config d = config({"m:a"});
+    ASSERT_EQ(d.middleware.size(), 1u);
+    EXPECT_EQ(d.middleware[0].name, "timing");
+    EXPECT_EQ(d.timing, "on");
+    EXPECT_FALSE(d.server_timing);
+    EXPECT_EQ(d.timing_allow_ips, (std::vector<std::string>{"127.0.0.1", "::1"}));
+
+    Config c = config({"--middleware", "timing,static", "--middleware", "cache", "--timing", "full", "--server-timing",
+                       "--timing-allow-ips", "10.0.0.1,10.0.0.2", "--access-log-json", "-", "m:a"});
+    ASSERT_EQ(c.middleware.size(), 3u);
+    EXPECT_EQ(c.middleware[1].name, "static");
+    EXPECT_EQ(c.middleware[2].name, "cache");
+    EXPECT_EQ(c.timing, "full");
+    EXPECT_TRUE(c.server_timing);
+    EXPECT_EQ(c.timing_allow_ips, (std::vector<std::string>{"10.0.0.1", "10.0.0.2"}));
+    EXPECT_EQ(c.access_log_json, "-");
+    EXPECT_CONTAINS(error_of({"--timing", "sometimes", "m:a"}), "--timing must be off, on or full");
+}
+
+TEST_F(MiddlewareConfigTest, TomlMiddlewareTablesKeepOrderAndOptions) {
+    auto path = write_toml(R"(
+app = "m:a"
+server_timing = true
+timing = "off"
+[[middleware]]
+name = "timing"
+server_timing = false
+allow_ips = ["127.0.0.1", "10.0.0.9"]
+[[middleware]]
+name = "compress"
+level = 6
+)");
+    Config c = config({"-c", path});
+    ASSERT_EQ(c.middleware.size(), 2u);
+    EXPECT_EQ(c.middleware[0].name, "timing");
+    EXPECT_EQ(c.middleware[0].options,
+              (std::vector<std::pair<std::string, std::string>>{{"allow_ips", "127.0.0.1,10.0.0.9"}, {"server_timing", "false"}}));
+    EXPECT_EQ(c.middleware[1].name, "compress");
+    EXPECT_EQ(c.middleware[1].options, (std::vector<std::pair<std::string, std::string>>{{"level", "6"}}));
+    EXPECT_TRUE(c.server_timing);
+    EXPECT_EQ(c.timing, "off");
+
+    auto nameless = write_toml("app = \"m:a\"\n[[middleware]]\nlevel = 1\n");
+    EXPECT_CONTAINS(error_of({"-c", nameless}), "name");
+}
+
+}  // namespace
+}  // namespace gantry

@@ -1,0 +1,78 @@
+#pragma once
+// A native middleware: C++ that runs on the I/O thread around the app, never touching Python.
+// Request hooks run top to bottom, response hooks bottom to top; a middleware may answer a request
+// itself (a static file, a cache hit) and the app is then never called.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "middleware/request_timings.hpp"
+#include "server/http_request.hpp"
+#include "server/response_sink.hpp"
+
+namespace gantry {
+
+// What on_request tells the pipeline.
+enum class Flow {
+    next,     // go on down the chain, and to the app after the last middleware
+    respond,  // this middleware called RequestContext::respond(): the app is not called; the
+              // on_response hooks of this middleware and those above it still run, in reverse
+};
+
+// One `Server-Timing` entry a middleware wants the client to see (W3C syntax:
+// name;dur=1.2;desc="..."), e.g. {"cache", -1, "miss"}.
+struct ServerTimingMetric {
+    std::string name;
+    double duration_ms = -1;  // < 0: no dur
+    std::string description;
+};
+
+// Per-request state, owned by the connection for the duration of one request.
+class RequestContext {
+public:
+    explicit RequestContext(HttpRequest& request) : request_(&request) {}
+
+    HttpRequest& request() { return *request_; }
+    const HttpRequest& request() const { return *request_; }
+    // The connection keeps its own copy once the request has gone to Python: the response
+    // hooks see that one.
+    void rebind(HttpRequest& request) { request_ = &request; }
+
+    // Answer the request here (from on_request, then return Flow::respond).
+    void respond(ResponseHead head, std::string body) {
+        answered_ = true;
+        head_ = std::move(head);
+        body_ = std::move(body);
+    }
+    bool answered() const { return answered_; }
+    ResponseHead& answer_head() { return head_; }
+    std::string& answer_body() { return body_; }
+
+    std::vector<ServerTimingMetric>& server_timing() { return server_timing_; }
+
+    // This request's stage durations so far (a middleware reporting them reads them here).
+    const RequestTimings& timings() const { return timings_; }
+    RequestTimings& mutable_timings() { return timings_; }
+
+private:
+    HttpRequest* request_;
+    RequestTimings timings_;
+    bool answered_ = false;
+    ResponseHead head_;
+    std::string body_;
+    std::vector<ServerTimingMetric> server_timing_;
+};
+
+class Middleware {
+public:
+    virtual ~Middleware() = default;
+    virtual std::string_view name() const = 0;
+
+    virtual Flow on_request(RequestContext&) const { return Flow::next; }
+    // `whole_body` is the complete body when the response is sent whole, nullptr for a stream
+    // (whose chunks then pass through on_chunk). The head may be rewritten.
+    virtual void on_response(RequestContext&, ResponseHead&, std::string* whole_body) const {}
+    virtual void on_chunk(RequestContext&, std::string& chunk) const {}
+};
+
+}  // namespace gantry

@@ -1,0 +1,55 @@
+#include "middleware/timing_middleware.hpp"
+
+#include <cstdio>
+
+namespace gantry {
+
+namespace {
+
+void append_metric(std::string& out, std::string_view name, double ms, std::string_view desc) {
+    if (!out.empty()) out += ", ";
+    out += name;
+    if (ms >= 0) {
+        char buf[32];
+        int n = std::snprintf(buf, sizeof(buf), ";dur=%.3f", ms);
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    if (!desc.empty()) {
+        out += ";desc=\"";
+        for (char c : desc)
+            if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) out += c;
+        out += '"';
+    }
+}
+
+double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
+
+}  // namespace
+
+TimingMiddleware::TimingMiddleware(bool server_timing, std::vector<std::string> allow_ips,
+                                   std::vector<std::string> chain_names)
+    : server_timing_(server_timing), allow_ips_(std::move(allow_ips)), chain_names_(std::move(chain_names)) {}
+
+bool TimingMiddleware::allowed(const std::string& client) const {
+    for (const auto& a : allow_ips_)
+        if (a == "*" || a == client) return true;
+    return false;
+}
+
+std::string TimingMiddleware::header_value(const RequestTimings& t, const std::vector<std::string>& chain_names,
+                                           const std::vector<ServerTimingMetric>& extra) {
+    std::string out;
+    for (std::size_t i = 0; i < t.middleware_count && i < chain_names.size(); ++i)
+        append_metric(out, "mw-" + chain_names[i], ms(t.on_request_ns[i]), {});
+    if (t.python_wait_ns >= 0) append_metric(out, "python-wait", ms(t.python_wait_ns), {});
+    if (t.app_ns >= 0) append_metric(out, "app", ms(t.app_ns), {});
+    for (const auto& m : extra) append_metric(out, m.name, m.duration_ms, m.description);
+    return out;
+}
+
+void TimingMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::string*) const {
+    if (!server_timing_ || !allowed(ctx.request().remote_addr)) return;
+    head.headers.push_back({"Server-Timing", header_value(ctx.timings(), chain_names_, ctx.server_timing())});
+}
+
+}  // namespace gantry

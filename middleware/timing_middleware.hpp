@@ -1,0 +1,33 @@
+#pragma once
+// "timing": reports where the request's time went in a W3C Server-Timing header, only to clients
+// allowed to see it (the pipeline runner does the measuring for every middleware; this one tells).
+#include <string>
+#include <vector>
+
+#include "middleware/middleware.hpp"
+
+namespace gantry {
+
+class TimingMiddleware final : public Middleware {
+public:
+    static constexpr std::string_view kName = "timing";
+
+    // `chain_names`: the whole chain, to name each middleware's entry.
+    TimingMiddleware(bool server_timing, std::vector<std::string> allow_ips, std::vector<std::string> chain_names);
+
+    std::string_view name() const override { return kName; }
+    void on_response(RequestContext& ctx, ResponseHead& head, std::string* whole_body) const override;
+
+    // The header value: "mw-timing;dur=0.002, python-wait;dur=0.010, app;dur=3.104, cache;desc=miss".
+    static std::string header_value(const RequestTimings& timings, const std::vector<std::string>& chain_names,
+                                    const std::vector<ServerTimingMetric>& extra);
+
+private:
+    bool allowed(const std::string& client) const;
+
+    bool server_timing_;
+    std::vector<std::string> allow_ips_;
+    std::vector<std::string> chain_names_;
+};
+
+}  // namespace gantry

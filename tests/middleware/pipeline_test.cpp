@@ -1,0 +1,192 @@
+#include "middleware/pipeline.hpp"  // first: the header stands alone
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "middleware/registry.hpp"
+#include "middleware/timing_middleware.hpp"
+
+namespace gantry {
+namespace {
+
+// Records every hook it sees into a shared trace.
+class Recorder : public Middleware {
+public:
+    Recorder(std::string name, std::vector<std::string>& trace, bool answer = false, bool throw_request = false,
+             bool throw_response = false)
+        : name_(std::move(name)), trace_(trace), answer_(answer), throw_request_(throw_request),
+          throw_response_(throw_response) {}
+    std::string_view name() const override { return name_; }
+    Flow on_request(RequestContext& ctx) const override {
+        trace_.push_back(name_ + ".request");
+        if (throw_request_) throw std::runtime_error("boom in " + name_);
+        if (answer_) {
+            ctx.respond(ResponseHead{203, "", {{"X-By", name_}}}, "from " + name_);
+            return Flow::respond;
+        }
+        return Flow::next;
+    }
+    void on_response(RequestContext&, ResponseHead& head, std::string* body) const override {
+        trace_.push_back(name_ + ".response");
+        if (throw_response_) throw std::runtime_error("boom in " + name_);
+        head.headers.push_back({"X-Seen", name_});
+        if (body) *body += "|" + name_;
+    }
+    void on_chunk(RequestContext&, std::string& chunk) const override {
+        trace_.push_back(name_ + ".chunk");
+        chunk += name_;
+    }
+
+private:
+    std::string name_;
+    std::vector<std::string>& trace_;
+    bool answer_, throw_request_, throw_response_;
+};
+
+struct Chain {
+    std::vector<std::string> trace;
+    std::vector<std::unique_ptr<const Middleware>> items;
+    Chain& add(std::string name, bool answer = false, bool throw_request = false, bool throw_response = false) {
+        items.push_back(std::make_unique<Recorder>(std::move(name), trace, answer, throw_request, throw_response));
+        return *this;
+    }
+};
+
+TEST(Pipeline, RequestHooksTopToBottomResponseHooksBottomToTop) {
+    Chain c;
+    c.add("a").add("b").add("c");
+    Pipeline p(std::move(c.items));
+    HttpRequest req;
+    RequestContext ctx(req);
+    std::size_t entered = p.run_request(ctx);
+    EXPECT_EQ(entered, 3u);
+    EXPECT_FALSE(ctx.answered());
+    ResponseHead head;
+    std::string body = "app";
+    p.run_response(ctx, head, &body, entered);
+    EXPECT_EQ(c.trace, (std::vector<std::string>{"a.request", "b.request", "c.request", "c.response", "b.response",
+                                                 "a.response"}));
+    EXPECT_EQ(body, "app|c|b|a");
+    ASSERT_EQ(head.headers.size(), 3u);
+    EXPECT_EQ(head.headers[0].value, "c");
+}
+
+TEST(Pipeline, AnAnswerShortCircuitsAndOnlyEnteredHooksRunBack) {
+    Chain c;
+    c.add("a").add("b", /*answer=*/true).add("c");
+    Pipeline p(std::move(c.items));
+    HttpRequest req;
+    RequestContext ctx(req);
+    std::size_t entered = p.run_request(ctx);
+    EXPECT_EQ(entered, 2u);
+    ASSERT_TRUE(ctx.answered());
+    EXPECT_EQ(ctx.answer_head().status, 203);
+    EXPECT_EQ(ctx.answer_body(), "from b");
+    p.run_response(ctx, ctx.answer_head(), &ctx.answer_body(), entered);
+    EXPECT_EQ(c.trace, (std::vector<std::string>{"a.request", "b.request", "b.response", "a.response"}));
+}
+
+TEST(Pipeline, ChunksPassInReverseOrder) {
+    Chain c;
+    c.add("a").add("b");
+    Pipeline p(std::move(c.items));
+    HttpRequest req;
+    RequestContext ctx(req);
+    std::size_t entered = p.run_request(ctx);
+    std::string chunk = "x";
+    p.run_chunk(ctx, chunk, entered);
+    EXPECT_EQ(chunk, "xba");
+}
+
+TEST(Pipeline, AThrowingRequestHookBecomesA500) {
+    Chain c;
+    c.add("a").add("bad", false, /*throw_request=*/true).add("c");
+    Pipeline p(std::move(c.items));
+    HttpRequest req;
+    RequestContext ctx(req);
+    std::size_t entered = p.run_request(ctx);
+    EXPECT_EQ(entered, 2u);
+    ASSERT_TRUE(ctx.answered());
+    EXPECT_EQ(ctx.answer_head().status, 500);
+    EXPECT_EQ(std::count(c.trace.begin(), c.trace.end(), "c.request"), 0);
+}
+
+TEST(Pipeline, AThrowingResponseHookTurnsAWholeResponseInto500) {
+    Chain c;
+    c.add("a").add("bad", false, false, /*throw_response=*/true);
+    Pipeline p(std::move(c.items));
+    HttpRequest req;
+    RequestContext ctx(req);
+    std::size_t entered = p.run_request(ctx);
+    ResponseHead head{200, "OK", {}};
+    std::string body = "fine";
+    p.run_response(ctx, head, &body, entered);
+    EXPECT_EQ(head.status, 500);
+    EXPECT_EQ(body.rfind("500", 0), 0u);
+    EXPECT_EQ(c.trace.back(), "a.response");  // the outer ones still run
+}
+
+TEST(Pipeline, EveryHookIsTimedUnlessTimingIsOff) {
+    Chain c;
+    c.add("a").add("b");
+    Pipeline timed(std::move(c.items), true);
+    HttpRequest req;
+    RequestContext ctx(req);
+    timed.run_request(ctx);
+    EXPECT_EQ(ctx.timings().middleware_count, 2u);
+    EXPECT_GT(ctx.timings().on_request_ns[0], 0);
+    EXPECT_GT(ctx.timings().on_request_ns[1], 0);
+
+    Chain d;
+    d.add("a");
+    Pipeline untimed(std::move(d.items), false);
+    RequestContext ctx2(req);
+    untimed.run_request(ctx2);
+    EXPECT_EQ(ctx2.timings().on_request_ns[0], 0);
+}
+
+TEST(TimingMiddleware, HeaderOnlyForAllowedClients) {
+    TimingMiddleware m(true, {"127.0.0.1"}, {"timing"});
+    HttpRequest req;
+    req.remote_addr = "127.0.0.1";
+    RequestContext ctx(req);
+    ctx.mutable_timings().middleware_count = 1;
+    ctx.mutable_timings().app_ns = 3'104'000;
+    ctx.mutable_timings().python_wait_ns = 10'000;
+    ctx.server_timing().push_back({"cache", -1, "miss"});
+    ResponseHead head;
+    m.on_response(ctx, head, nullptr);
+    ASSERT_EQ(head.headers.size(), 1u);
+    EXPECT_EQ(head.headers[0].name, "Server-Timing");
+    EXPECT_EQ(head.headers[0].value, "mw-timing;dur=0.000, python-wait;dur=0.010, app;dur=3.104, cache;desc=\"miss\"");
+
+    HttpRequest outside;
+    outside.remote_addr = "10.1.2.3";
+    RequestContext ctx2(outside);
+    ResponseHead head2;
+    m.on_response(ctx2, head2, nullptr);
+    EXPECT_TRUE(head2.headers.empty());
+}
+
+TEST(Registry, BuildsTheConfiguredChainAndRefusesBadOnes) {
+    Config config;
+    EXPECT_EQ(build_pipeline(config)->names(), std::vector<std::string>{"timing"});
+    config.middleware = {{"nope", {}}};
+    EXPECT_THROW(build_pipeline(config), ConfigError);
+    config.middleware = {{"timing", {}}, {"timing", {}}};
+    EXPECT_THROW(build_pipeline(config), ConfigError);
+    config.middleware = {{"timing", {{"colour", "blue"}}}};
+    EXPECT_THROW(build_pipeline(config), ConfigError);
+    config.middleware = {{"timing", {{"server_timing", "maybe"}}}};
+    EXPECT_THROW(build_pipeline(config), ConfigError);
+    config.middleware = {{"timing", {{"server_timing", "true"}, {"allow_ips", "10.0.0.1, 10.0.0.2"}}}};
+    EXPECT_EQ(build_pipeline(config)->size(), 1u);
+    config.middleware = {};
+    EXPECT_TRUE(build_pipeline(config)->empty());
+}
+
+}  // namespace
+}  // namespace gantry
