@@ -10,7 +10,7 @@ deps:
 	scripts/install-deps.sh
 
 build: deps
-	cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=Release -DGANTRY_TESTS=ON
+	cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=Release -DGANTRY_TESTS=ON -DGANTRY_BENCH=ON
 	cmake --build $(RELEASE) -j$(JOBS)
 
 build-asan: deps
@@ -31,6 +31,7 @@ test: build build-asan
 
 bench: build
 	examples/django_demo/setup.sh
+	$(RELEASE)/bench/pipeline_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
 	/usr/bin/python3 bench/e2e/compare.py --markdown
 
 clean:
