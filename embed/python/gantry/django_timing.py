@@ -1,0 +1,301 @@
+"""Per-request timing inside Django (`--timing full`): each Django middleware,
+the view, and the database.
+
+    from gantry import django_timing
+    django_timing.enable()      # before the WSGI handler is built (get_wsgi_application())
+    ...                         # a request runs through the handler on this thread
+    django_timing.take()        # -> {"middleware": [(path, s), ...], "view": (name, s) | None,
+                                #     "db": {"queries": n, "seconds": s, "repeated": r}} | None
+
+How: enable() patches django.core.handlers.base, never the user's settings.
+While BaseHandler.load_middleware builds a *sync* chain, every layer it wraps with
+convert_exception_to_response (each middleware instance, and the innermost
+_get_response) is wrapped once more in a timer; the settings path of each
+middleware comes from the import_string call that loaded it, so names are
+exactly the entries of settings.MIDDLEWARE. A middleware's time is exclusive:
+its time inside minus the time of the layer it called. Its process_view /
+process_template_response / process_exception hooks (run by Django from the
+innermost layer) are added to its own time. The view is timed by wrapping
+what make_view_atomic returns (so a transaction commit under ATOMIC_REQUESTS
+counts as view time). Database queries are counted by an execute_wrapper put on
+every connection of the request's thread for the time the chain runs.
+
+`repeated` is queries minus distinct SQL texts (parameters not included): a loop
+that reads a ForeignKey of N rows without select_related runs the same
+"SELECT ... WHERE id = %s" N times, so N+1 queries give repeated == N-1.
+executemany() counts as one query.
+
+Not timed: async (ASGI) chains and async-only middleware inside a sync chain
+(their time stays in the enclosing middleware's time), and queries run after the
+chain returned, e.g. while a StreamingHttpResponse body is iterated.
+
+The per-request work is a few perf_counter_ns() calls and integer additions;
+names and seconds are only built in take().
+"""
+import asyncio
+import threading
+from time import perf_counter_ns
+
+from django.core.handlers import base as _base
+from django.db import connections
+
+__all__ = ["enable", "disable", "take", "is_enabled"]
+
+
+class _State(threading.local):
+    active = None  # the _Record of the request running on this thread
+    done = None    # the last finished _Record, until take()
+    build = None   # _Build while load_middleware builds a sync chain
+
+
+_tl = _State()
+
+
+class _Chain:
+    """One built middleware chain: names[i] is layer i (0 = innermost _get_response)."""
+    __slots__ = ("names", "index")
+
+    def __init__(self):
+        self.names = [None]
+        self.index = {}  # id(middleware instance) -> layer index, for its hooks
+
+
+class _Build:
+    __slots__ = ("chain", "path")
+
+    def __init__(self):
+        self.chain = _Chain()
+        self.path = None
+
+
+class _Record:
+    __slots__ = ("chain", "ns", "child", "view", "view_ns", "queries", "db_ns", "sqls")
+
+    def __init__(self, chain):
+        self.chain = chain
+        self.ns = [0] * len(chain.names)
+        self.child = 0
+        self.view = None
+        self.view_ns = 0
+        self.queries = 0
+        self.db_ns = 0
+        self.sqls = set()
+
+
+def _db_wrapper(execute, sql, params, many, context):
+    rec = _tl.active
+    if rec is None:
+        return execute(sql, params, many, context)
+    t0 = perf_counter_ns()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        rec.db_ns += perf_counter_ns() - t0
+        rec.queries += 1
+        rec.sqls.add(sql)
+
+
+def _run_outermost(chain, idx, handler, request):
+    rec = _Record(chain)
+    _tl.active = rec
+    _tl.done = None
+    installed = []
+    try:
+        for alias in connections:
+            wrappers = connections[alias].execute_wrappers
+            wrappers.append(_db_wrapper)
+            installed.append(wrappers)
+        t0 = perf_counter_ns()
+        try:
+            return handler(request)
+        finally:
+            rec.ns[idx] += perf_counter_ns() - t0 - rec.child
+    finally:
+        for wrappers in installed:
+            wrappers.remove(_db_wrapper)
+        _tl.active = None
+        _tl.done = rec
+
+
+def _timed_layer(chain, idx, handler):
+    def layer(request):
+        rec = _tl.active
+        if rec is None:
+            return _run_outermost(chain, idx, handler, request)
+        if rec.chain is not chain:  # another handler called from inside a view: not ours
+            return handler(request)
+        saved = rec.child
+        rec.child = 0
+        t0 = perf_counter_ns()
+        try:
+            return handler(request)
+        finally:
+            inclusive = perf_counter_ns() - t0
+            rec.ns[idx] += inclusive - rec.child
+            rec.child = saved + inclusive
+    layer.__wrapped__ = handler
+    return layer
+
+
+def _timed_hook(chain, idx, method):
+    def hook(*args):
+        rec = _tl.active
+        if rec is None or rec.chain is not chain:
+            return method(*args)
+        t0 = perf_counter_ns()
+        try:
+            return method(*args)
+        finally:
+            rec.ns[idx] += perf_counter_ns() - t0
+    hook.__self__ = method.__self__  # Django names hooks by __self__ in its error messages
+    hook.__wrapped__ = method
+    return hook
+
+
+def _timed_view(view, callback):
+    # `callback` is the resolved view (named in take()); `view` may be its
+    # per-request transaction.atomic wrapper.
+    def timed(*args, **kwargs):
+        rec = _tl.active
+        if rec is None:
+            return view(*args, **kwargs)
+        rec.view = callback
+        t0 = perf_counter_ns()
+        try:
+            return view(*args, **kwargs)
+        finally:
+            rec.view_ns += perf_counter_ns() - t0
+    timed.__wrapped__ = view
+    return timed
+
+
+_orig = {}
+
+
+def _import_string(path):
+    build = _tl.build
+    if build is not None:
+        build.path = path
+    return _orig["import_string"](path)
+
+
+def _convert_exception_to_response(get_response):
+    converted = _orig["convert_exception_to_response"](get_response)
+    build = _tl.build
+    if build is None or asyncio.iscoroutinefunction(converted):
+        return converted
+    chain = build.chain
+    if build.path is None:  # the first call wraps _get_response itself: layer 0
+        idx = 0
+    else:
+        chain.names.append(build.path)
+        idx = len(chain.names) - 1
+        chain.index[id(get_response)] = idx
+        build.path = None
+    return _timed_layer(chain, idx, converted)
+
+
+def _load_middleware(self, is_async=False):
+    if is_async:
+        return _orig["load_middleware"](self, is_async)
+    build = _Build()
+    _tl.build = build
+    try:
+        _orig["load_middleware"](self, is_async)
+    finally:
+        _tl.build = None
+    chain = build.chain
+    for attr in ("_view_middleware", "_template_response_middleware", "_exception_middleware"):
+        methods = getattr(self, attr)
+        for i, method in enumerate(methods):
+            owner = getattr(method, "__self__", None)
+            idx = chain.index.get(id(owner))
+            if idx is not None and not asyncio.iscoroutinefunction(method):
+                methods[i] = _timed_hook(chain, idx, method)
+    self._gantry_timed = True
+
+
+def _make_view_atomic(self, callback):
+    view = _orig["make_view_atomic"](self, callback)
+    if getattr(self, "_gantry_timed", False) and not asyncio.iscoroutinefunction(view):
+        return _timed_view(view, callback)
+    return view
+
+
+def enable():
+    """Install the timing. Idempotent. Handlers built before this call stay untimed,
+    so call it before the WSGI application is created."""
+    if _orig:
+        return
+    _orig["import_string"] = _base.import_string
+    _orig["convert_exception_to_response"] = _base.convert_exception_to_response
+    _orig["load_middleware"] = _base.BaseHandler.load_middleware
+    _orig["make_view_atomic"] = _base.BaseHandler.make_view_atomic
+    _base.import_string = _import_string
+    _base.convert_exception_to_response = _convert_exception_to_response
+    _base.BaseHandler.load_middleware = _load_middleware
+    _base.BaseHandler.make_view_atomic = _make_view_atomic
+
+
+def disable():
+    """Undo enable() for handlers built from now on (chains already built keep
+    their timers but, finding no work, only pass calls through to Django)."""
+    if not _orig:
+        return
+    _base.import_string = _orig["import_string"]
+    _base.convert_exception_to_response = _orig["convert_exception_to_response"]
+    _base.BaseHandler.load_middleware = _orig["load_middleware"]
+    _base.BaseHandler.make_view_atomic = _orig["make_view_atomic"]
+    _orig.clear()
+
+
+def is_enabled():
+    return bool(_orig)
+
+
+_view_names = {}
+
+
+def _view_name(view):
+    try:
+        return _view_names[view]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable callable
+        return _qualified(view)
+    if len(_view_names) >= 4096:  # views made per request would grow it forever
+        _view_names.clear()
+    name = _view_names[view] = _qualified(view)
+    return name
+
+
+def _qualified(view):
+    target = getattr(view, "view_class", None) or view  # class-based views
+    if not hasattr(target, "__qualname__"):
+        target = type(target)
+    module = getattr(target, "__module__", None)
+    return f"{module}.{target.__qualname__}" if module else target.__qualname__
+
+
+def take():
+    """The timing of the last request finished on this thread, as plain data, or None.
+    Resets: a second call returns None until another request finishes."""
+    rec = _tl.done
+    if rec is None:
+        return None
+    _tl.done = None
+    names = rec.chain.names
+    ns = rec.ns
+    middleware = [(names[i], ns[i] / 1e9) for i in range(len(names) - 1, 0, -1)]
+    view = None
+    if rec.view is not None:
+        view = (_view_name(rec.view), rec.view_ns / 1e9)
+    return {
+        "middleware": middleware,
+        "view": view,
+        "db": {
+            "queries": rec.queries,
+            "seconds": rec.db_ns / 1e9,
+            "repeated": rec.queries - len(rec.sqls),
+        },
+    }

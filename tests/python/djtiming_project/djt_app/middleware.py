@@ -1,0 +1,35 @@
+import time
+
+from django.core.exceptions import MiddlewareNotUsed
+
+# Only /slow/ sleeps, so other requests measure the plain stack.
+SLOW_CALL = 0.010
+SLOW_PROCESS_VIEW = 0.010
+
+
+class SlowMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path == "/slow/":
+            time.sleep(SLOW_CALL)
+        return self.get_response(request)
+
+    def process_view(self, request, view, args, kwargs):
+        if request.path == "/slow/":
+            time.sleep(SLOW_PROCESS_VIEW)
+        return None
+
+
+def function_middleware(get_response):
+    def middleware(request):
+        response = get_response(request)
+        response["X-Function-Middleware"] = "1"
+        return response
+    return middleware
+
+
+class NotUsedMiddleware:
+    def __init__(self, get_response):
+        raise MiddlewareNotUsed()
