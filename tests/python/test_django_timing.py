@@ -1,6 +1,7 @@
 """gantry.django_timing against real Django 3.2, in process, through Django's
 WSGI handler (and its test Client where the exception path is concerned)."""
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -204,3 +205,37 @@ def test_queries_outside_a_request_are_not_recorded(handler):
     call(handler, "/ping/")
     list(Book.objects.all())  # after the chain returned: not this request's
     assert django_timing.take()["db"]["queries"] == 0
+
+
+def test_enable_before_settings_then_app_import_like_the_server(tmp_path):
+    """The server's order: enable() first, then the app module picks its settings
+    and builds the WSGI handler at import (get_wsgi_application())."""
+    script = tmp_path / "server_like.py"
+    script.write_text(f"""
+import io, os, sys
+sys.path[:0] = [{str(HERE.parent.parent / "embed" / "python")!r}, {str(HERE / "djtiming_project")!r}]
+from gantry import django_timing
+django_timing.enable()
+django_timing.enable()
+from django.conf import settings
+assert not settings.configured
+os.environ["DJANGO_SETTINGS_MODULE"] = "djt_settings"
+from django.core.wsgi import get_wsgi_application
+application = get_wsgi_application()
+from django.core.management import call_command
+call_command("migrate", run_syncdb=True, verbosity=0)
+from djt_app.models import Author, Book
+for i in range(3):
+    Book.objects.create(title=str(i), author=Author.objects.create(name=str(i)))
+environ = {{"REQUEST_METHOD": "GET", "PATH_INFO": "/books/", "SERVER_NAME": "t", "SERVER_PORT": "80",
+           "wsgi.input": io.BytesIO(), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr}}
+result = application(environ, lambda status, headers, exc_info=None: None)
+b"".join(result)
+result.close()
+record = django_timing.take()
+print(record["view"][0], record["db"]["queries"], record["db"]["repeated"], len(record["middleware"]))
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["djt_app.views.books_n_plus_one", "4", "2",
+                                  str(len(EXPECTED_MIDDLEWARE))]
