@@ -55,12 +55,17 @@ _tl = _State()
 
 
 class _Chain:
-    """One built middleware chain: names[i] is layer i (0 = innermost _get_response)."""
-    __slots__ = ("names", "index")
+    """One built middleware chain. Layer 0 is the innermost _get_response; layer i
+    (i >= 1) is a middleware whose get_response is layer i-1."""
+    __slots__ = ("names", "index", "out")
 
     def __init__(self):
         self.names = [None]
         self.index = {}  # id(middleware instance) -> layer index, for its hooks
+        self.out = ()    # (name, i) outermost first, set when the build is over
+
+    def finish(self):
+        self.out = tuple((self.names[i], i) for i in range(len(self.names) - 1, 0, -1))
 
 
 class _Build:
@@ -72,17 +77,18 @@ class _Build:
 
 
 class _Record:
-    __slots__ = ("chain", "ns", "child", "view", "view_ns", "queries", "db_ns", "sqls")
+    # ns[i]: layer i's inclusive time; ns[n + i]: time in layer i's middleware hooks.
+    # Exclusive times are only worked out in take().
+    __slots__ = ("chain", "ns", "view", "view_ns", "queries", "db_ns", "sqls")
 
     def __init__(self, chain):
         self.chain = chain
-        self.ns = [0] * len(chain.names)
-        self.child = 0
+        self.ns = [0] * (2 * len(chain.names))
         self.view = None
         self.view_ns = 0
         self.queries = 0
         self.db_ns = 0
-        self.sqls = set()
+        self.sqls = None  # distinct SQL texts, made at the first query
 
 
 def _db_wrapper(execute, sql, params, many, context):
@@ -95,7 +101,10 @@ def _db_wrapper(execute, sql, params, many, context):
     finally:
         rec.db_ns += perf_counter_ns() - t0
         rec.queries += 1
-        rec.sqls.add(sql)
+        if rec.sqls is None:
+            rec.sqls = {sql}
+        else:
+            rec.sqls.add(sql)
 
 
 def _run_outermost(chain, idx, handler, request):
@@ -106,7 +115,7 @@ def _run_outermost(chain, idx, handler, request):
     try:
         return handler(request)
     finally:
-        rec.ns[idx] += perf_counter_ns() - t0 - rec.child
+        rec.ns[idx] += perf_counter_ns() - t0
         _tl.active = None
         _tl.done = rec
 
@@ -128,29 +137,29 @@ def _timed_layer(chain, idx, handler):
             return _run_outermost(chain, idx, handler, request)
         if rec.chain is not chain:  # another handler called from inside a view: not ours
             return handler(request)
-        saved = rec.child
-        rec.child = 0
+        ns = rec.ns
         t0 = perf_counter_ns()
         try:
             return handler(request)
         finally:
-            inclusive = perf_counter_ns() - t0
-            rec.ns[idx] += inclusive - rec.child
-            rec.child = saved + inclusive
+            ns[idx] += perf_counter_ns() - t0
     layer.__wrapped__ = handler
     return layer
 
 
 def _timed_hook(chain, idx, method):
+    slot = len(chain.names) + idx
+
     def hook(*args):
         rec = _tl.active
         if rec is None or rec.chain is not chain:
             return method(*args)
+        ns = rec.ns
         t0 = perf_counter_ns()
         try:
             return method(*args)
         finally:
-            rec.ns[idx] += perf_counter_ns() - t0
+            ns[slot] += perf_counter_ns() - t0
     hook.__self__ = method.__self__  # Django names hooks by __self__ in its error messages
     hook.__wrapped__ = method
     return hook
@@ -209,6 +218,7 @@ def _load_middleware(self, is_async=False):
     finally:
         _tl.build = None
     chain = build.chain
+    chain.finish()
     for attr in ("_view_middleware", "_template_response_middleware", "_exception_middleware"):
         methods = getattr(self, attr)
         for i, method in enumerate(methods):
@@ -221,9 +231,25 @@ def _load_middleware(self, is_async=False):
 
 def _make_view_atomic(self, callback):
     view = _orig["make_view_atomic"](self, callback)
-    if getattr(self, "_gantry_timed", False) and not asyncio.iscoroutinefunction(view):
-        return _timed_view(view, callback)
-    return view
+    if not self._gantry_timed or _is_async_view(callback):
+        return view
+    return _timed_view(view, callback)
+
+
+_async_views = {}
+
+
+def _is_async_view(callback):
+    # asyncio.iscoroutinefunction costs ~1 us; views are few, so remember the answer.
+    try:
+        return _async_views[callback]
+    except KeyError:
+        if len(_async_views) >= 4096:
+            _async_views.clear()
+        answer = _async_views[callback] = asyncio.iscoroutinefunction(callback)
+        return answer
+    except TypeError:  # unhashable callable
+        return asyncio.iscoroutinefunction(callback)
 
 
 def enable():
@@ -239,6 +265,7 @@ def enable():
     _base.convert_exception_to_response = _convert_exception_to_response
     _base.BaseHandler.load_middleware = _load_middleware
     _base.BaseHandler.make_view_atomic = _make_view_atomic
+    _base.BaseHandler._gantry_timed = False  # True on handlers whose sync chain is timed
     # The query counter goes on each connection object once, when it connects
     # (before its first query), not per request: adding and removing it on
     # every alias per request cost ~3.5 us, a few % of a tiny view. Outside a
@@ -302,9 +329,11 @@ def take():
     if rec is None:
         return None
     _tl.done = None
-    names = rec.chain.names
     ns = rec.ns
-    middleware = [(names[i], ns[i] / 1e9) for i in range(len(names) - 1, 0, -1)]
+    n = len(ns) // 2
+    # Exclusive: own inclusive time minus the inclusive time of the layer it called
+    # (0 when it answered without calling it), plus its hooks' time.
+    middleware = [(name, (ns[i] - ns[i - 1] + ns[n + i]) / 1e9) for name, i in rec.chain.out]
     view = None
     if rec.view is not None:
         view = (_view_name(rec.view), rec.view_ns / 1e9)
@@ -314,6 +343,6 @@ def take():
         "db": {
             "queries": rec.queries,
             "seconds": rec.db_ns / 1e9,
-            "repeated": rec.queries - len(rec.sqls),
+            "repeated": rec.queries - len(rec.sqls) if rec.sqls else 0,
         },
     }
