@@ -2,11 +2,11 @@
 Django's default middleware, called straight through Django's WSGI handler
 (no server, no sockets), so the cost is as large a share as it can get.
 
-    /usr/bin/python3 tests/python/djtiming_project/bench_overhead.py [requests_per_round] [rounds]
+    /usr/bin/python3 tests/python/djtiming_project/bench_overhead.py [requests_per_burst] [bursts]
 
-Untimed and timed handlers run in alternating rounds in one process; the timed
+Untimed and timed handlers run in alternating bursts in one process; the timed
 loop also calls take() after each request, as the server does. Prints the
-best and median requests/s of each and the overhead in percent.
+best and median cost per request of each and the loss in requests/s.
 """
 import io
 import os
@@ -54,29 +54,56 @@ def run(handler, n, take):
     return n / (perf_counter() - t0)
 
 
+class _TakeOnClose:
+    """The response iterable of make_app('timed'): take() once the server closed it,
+    where gantry will call it."""
+
+    def __init__(self, result):
+        self.result = result
+
+    def __iter__(self):
+        return iter(self.result)
+
+    def close(self):
+        try:
+            self.result.close()
+        finally:
+            django_timing.take()
+
+
+def make_app(mode):
+    """A WSGI app for an end-to-end run under a real server, e.g.
+    gunicorn --chdir tests/python/djtiming_project "bench_overhead:make_app('timed')"
+    ('plain' for the baseline)."""
+    if mode == "plain":
+        return WSGIHandler()
+    django_timing.enable()
+    handler = WSGIHandler()
+
+    def app(environ, start_response):
+        return _TakeOnClose(handler(environ, start_response))
+    return app
+
+
 def main():
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     plain = WSGIHandler()          # built before enable(): untimed
     django_timing.enable()
     timed = WSGIHandler()
-    run(plain, 200, None)          # warm caches (URL resolver, templates, imports)
-    run(timed, 200, django_timing.take)
-    record = django_timing.take()
-    plain_rps, timed_rps = [], []
+    run(plain, 300, None)          # warm caches (URL resolver, templates, imports)
+    run(timed, 300, django_timing.take)
+    plain_us, timed_us = [], []
+    # Short alternating bursts: the machine is shared, and a burst that another
+    # process disturbed is slow for both sides alike; the fastest burst of each
+    # side is its least disturbed cost.
     for _ in range(rounds):
-        plain_rps.append(run(plain, n, None))
-        timed_rps.append(run(timed, n, django_timing.take))
-    # The machine is shared: the best round is the least disturbed one, so the
-    # best-vs-best ratio is the steadiest estimate; the medians are shown too.
-    bp, bt = max(plain_rps), max(timed_rps)
-    print(f"best   plain {bp:.0f} req/s, timed {bt:.0f} req/s: overhead {100 * (bp - bt) / bp:.1f}%"
-          f" ({1e6 / bt - 1e6 / bp:.1f} us per request)")
-    p, t = statistics.median(plain_rps), statistics.median(timed_rps)
-    print(f"plain  {p:9.0f} req/s  (rounds: {', '.join(f'{x:.0f}' for x in plain_rps)})")
-    print(f"timed  {t:9.0f} req/s  (rounds: {', '.join(f'{x:.0f}' for x in timed_rps)})")
-    print(f"median overhead {100 * (p - t) / p:.1f}% ({1e6 / t - 1e6 / p:.1f} us per request)")
-    django_timing.take()
+        plain_us.append(1e6 / run(plain, n, None))
+        timed_us.append(1e6 / run(timed, n, django_timing.take))
+    for label, fn in (("best", min), ("median", statistics.median)):
+        p, t = fn(plain_us), fn(timed_us)
+        print(f"{label:6} plain {p:6.1f} us/request ({1e6 / p:5.0f}/s), timed+take {t:6.1f} us "
+              f"({1e6 / t:5.0f}/s): +{t - p:.1f} us, requests/s -{100 * (1 - p / t):.1f}%")
     run(timed, 1, None)
     print("sample record:", django_timing.take())
 
