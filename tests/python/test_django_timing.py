@@ -50,8 +50,9 @@ def handler():
     return WSGIHandler()
 
 
-def call(handler, path):
-    """One request through the WSGI handler: (status, body, wall seconds around it)."""
+def call(handler, path, headers_out=None):
+    """One request through the WSGI handler: (status, body, wall seconds around it);
+    the response headers are appended to headers_out if given."""
     environ = {}
     setup_testing_defaults(environ)
     environ["PATH_INFO"] = path
@@ -59,6 +60,8 @@ def call(handler, path):
 
     def start_response(status, headers, exc_info=None):
         statuses.append(status)
+        if headers_out is not None:
+            headers_out.extend(headers)
 
     t0 = perf_counter_ns()
     result = handler(environ, start_response)
@@ -239,3 +242,56 @@ print(record["view"][0], record["db"]["queries"], record["db"]["repeated"], len(
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["djt_app.views.books_n_plus_one", "4", "2",
                                   str(len(EXPECTED_MIDDLEWARE))]
+
+
+def test_middleware_that_answers_itself(handler):
+    status, body, wall = call(handler, "/short/")
+    assert status.startswith("200") and body == b"short"
+    record = django_timing.take()
+    assert record["view"] is None
+    times = dict(record["middleware"])
+    assert list(times) == EXPECTED_MIDDLEWARE  # the full chain, in order, even if not reached
+    assert djt_middleware.SLOW_CALL <= times["djt_app.middleware.SlowMiddleware"] <= wall
+    inner = EXPECTED_MIDDLEWARE[EXPECTED_MIDDLEWARE.index("djt_app.middleware.SlowMiddleware") + 1:]
+    assert all(times[name] == 0.0 for name in inner)
+
+
+def test_atomic_requests_view_and_queries(handler):
+    from django.db import connection
+    connection.settings_dict["ATOMIC_REQUESTS"] = True
+    try:
+        call(handler, "/books/")
+        call(handler, "/books/")  # a new atomic wrapper per request: still the same name
+    finally:
+        connection.settings_dict["ATOMIC_REQUESTS"] = False
+    record = django_timing.take()
+    assert record["view"][0] == "djt_app.views.books_n_plus_one"
+    # On sqlite, transaction.atomic runs "BEGIN" through the cursor: one more
+    # query, distinct, so repeated is unchanged. COMMIT goes through the
+    # connection, not a cursor, and is not counted.
+    assert record["db"]["queries"] == N_BOOKS + 2
+    assert record["db"]["repeated"] == N_BOOKS - 1
+
+
+def test_async_only_middleware_in_a_sync_chain_is_left_untimed(handler):
+    from django.test import override_settings
+    # Above an async-only middleware Django runs every async-capable middleware
+    # (SecurityMiddleware would be one) async too: only sync-only ones stay sync.
+    chain = [
+        "djt_app.middleware.function_middleware",
+        "djt_app.middleware.async_only",
+        "django.middleware.common.CommonMiddleware",
+    ]
+    with override_settings(MIDDLEWARE=chain):
+        mixed = WSGIHandler()
+        headers = []
+        status, body, wall = call(mixed, "/books/", headers)
+    assert status.startswith("200") and body
+    assert ("X-Async-Only", "1") in headers  # it did run
+    record = django_timing.take()
+    # Its time is in function_middleware's, the layer that called it.
+    assert [name for name, _ in record["middleware"]] == [chain[0], chain[2]]
+    assert record["view"][0] == "djt_app.views.books_n_plus_one"
+    # The inner layers ran on this thread again (asgiref's thread_sensitive): all counted.
+    assert record["db"]["queries"] == N_BOOKS + 1
+    assert sum(s for _, s in record["middleware"]) + record["view"][1] <= wall

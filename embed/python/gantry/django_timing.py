@@ -26,9 +26,10 @@ that reads a ForeignKey of N rows without select_related runs the same
 "SELECT ... WHERE id = %s" N times, so N+1 queries give repeated == N-1.
 executemany() counts as one query.
 
-Not timed: async (ASGI) chains and async-only middleware inside a sync chain
-(their time stays in the enclosing middleware's time), and queries run after the
-chain returned, e.g. while a StreamingHttpResponse body is iterated.
+Not timed: async (ASGI) chains; in a sync chain, an async-only middleware and
+the async-capable ones Django then runs async above it (their time is in the
+nearest sync middleware above them, if there is one); queries
+run after the chain returned, e.g. while a StreamingHttpResponse body is iterated.
 
 The per-request work is a few perf_counter_ns() calls and integer additions;
 names and seconds are only built in take().

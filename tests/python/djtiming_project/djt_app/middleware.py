@@ -1,6 +1,8 @@
 import time
 
 from django.core.exceptions import MiddlewareNotUsed
+from django.http import HttpResponse
+from django.utils.decorators import async_only_middleware
 
 # Only /slow/ sleeps, so other requests measure the plain stack.
 SLOW_CALL = 0.010
@@ -14,6 +16,9 @@ class SlowMiddleware:
     def __call__(self, request):
         if request.path == "/slow/":
             time.sleep(SLOW_CALL)
+        if request.path == "/short/":  # answers itself: nothing inside runs
+            time.sleep(SLOW_CALL)
+            return HttpResponse("short")
         return self.get_response(request)
 
     def process_view(self, request, view, args, kwargs):
@@ -33,3 +38,13 @@ def function_middleware(get_response):
 class NotUsedMiddleware:
     def __init__(self, get_response):
         raise MiddlewareNotUsed()
+
+
+@async_only_middleware
+def async_only(get_response):
+    """Not in djt_settings.MIDDLEWARE: a test puts it in a chain of its own."""
+    async def middleware(request):
+        response = await get_response(request)
+        response["X-Async-Only"] = "1"
+        return response
+    return middleware
