@@ -295,3 +295,16 @@ def test_async_only_middleware_in_a_sync_chain_is_left_untimed(handler):
     # The inner layers ran on this thread again (asgiref's thread_sensitive): all counted.
     assert record["db"]["queries"] == N_BOOKS + 1
     assert sum(s for _, s in record["middleware"]) + record["view"][1] <= wall
+
+
+def test_handler_run_inside_a_view(handler):
+    status, body, wall = call(handler, "/nested/")
+    assert status.startswith("200")
+    assert body.decode() == ",".join(f"a{i}" for i in range(N_BOOKS))
+    record = django_timing.take()
+    assert [name for name, _ in record["middleware"]] == EXPECTED_MIDDLEWARE
+    view_name, view_seconds = record["view"]
+    assert view_name == "djt_app.views.nested"
+    assert record["db"]["queries"] == N_BOOKS + 1  # the inner request's queries ran in this one
+    assert sum(s for _, s in record["middleware"]) + view_seconds <= wall
+    assert django_timing.take() is None

@@ -173,7 +173,7 @@ def _timed_view(view, callback):
     # per-request transaction.atomic wrapper.
     def timed(*args, **kwargs):
         rec = _tl.active
-        if rec is None:
+        if rec is None or rec.view is not None:  # a view run by a handler inside a view
             return view(*args, **kwargs)
         rec.view = callback
         t0 = perf_counter_ns()
@@ -281,8 +281,9 @@ def enable():
 
 
 def disable():
-    """Undo enable() for handlers built from now on (chains already built keep
-    their timers but, finding no work, only pass calls through to Django)."""
+    """Undo enable(): handlers built from now on are plain Django. Handlers built
+    while enabled keep timing middleware and views, but queries are no longer
+    counted on connections opened from now on, nor on this thread's."""
     if not _orig:
         return
     _base.import_string = _orig["import_string"]

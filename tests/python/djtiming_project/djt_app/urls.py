@@ -9,4 +9,5 @@ urlpatterns = [
     path("books-joined/", views.books_joined),
     path("boom/", views.boom),
     path("class/", views.ClassView.as_view()),
+    path("nested/", views.nested),
 ]

@@ -34,3 +34,10 @@ def boom(request):
 class ClassView(View):
     def get(self, request):
         return HttpResponse("class")
+
+
+def nested(request):
+    # A handler run inside a view (Django's test Client): its work is part of
+    # this request, but its own chain and view are not this request's.
+    from django.test import Client
+    return HttpResponse(Client().get("/books/").content)
