@@ -31,8 +31,11 @@ the async-capable ones Django then runs async above it (their time is in the
 nearest sync middleware above them, if there is one); queries
 run after the chain returned, e.g. while a StreamingHttpResponse body is iterated.
 
-The per-request work is a few perf_counter_ns() calls and integer additions;
-names and seconds are only built in take().
+The per-request work is two perf_counter_ns() calls and an integer addition
+per layer, hook and view, plus one small record; names and seconds are only
+built in take(). Measured on Django's default stack (7 middleware): ~0.2 us per
+layer over Django's own wrapper, ~1.5 us for take(), ~4 us per request in all
+(tests/python/djtiming_project/bench_overhead.py).
 """
 import asyncio
 import threading
