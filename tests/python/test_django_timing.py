@@ -308,3 +308,14 @@ def test_handler_run_inside_a_view(handler):
     assert record["db"]["queries"] == N_BOOKS + 1  # the inner request's queries ran in this one
     assert sum(s for _, s in record["middleware"]) + view_seconds <= wall
     assert django_timing.take() is None
+
+
+def test_process_exception_hook_is_its_middlewares_time(handler):
+    status, body, wall = call(handler, "/rescued/")
+    assert status.startswith("200") and body == b"rescued"
+    record = django_timing.take()
+    times = dict(record["middleware"])
+    assert times["djt_app.middleware.SlowMiddleware"] >= djt_middleware.SLOW_PROCESS_EXCEPTION
+    assert record["view"][0] == "djt_app.views.boom"
+    assert record["view"][1] < djt_middleware.SLOW_PROCESS_EXCEPTION  # the hook ran after it
+    assert sum(times.values()) + record["view"][1] <= wall

@@ -7,6 +7,7 @@ from django.utils.decorators import async_only_middleware
 # Only /slow/ sleeps, so other requests measure the plain stack.
 SLOW_CALL = 0.010
 SLOW_PROCESS_VIEW = 0.010
+SLOW_PROCESS_EXCEPTION = 0.010
 
 
 class SlowMiddleware:
@@ -24,6 +25,12 @@ class SlowMiddleware:
     def process_view(self, request, view, args, kwargs):
         if request.path == "/slow/":
             time.sleep(SLOW_PROCESS_VIEW)
+        return None
+
+    def process_exception(self, request, exception):
+        if request.path == "/rescued/":  # turns the view's exception into a 200
+            time.sleep(SLOW_PROCESS_EXCEPTION)
+            return HttpResponse("rescued")
         return None
 
 
