@@ -219,6 +219,12 @@ PythonRuntime::~PythonRuntime() {
 
 void PythonRuntime::load_app() {
     const std::string& spec = state_->config.app;
+    if (state_->config.timing == "full") {
+        // Django's middleware chain is wrapped as it is built: before the app's import builds it.
+        py::Ref timing(PyImport_ImportModule("gantry.django_timing"));
+        py::Ref enabled(timing ? PyObject_CallMethod(timing.get(), "enable", nullptr) : nullptr);
+        if (!enabled) throw AppLoadError("--timing full: cannot enable gantry.django_timing:\n" + py::take_exception_text());
+    }
     py::Ref loader(PyImport_ImportModule("gantry._loader"));
     py::Ref app;
     if (loader) app = py::Ref(PyObject_CallMethod(loader.get(), "load", "s", spec.c_str()));

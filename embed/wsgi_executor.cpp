@@ -86,7 +86,85 @@ struct Shared {
     std::string script_name;
     std::unordered_map<std::string, Ref> header_keys;
     std::unordered_map<std::string, Ref> methods;
+    Ref timing_take;  // gantry.django_timing.take, with --timing full
 };
+
+// --timing full: the final call of a response waits until the app's breakdown has been taken
+// (after the iterable's close(), where Django's timing record ends), so the breakdown reaches
+// the connection before the response completes. Everything else goes straight through.
+class DeferredFinish final : public ResponseSink {
+public:
+    explicit DeferredFinish(ResponseSink& real) : real_(real) {}
+    void send_whole(ResponseHead head, std::string body) override {
+        final_ = Final::whole;
+        head_ = std::move(head);
+        body_ = std::move(body);
+    }
+    void start_stream(ResponseHead head) override { real_.start_stream(std::move(head)); }
+    bool write_chunk(std::string data) override { return real_.write_chunk(std::move(data)); }
+    bool send_file(int fd, off_t offset, std::size_t count) override { return real_.send_file(fd, offset, count); }
+    void finish_stream() override { final_ = Final::finish; }
+    void fail() override { final_ = Final::fail; }
+    bool client_gone() const override { return real_.client_gone(); }
+    void app_started() override { real_.app_started(); }
+    void app_breakdown(AppBreakdown breakdown) override { real_.app_breakdown(std::move(breakdown)); }
+
+    void flush() {
+        switch (final_) {
+        case Final::whole: real_.send_whole(std::move(head_), std::move(body_)); break;
+        case Final::finish: real_.finish_stream(); break;
+        case Final::fail: real_.fail(); break;
+        case Final::none: break;
+        }
+        final_ = Final::none;
+    }
+
+private:
+    enum class Final { none, whole, finish, fail };
+    ResponseSink& real_;
+    Final final_ = Final::none;
+    ResponseHead head_;
+    std::string body_;
+};
+
+// gantry.django_timing.take()'s record -> AppBreakdown. Missing or odd fields are skipped: the
+// breakdown is a report, never a reason to fail a request.
+std::int64_t seconds_to_ns(PyObject* v) {
+    double s = PyFloat_AsDouble(v);
+    if (s < 0 || PyErr_Occurred()) {
+        PyErr_Clear();
+        return -1;
+    }
+    return static_cast<std::int64_t>(s * 1e9);
+}
+
+bool breakdown_from(PyObject* record, AppBreakdown& out) {
+    if (!record || !PyDict_Check(record)) return false;
+    if (PyObject* mws = PyDict_GetItemString(record, "middleware"); mws && PyList_Check(mws)) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(mws); ++i) {
+            PyObject* item = PyList_GET_ITEM(mws, i);
+            if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) continue;
+            const char* name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 0));
+            if (!name) {
+                PyErr_Clear();
+                continue;
+            }
+            out.middleware_ns.emplace_back(name, seconds_to_ns(PyTuple_GET_ITEM(item, 1)));
+        }
+    }
+    if (PyObject* view = PyDict_GetItemString(record, "view"); view && PyTuple_Check(view) && PyTuple_GET_SIZE(view) == 2) {
+        if (const char* name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(view, 0))) out.view = name;
+        else PyErr_Clear();
+        out.view_ns = seconds_to_ns(PyTuple_GET_ITEM(view, 1));
+    }
+    if (PyObject* db = PyDict_GetItemString(record, "db"); db && PyDict_Check(db)) {
+        if (PyObject* q = PyDict_GetItemString(db, "queries")) out.db_queries = PyLong_AsLongLong(q);
+        if (PyObject* sec = PyDict_GetItemString(db, "seconds")) out.db_ns = seconds_to_ns(sec);
+        if (PyObject* r = PyDict_GetItemString(db, "repeated")) out.db_repeated = PyLong_AsLongLong(r);
+        if (PyErr_Occurred()) PyErr_Clear();
+    }
+    return true;
+}
 
 // Runs a blocking sink call with the GIL released: a C++ exception must not skip re-taking the
 // GIL, so it counts as the connection being gone.
@@ -337,6 +415,14 @@ private:
 void WsgiExecutor::init_shared(const Config& config, PyObject* app) {
     Shared& s = shared_;
     s.app = Ref::borrow(app);
+    if (config.timing == "full") {
+        // load_app() enabled it before the app was imported; here we only need take().
+        Ref module(PyImport_ImportModule("gantry.django_timing"));
+        if (module) s.timing_take = Ref(PyObject_GetAttrString(module.get(), "take"));
+        if (!s.timing_take) {
+            spdlog::default_logger()->error("--timing full: gantry.django_timing unavailable:\n{}", py::take_exception_text());
+        }
+    }
     auto fail = [](const char* what) {
         throw AppLoadError(std::string("cannot start the WSGI executor (") + what + "):\n" +
                            py::take_exception_text());
@@ -652,10 +738,31 @@ bool WsgiExecutor::respond(RequestCtx& ctx, PyObject* result) {
 void WsgiExecutor::handle(AppCall& call) {
     using Phase = RequestCtx::Phase;
     call.sink->app_started();  // the end of the wait for a Python thread (timing)
+    std::optional<DeferredFinish> deferred;
+    if (shared_.timing_take) deferred.emplace(*call.sink);
     RequestCtx ctx;
     ctx.shared = &shared_;
     ctx.call = &call;
-    ctx.sink = call.sink.get();
+    ctx.sink = deferred ? static_cast<ResponseSink*>(&*deferred) : call.sink.get();
+    // However handle() returns, a deferred final call goes out, after the breakdown.
+    struct Finish {
+        WsgiExecutor* self;
+        std::optional<DeferredFinish>& deferred;
+        ~Finish() {
+            if (!deferred) return;
+            Ref record(PyObject_CallNoArgs(self->shared_.timing_take.get()));
+            AppBreakdown breakdown;
+            if (!record) {
+                PyErr_Clear();
+            } else if (breakdown_from(record.get(), breakdown)) {
+                deferred->app_breakdown(std::move(breakdown));
+            }
+            guarded([&] {
+                deferred->flush();
+                return true;
+            });
+        }
+    } finish{this, deferred};
     Ref input;
     Ref environ(build_environ(call, input));
     if (!environ) {

@@ -3,6 +3,9 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
+
+#include "server/app_breakdown.hpp"
 
 namespace gantry {
 
@@ -16,6 +19,7 @@ struct RequestTimings {
     std::int64_t app_ns = -1;          // the app call, until its last byte was handed over
     std::int64_t write_ns = -1;        // the app's last byte handed over -> response written
     std::int64_t total_ns = 0;         // request complete -> response written
+    std::shared_ptr<const AppBreakdown> app_breakdown;  // --timing full, when the app reported one
 };
 
 }  // namespace gantry

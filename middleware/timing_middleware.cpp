@@ -43,6 +43,17 @@ std::string TimingMiddleware::header_value(const RequestTimings& t, const std::v
         append_metric(out, "mw-" + chain_names[i], ms(t.on_request_ns[i]), {});
     if (t.python_wait_ns >= 0) append_metric(out, "python-wait", ms(t.python_wait_ns), {});
     if (t.app_ns >= 0) append_metric(out, "app", ms(t.app_ns), {});
+    if (const AppBreakdown* b = t.app_breakdown.get()) {
+        // Inside Django (--timing full): each middleware by its class name, the view, the database.
+        for (const auto& [name, ns] : b->middleware_ns) {
+            auto dot = name.rfind('.');
+            append_metric(out, "dj-" + name.substr(dot == std::string::npos ? 0 : dot + 1), ms(ns), {});
+        }
+        if (b->view_ns >= 0) append_metric(out, "view", ms(b->view_ns), b->view);
+        std::string desc = std::to_string(b->db_queries) + (b->db_queries == 1 ? " query" : " queries");
+        if (b->db_repeated > 0) desc += ", " + std::to_string(b->db_repeated) + " repeated";
+        append_metric(out, "db", ms(b->db_ns), desc);
+    }
     for (const auto& m : extra) append_metric(out, m.name, m.duration_ms, m.description);
     return out;
 }

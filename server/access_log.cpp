@@ -326,6 +326,14 @@ void append_timing_summary(std::string& out, const RequestTimings& t, const std:
     }
     if (t.python_wait_ns >= 0) append_ms(out, "python-wait", t.python_wait_ns);
     if (t.app_ns >= 0) append_ms(out, "app", t.app_ns);
+    if (const AppBreakdown* b = t.app_breakdown.get()) {
+        if (b->view_ns >= 0) append_ms(out, "view", b->view_ns);
+        append_ms(out, "db", b->db_ns);
+        out += '/';
+        out += std::to_string(b->db_queries);
+        out += 'q';
+        if (b->db_repeated > 0) out += "(" + std::to_string(b->db_repeated) + " repeated)";
+    }
     if (t.write_ns >= 0) append_ms(out, "write", t.write_ns);
     append_ms(out, "total", t.total_ns);
     if (out.size() > start && out[start] == ' ') out.erase(start, 1);
@@ -361,6 +369,19 @@ std::string format_access_json(const AccessLogRecord& r) {
         if (t.app_ns >= 0) stages["app_us"] = us(t.app_ns);
         if (t.write_ns >= 0) stages["write_us"] = us(t.write_ns);
         record["total_us"] = us(t.total_ns);
+        if (const AppBreakdown* b = t.app_breakdown.get()) {
+            // Inside the app: nested in app_us, so kept out of the top-level stages that add up.
+            json django = json::object();
+            json middleware = json::array();  // outermost first, as in settings.MIDDLEWARE
+            for (const auto& [name, ns] : b->middleware_ns) middleware.push_back({{"name", name}, {"us", us(ns)}});
+            django["middleware"] = std::move(middleware);
+            if (b->view_ns >= 0) {
+                django["view"] = b->view;
+                django["view_us"] = us(b->view_ns);
+            }
+            django["db"] = {{"queries", b->db_queries}, {"repeated", b->db_repeated}, {"us", us(b->db_ns)}};
+            record["django"] = std::move(django);
+        }
     }
     record["stages"] = std::move(stages);
     // Bytes from the client that are not UTF-8 are replaced rather than failing the record.

@@ -162,8 +162,10 @@ struct SinkEvent {
 struct AppTimes {
     Clock::time_point app_started{};
     Clock::time_point app_finished{};
+    std::shared_ptr<const AppBreakdown> breakdown;
     void fill(RequestTimings& t, Clock::time_point queued_at) const {
         if (app_started == Clock::time_point{}) return;  // answered by a middleware: no app
+        t.app_breakdown = breakdown;
         t.python_wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(app_started - queued_at).count();
         if (app_finished != Clock::time_point{})
             t.app_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(app_finished - app_started).count();
@@ -231,6 +233,11 @@ public:
     void app_started() override {
         std::lock_guard lock(mutex_);
         times_.app_started = Clock::now();
+    }
+    void app_breakdown(AppBreakdown breakdown) override {
+        auto shared = std::make_shared<const AppBreakdown>(std::move(breakdown));
+        std::lock_guard lock(mutex_);
+        times_.breakdown = std::move(shared);
     }
     AppTimes app_times() {
         std::lock_guard lock(mutex_);

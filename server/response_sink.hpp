@@ -16,6 +16,7 @@
 
 #include <sys/types.h>
 
+#include "server/app_breakdown.hpp"
 #include "server/http_request.hpp"
 
 namespace gantry {
@@ -46,6 +47,8 @@ public:
     // A Python thread has taken the call and is about to build the environ: the wait for a Python
     // thread ends here and the app's time begins (it ends with the final call above).
     virtual void app_started() {}
+    // --timing full: the breakdown inside the app, given before the final call above.
+    virtual void app_breakdown(AppBreakdown breakdown) {}
 };
 
 }  // namespace gantry

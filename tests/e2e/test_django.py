@@ -146,3 +146,41 @@ def test_boom_is_500_with_traceback_then_recovers(django_server):
     assert "Traceback" in django_server.stderr()
     after = requests.get(django_server.url + "/ping/", timeout=10)
     assert after.status_code == 200 and after.text == "ok"
+
+
+def test_timing_full_reports_django_middleware_view_and_the_n_plus_one(demo_ready, start_server, tmp_path):
+    """--timing full: each Django middleware (settings untouched), the view and the database,
+    with a view doing N+1 queries reported as such, in Server-Timing and the JSON log."""
+    import json
+
+    log = tmp_path / "access.jsonl"
+    server = start_server("demo.wsgi:application", "--chdir", demo_ready, "--timing", "full", "--server-timing",
+                          "--access-log-json", str(log), env={"DJANGO_DEBUG": "0"})
+    n = requests.get(server.url + "/api/products/", timeout=START_TIMEOUT).json()["count"]
+    assert n >= 3
+    r = requests.get(server.url + "/api/categories-naive/", timeout=START_TIMEOUT)
+    assert r.status_code == 200 and r.json()["count"] == n
+    timing = r.headers["Server-Timing"]
+    assert 'view;dur=' in timing and 'desc="shop.views.categories_naive"' in timing
+    assert 'db;dur=' in timing and ('desc="%d queries, %d repeated"' % (n + 1, n - 1)) in timing
+    for cls in ("SecurityMiddleware", "SessionMiddleware", "CommonMiddleware", "CsrfViewMiddleware",
+                "AuthenticationMiddleware", "MessageMiddleware", "XFrameOptionsMiddleware"):
+        assert "dj-%s;dur=" % cls in timing
+
+    deadline = time.monotonic() + 10
+    record = None
+    while time.monotonic() < deadline and record is None:
+        if log.exists():
+            for line in log.read_text().splitlines():
+                rec = json.loads(line)
+                if rec["path"] == "/api/categories-naive/":
+                    record = rec
+        time.sleep(0.05)
+    assert record is not None
+    django = record["django"]
+    assert django["db"]["queries"] == n + 1 and django["db"]["repeated"] == n - 1
+    assert django["view"] == "shop.views.categories_naive"
+    names = [m["name"] for m in django["middleware"]]
+    assert names[0] == "django.middleware.security.SecurityMiddleware" and len(names) == 7
+    inside = sum(m["us"] for m in django["middleware"]) + django["view_us"]
+    assert inside <= record["stages"]["app_us"] + 1.0

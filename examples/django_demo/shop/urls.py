@@ -14,4 +14,5 @@ urlpatterns = [
     path("stream/", views.stream, name="stream"),
     path("boom/", views.boom, name="boom"),
     path("ping/", views.ping, name="ping"),
+    path("api/categories-naive/", views.categories_naive, name="categories-naive"),
 ]

@@ -124,3 +124,11 @@ def boom(request):
 
 def ping(request):
     return HttpResponse("ok")
+
+
+def categories_naive(request):
+    """Each product's category name, fetched the naive way: one query for the products, then one
+    per product for its category (no select_related). An N+1 on purpose, for `--timing full` to
+    report: "db;desc=\"N+1 queries, N-1 repeated\"" in Server-Timing."""
+    names = [product.category.name for product in Product.objects.order_by("id")]
+    return JsonResponse({"count": len(names), "categories": names})
