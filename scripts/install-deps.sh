@@ -5,7 +5,7 @@ packages=(
   build-essential cmake g++ pkg-config
   libboost-dev libpython3.11-dev python3.11-dev libconcurrentqueue-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libtoml11-dev nlohmann-json3-dev
-  python3 python3-venv python3-django python3-requests python3-pytest gunicorn
+  python3 python3-venv python3-django python3-requests python3-pytest python3-prometheus-client gunicorn
   curl wrk procps util-linux
 )
 missing=()

@@ -122,7 +122,7 @@ struct Layer {
     std::optional<std::vector<std::string>> forwarded_allow_ips;
     std::optional<std::string> pidfile, proc_name, worker_class;
     std::optional<std::vector<MiddlewareSpec>> middleware;
-    std::optional<std::string> timing, access_log_json;
+    std::optional<std::string> timing, access_log_json, metrics_bind;
     std::optional<bool> server_timing;
     std::optional<std::vector<std::string>> timing_allow_ips;
 };
@@ -250,6 +250,7 @@ Layer read_config_file(const std::string& path) {
         {"server_timing", [&](const TomlReader& r) { layer.server_timing = r.boolean(); }},
         {"timing_allow_ips", [&](const TomlReader& r) { layer.timing_allow_ips = r.strings(true); }},
         {"access_log_json", [&](const TomlReader& r) { layer.access_log_json = r.string(); }},
+        {"metrics_bind", [&](const TomlReader& r) { layer.metrics_bind = r.string(); }},
     };
 
     for (const auto& [key, value] : root.as_table()) {
@@ -345,6 +346,7 @@ void apply(Config& c, const Layer& l, const std::string& source) {
     if (l.server_timing) c.server_timing = *l.server_timing;
     if (l.timing_allow_ips) c.timing_allow_ips = *l.timing_allow_ips;
     if (l.access_log_json) c.access_log_json = *l.access_log_json;
+    if (l.metrics_bind) c.metrics_bind = parse_bind("--metrics-bind" + source, *l.metrics_bind);
     if (l.worker_class) {
         // Accepted so gunicorn command lines keep working; gantry has one worker model.
         const auto& k = *l.worker_class;
@@ -364,7 +366,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     // Every option is read into a plain temporary; only those given (count() > 0) go into the layer.
     std::string app, config_file;
     std::vector<std::string> binds, pythonpath, env_pairs, forwarded, middleware_names, timing_ips;
-    std::string timing_mode, access_log_json;
+    std::string timing_mode, access_log_json, metrics_bind;
     bool server_timing = false;
     long long backlog = 0, workers = 0, threads = 0, io_threads = 0;
     double timeout = 0, graceful_timeout = 0, keep_alive = 0, header_timeout = 0;
@@ -414,6 +416,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_server_timing = cli.add_flag("--server-timing", server_timing, "Send a Server-Timing header to clients from --timing-allow-ips");
     auto* o_timing_ips = repeat(cli.add_option("--timing-allow-ips", timing_ips, "Comma-separated client addresses that may see Server-Timing, '*' = all (default 127.0.0.1,::1)"));
     auto* o_access_json = single(cli.add_option("--access-log-json", access_log_json, "JSON-lines access log with every stage's time in microseconds, '-' for stdout"));
+    auto* o_metrics = single(cli.add_option("--metrics-bind", metrics_bind, "Serve Prometheus metrics of all workers at http://ADDRESS/metrics (e.g. 127.0.0.1:9100)"));
     cli.add_flag("-v,--version", show_version, "Print the version and exit");
 
     CommandLine result;
@@ -487,6 +490,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
         flags.timing_allow_ips = std::move(all);
     }
     if (o_access_json->count()) flags.access_log_json = access_log_json;
+    if (o_metrics->count()) flags.metrics_bind = metrics_bind;
     if (o_pid->count()) flags.pidfile = pidfile;
     if (o_name->count()) flags.proc_name = proc_name;
 

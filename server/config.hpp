@@ -68,6 +68,7 @@ struct Config {
     bool server_timing = false;                 // --server-timing: send the Server-Timing header
     std::vector<std::string> timing_allow_ips = {"127.0.0.1", "::1"};  // --timing-allow-ips, "*" = all
     std::string access_log_json;                // --access-log-json FILE ("-" = stdout): one JSON record per request
+    std::optional<BindAddress> metrics_bind;    // --metrics-bind: Prometheus /metrics, for all workers together
 
     std::string config_file;                    // -c/--config: TOML file with the same keys
     std::string pidfile;                        // --pid/--pidfile

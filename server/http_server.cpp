@@ -36,6 +36,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "middleware/metrics_store.hpp"
 #include "middleware/middleware.hpp"
 #include "middleware/pipeline.hpp"
 #include "server/response_head.hpp"
@@ -88,6 +89,7 @@ struct ListenerInfo {
     std::uint16_t server_port = 0;
     int family = AF_INET;
     int fd = -1;
+    bool metrics = false;
 };
 
 }  // namespace
@@ -556,8 +558,20 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     facts.is_head = request.is_head();
     facts.keep_alive = request.keep_alive;
 
-    // The native middleware chain sees the request first; one may answer it.
-    const Pipeline* pipeline = settings.pipeline && !settings.pipeline->empty() ? settings.pipeline : nullptr;
+    // The native middleware chain sees the request first; one may answer it. The metrics address
+    // has no chain and no app: it answers /metrics itself.
+    const Pipeline* pipeline =
+        !listener_.metrics && settings.pipeline && !settings.pipeline->empty() ? settings.pipeline : nullptr;
+    MetricsStore* metrics = listener_.metrics ? nullptr : settings.metrics.store;
+    struct InFlight {  // the gauge goes down however this coroutine ends
+        MetricsStore* store;
+        explicit InFlight(MetricsStore* s) : store(s) {
+            if (store) store->in_flight_add(1);
+        }
+        ~InFlight() {
+            if (store) store->in_flight_add(-1);
+        }
+    } in_flight(metrics);
     RequestContext ctx(request);
     std::size_t entered = pipeline ? pipeline->run_request(ctx) : 0;
 
@@ -591,7 +605,22 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         }
     } sink_release{this};
     Clock::time_point queued_at = Clock::now();
-    if (ctx.answered()) {
+    if (listener_.metrics) {
+        ResponseHead head;
+        std::string body;
+        if (request.target != "/metrics" && request.target.rfind("/metrics?", 0) != 0) {
+            head.status = 404;
+            head.headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
+            body = "404 Not Found: metrics are at /metrics\n";
+        } else if (!settings.metrics.store) {
+            head.status = 503;
+            body = "metrics unavailable\n";
+        } else {
+            head.headers.push_back({"Content-Type", std::string(MetricsStore::kContentType)});
+            body = settings.metrics.store->render();
+        }
+        sink_->send_whole(std::move(head), std::move(body));
+    } else if (ctx.answered()) {
         // A middleware answered: the app is never called. The answer takes the same way out.
         sink_->send_whole(std::move(ctx.answer_head()), std::move(ctx.answer_body()));
     } else {
@@ -796,6 +825,18 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         auto after_app = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - sink_timings.app_finished).count();
         timings.write_ns = std::max<std::int64_t>(0, after_app - hooks);
     }
+    if (metrics) {
+        const MetricsStages& m = settings.metrics;
+        for (std::size_t i = 0; i < timings.middleware_count && i < m.middleware_request.size(); ++i) {
+            metrics->observe(m.middleware_request[i], std::chrono::nanoseconds(timings.on_request_ns[i]));
+            metrics->observe(m.middleware_response[i], std::chrono::nanoseconds(timings.on_response_ns[i]));
+        }
+        if (timings.python_wait_ns >= 0) metrics->observe(m.python_wait, std::chrono::nanoseconds(timings.python_wait_ns));
+        if (timings.app_ns >= 0) metrics->observe(m.app, std::chrono::nanoseconds(timings.app_ns));
+        if (timings.write_ns >= 0) metrics->observe(m.write, std::chrono::nanoseconds(timings.write_ns));
+        metrics->observe(m.total, std::chrono::nanoseconds(timings.total_ns));
+        if (status != 0) metrics->count_response(status);
+    }
     if (settings.on_complete && status != 0) {
         CompletedExchange done;
         done.timings = &timings;
@@ -818,6 +859,7 @@ public:
             ListenerInfo info;
             info.fd = s.fd;
             info.family = s.family;
+            info.metrics = s.metrics;
             if (s.family == AF_UNIX) {
                 info.server_name = s.address.path;
                 info.server_port = 0;

@@ -16,8 +16,17 @@
 namespace gantry {
 
 // What the access log needs about one answered request.
+class MetricsStore;
 class Pipeline;
 struct RequestTimings;
+
+// The metrics store and the stage indices the session observes into (looked up once).
+struct MetricsStages {
+    MetricsStore* store = nullptr;
+    std::vector<std::size_t> middleware_request;   // per middleware, chain order
+    std::vector<std::size_t> middleware_response;
+    std::size_t python_wait = 0, app = 0, write = 0, total = 0;
+};
 
 struct CompletedExchange {
     const RequestTimings* timings = nullptr;        // every stage, for %(timing)s and the JSON log
@@ -39,6 +48,7 @@ struct HttpServerSettings {
     std::size_t stream_buffer_bytes = 256 * 1024;      // streamed response bytes queued before the app waits
     std::function<void(const CompletedExchange&)> on_complete;  // access log; runs on an I/O thread
     const Pipeline* pipeline = nullptr;                 // the native middleware chain (may be empty)
+    MetricsStages metrics;                              // store null: no metrics
 };
 
 class HttpServer {

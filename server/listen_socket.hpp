@@ -11,6 +11,7 @@ struct ListenSocket {
     int fd = -1;
     BindAddress address;      // as bound; a port of 0 is replaced by the one the kernel chose
     int family = 0;           // AF_INET, AF_INET6, AF_UNIX
+    bool metrics = false;     // --metrics-bind: answers /metrics natively, never reaches the app
 };
 
 // Binds and listens (non-blocking, close-on-exec). Throws std::runtime_error with a message a user

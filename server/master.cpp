@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "embed/python_runtime.hpp"
+#include "middleware/metrics_store.hpp"
 #include "middleware/registry.hpp"
 #include "server/listen_socket.hpp"
 #include "server/logging.hpp"
@@ -49,6 +50,7 @@ private:
     std::unique_ptr<SignalPipe> signals_;
     std::vector<ListenSocket> sockets_;
     std::unique_ptr<PythonRuntime> runtime_;   // only with --preload
+    std::unique_ptr<MetricsStore> metrics_;    // --metrics-bind: shared with every worker
     std::map<pid_t, int> workers_;             // pid -> worker number
     int next_worker_number_ = 1;
     bool stopping_ = false;
@@ -60,8 +62,9 @@ int Master::run() {
     auto& log = error_log();
     log.info("Starting gantry {}", GANTRY_VERSION);
     // The middleware chain is built here once only to refuse a bad one before anything starts.
+    std::vector<std::string> chain;
     try {
-        build_pipeline(config_);
+        chain = build_pipeline(config_)->names();
     } catch (const ConfigError& e) {
         log.error("{}", e.what());
         flush_logs();
@@ -77,7 +80,29 @@ int Master::run() {
             return 1;
         }
     }
-    for (const auto& s : sockets_) log.info("Listening at: {} ({})", describe_listen(s), ::getpid());
+    if (config_.metrics_bind) {
+        // One shared segment, mapped before any fork: every worker counts into the same numbers.
+        std::vector<std::string> stages;
+        for (const auto& name : chain) {
+            stages.push_back("mw." + name + ".request");
+            stages.push_back("mw." + name + ".response");
+        }
+        for (const char* s : {"python_wait", "app", "write", "total"}) stages.emplace_back(s);
+        metrics_ = MetricsStore::create(std::move(stages));
+        try {
+            ListenSocket socket = open_listen_socket(*config_.metrics_bind, config_.backlog);
+            socket.metrics = true;
+            log.info("Metrics at: http://{}/metrics", socket.address.to_string());
+            sockets_.push_back(std::move(socket));
+        } catch (const std::exception& e) {
+            log.error("Connection in use or unusable: {}", e.what());
+            close_listen_sockets(sockets_, true);
+            flush_logs();
+            return 1;
+        }
+    }
+    for (const auto& s : sockets_)
+        if (!s.metrics) log.info("Listening at: {} ({})", describe_listen(s), ::getpid());
     if (!config_.pidfile.empty()) std::ofstream(config_.pidfile) << ::getpid() << "\n";
 
     // Signals become bytes on a pipe read by this loop, set up before any app code can start a
@@ -170,7 +195,7 @@ void Master::spawn_worker() {
         SignalPipe::forget_inherited();
         signals_.release();  // the parent's; its descriptors are closed above
         if (runtime_) runtime_->after_fork_child();
-        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid);
+        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, metrics_.get());
         std::_Exit(status);
     }
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
@@ -196,7 +221,10 @@ void Master::reap_workers() {
             else
                 log.error("Worker (pid:{}) was sent {}!", pid, ::sigabbrev_np(sig) ? ::sigabbrev_np(sig) : "a signal");
         }
-        if (!stopping_ && !boot_failed_) spawn_worker();
+        if (!stopping_ && !boot_failed_) {
+            if (metrics_) metrics_->count_worker_restart();
+            spawn_worker();
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "embed/python_runtime.hpp"
+#include "middleware/metrics_store.hpp"
 #include "middleware/registry.hpp"
 #include "server/access_log.hpp"
 #include "server/http_server.hpp"
@@ -23,6 +24,21 @@ namespace {
 using namespace std::chrono;
 
 milliseconds to_ms(double seconds) { return milliseconds(static_cast<long long>(seconds * 1000.0)); }
+
+MetricsStages metrics_stages(MetricsStore* store, const Pipeline& pipeline) {
+    MetricsStages m;
+    if (!store) return m;
+    m.store = store;
+    for (const auto& name : pipeline.names()) {
+        m.middleware_request.push_back(store->stage_index("mw." + name + ".request"));
+        m.middleware_response.push_back(store->stage_index("mw." + name + ".response"));
+    }
+    m.python_wait = store->stage_index("python_wait");
+    m.app = store->stage_index("app");
+    m.write = store->stage_index("write");
+    m.total = store->stage_index("total");
+    return m;
+}
 
 HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline) {
     HttpServerSettings s;
@@ -82,7 +98,7 @@ int wait_for_stop(SignalPipe& signals, int master_pid) {
 }  // namespace
 
 int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
-               std::unique_ptr<PythonRuntime> runtime, int master_pid) {
+               std::unique_ptr<PythonRuntime> runtime, int master_pid, MetricsStore* metrics) {
     // The master forked us with every signal blocked: take ours on our own pipe, give the rest
     // their default actions back, then unblock, so a signal sent meanwhile is not lost.
     SignalPipe signals({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2});
@@ -114,7 +130,9 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
 
     std::unique_ptr<Pipeline> pipeline = build_pipeline(config);  // validated by the master already
     auto executor = runtime->start_executor();
-    HttpServer server(make_settings(config, *pipeline), sockets, *executor);
+    HttpServerSettings settings = make_settings(config, *pipeline);
+    settings.metrics = metrics_stages(metrics, *pipeline);
+    HttpServer server(std::move(settings), sockets, *executor);
     server.start();
 
     int sig = wait_for_stop(signals, master_pid);

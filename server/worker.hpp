@@ -9,6 +9,7 @@
 
 namespace gantry {
 
+class MetricsStore;
 class PythonRuntime;
 
 // Exit status a worker uses when the app cannot be loaded: the master stops instead of
@@ -17,7 +18,8 @@ inline constexpr int kWorkerBootError = 3;
 
 // `runtime` is the interpreter inherited from a --preload master, or null to start one here.
 // Returns the process exit status.
+// `metrics`: the store the master shares with every worker (null without --metrics-bind).
 int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
-               std::unique_ptr<PythonRuntime> runtime, int master_pid);
+               std::unique_ptr<PythonRuntime> runtime, int master_pid, MetricsStore* metrics);
 
 }  // namespace gantry
