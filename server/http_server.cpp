@@ -353,6 +353,14 @@ private:
         watchdog_.cancel();
     }
 
+    // Gives the parser what the buffer holds and drops what it used (Beast keeps a partial
+    // header in our buffer, so the rest stays for the next call).
+    RequestParser::State feed(RequestParser& parser) {
+        auto data = buffer_.data();
+        buffer_.consume(parser.feed({static_cast<const char*>(data.data()), data.size()}));
+        return parser.state();
+    }
+
     asio::awaitable<std::size_t> read_some(error_code& ec) {
         auto space = buffer_.prepare(std::min<std::size_t>(16 * 1024, buffer_.max_size() - buffer_.size()));
         std::size_t n = co_await socket_.async_read_some(space, use_ec(ec));
@@ -454,10 +462,7 @@ asio::awaitable<void> Session::serve() {
                     have_first_byte = true;
                     first_byte = Clock::now();
                 }
-                auto data = buffer_.data();
-                std::size_t used = parser.feed({static_cast<const char*>(data.data()), data.size()});
-                buffer_.consume(used);
-                if (parser.state() == RequestParser::State::error) {
+                if (feed(parser) == RequestParser::State::error) {
                     co_await send_error(parser.error_status(), parser.error_reason(), false, false);
                     co_return;
                 }
@@ -498,10 +503,7 @@ asio::awaitable<void> Session::serve() {
         }
         while (parser.state() == RequestParser::State::header_done) {
             if (buffer_.size() > 0) {
-                auto data = buffer_.data();
-                std::size_t used = parser.feed({static_cast<const char*>(data.data()), data.size()});
-                buffer_.consume(used);
-                if (parser.state() == RequestParser::State::error) {
+                if (feed(parser) == RequestParser::State::error) {
                     co_await send_error(parser.error_status(), parser.error_reason(), false, false);
                     co_return;
                 }
