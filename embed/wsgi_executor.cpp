@@ -86,7 +86,7 @@ struct Shared {
     std::string script_name;
     std::unordered_map<std::string, Ref> header_keys;
     std::unordered_map<std::string, Ref> methods;
-    Ref timing_take;  // gantry.django_timing.take, with --timing full
+    Ref timing_take;  // gantry.django_timing.take_raw, with --timing full
 };
 
 // --timing full: the final call of a response waits until the app's breakdown has been taken
@@ -127,42 +127,47 @@ private:
     std::string body_;
 };
 
-// gantry.django_timing.take()'s record -> AppBreakdown. Missing or odd fields are skipped: the
-// breakdown is a report, never a reason to fail a request.
-std::int64_t seconds_to_ns(PyObject* v) {
-    double s = PyFloat_AsDouble(v);
-    if (s < 0 || PyErr_Occurred()) {
+// gantry.django_timing.take_raw()'s tuple -> AppBreakdown: (layers, ns, view, view_ns, queries,
+// db_ns, repeated), layers ((name, i), ...) outermost first, a layer's own time being
+// ns[i] - ns[i-1] + ns[n+i]. Odd fields are skipped: the breakdown is a report, never a reason to
+// fail a request.
+std::int64_t as_int64(PyObject* v) {
+    long long n = v ? PyLong_AsLongLong(v) : -1;
+    if (n == -1 && PyErr_Occurred()) {
         PyErr_Clear();
         return -1;
     }
-    return static_cast<std::int64_t>(s * 1e9);
+    return n;
 }
 
-bool breakdown_from(PyObject* record, AppBreakdown& out) {
-    if (!record || !PyDict_Check(record)) return false;
-    if (PyObject* mws = PyDict_GetItemString(record, "middleware"); mws && PyList_Check(mws)) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(mws); ++i) {
-            PyObject* item = PyList_GET_ITEM(mws, i);
+bool breakdown_from(PyObject* raw, AppBreakdown& out) {
+    if (!raw || !PyTuple_Check(raw) || PyTuple_GET_SIZE(raw) != 7) return false;
+    PyObject* layers = PyTuple_GET_ITEM(raw, 0);
+    PyObject* ns = PyTuple_GET_ITEM(raw, 1);
+    if (PyTuple_Check(layers) && PyList_Check(ns)) {
+        Py_ssize_t n = PyList_GET_SIZE(ns) / 2;
+        auto at = [&](Py_ssize_t i) { return i >= 0 && i < 2 * n ? as_int64(PyList_GET_ITEM(ns, i)) : 0; };
+        out.middleware_ns.reserve(static_cast<std::size_t>(PyTuple_GET_SIZE(layers)));
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(layers); ++k) {
+            PyObject* item = PyTuple_GET_ITEM(layers, k);
             if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) continue;
             const char* name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(item, 0));
-            if (!name) {
+            Py_ssize_t i = PyLong_AsSsize_t(PyTuple_GET_ITEM(item, 1));
+            if (!name || PyErr_Occurred()) {
                 PyErr_Clear();
                 continue;
             }
-            out.middleware_ns.emplace_back(name, seconds_to_ns(PyTuple_GET_ITEM(item, 1)));
+            out.middleware_ns.emplace_back(name, at(i) - at(i - 1) + at(n + i));
         }
     }
-    if (PyObject* view = PyDict_GetItemString(record, "view"); view && PyTuple_Check(view) && PyTuple_GET_SIZE(view) == 2) {
-        if (const char* name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(view, 0))) out.view = name;
+    if (PyObject* view = PyTuple_GET_ITEM(raw, 2); view != Py_None) {
+        if (const char* name = PyUnicode_AsUTF8(view)) out.view = name;
         else PyErr_Clear();
-        out.view_ns = seconds_to_ns(PyTuple_GET_ITEM(view, 1));
+        out.view_ns = as_int64(PyTuple_GET_ITEM(raw, 3));
     }
-    if (PyObject* db = PyDict_GetItemString(record, "db"); db && PyDict_Check(db)) {
-        if (PyObject* q = PyDict_GetItemString(db, "queries")) out.db_queries = PyLong_AsLongLong(q);
-        if (PyObject* sec = PyDict_GetItemString(db, "seconds")) out.db_ns = seconds_to_ns(sec);
-        if (PyObject* r = PyDict_GetItemString(db, "repeated")) out.db_repeated = PyLong_AsLongLong(r);
-        if (PyErr_Occurred()) PyErr_Clear();
-    }
+    out.db_queries = as_int64(PyTuple_GET_ITEM(raw, 4));
+    out.db_ns = as_int64(PyTuple_GET_ITEM(raw, 5));
+    out.db_repeated = as_int64(PyTuple_GET_ITEM(raw, 6));
     return true;
 }
 
@@ -418,7 +423,7 @@ void WsgiExecutor::init_shared(const Config& config, PyObject* app) {
     if (config.timing == "full") {
         // load_app() enabled it before the app was imported; here we only need take().
         Ref module(PyImport_ImportModule("gantry.django_timing"));
-        if (module) s.timing_take = Ref(PyObject_GetAttrString(module.get(), "take"));
+        if (module) s.timing_take = Ref(PyObject_GetAttrString(module.get(), "take_raw"));
         if (!s.timing_take) {
             spdlog::default_logger()->error("--timing full: gantry.django_timing unavailable:\n{}", py::take_exception_text());
         }

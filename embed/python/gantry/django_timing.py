@@ -329,27 +329,36 @@ def _qualified(view):
     return f"{module}.{target.__qualname__}" if module else target.__qualname__
 
 
-def take():
-    """The timing of the last request finished on this thread, as plain data, or None.
-    Resets: a second call returns None until another request finishes."""
+def take_raw():
+    """take() for the server: the last finished request's record as the raw tuple
+    (layers, ns, view_name, view_ns, queries, db_ns, repeated), or None, and resets.
+    `layers` is ((name, i), ...) outermost first; a layer's own time is
+    ns[i] - ns[i - 1] + ns[n + i] with n = len(ns) // 2 (its inclusive time minus the
+    layer it called, plus its hooks). Nothing is built per middleware: the server
+    works the numbers out natively, so the cost per request stays a few hundred
+    instructions."""
     rec = _tl.done
     if rec is None:
         return None
     _tl.done = None
-    ns = rec.ns
+    sqls = rec.sqls
+    return (rec.chain.out, rec.ns, _view_name(rec.view) if rec.view is not None else None, rec.view_ns,
+            rec.queries, rec.db_ns, rec.queries - len(sqls) if sqls else 0)
+
+
+def take():
+    """The timing of the last request finished on this thread, as plain data, or None.
+    Resets: a second call returns None until another request finishes."""
+    raw = take_raw()
+    if raw is None:
+        return None
+    layers, ns, view, view_ns, queries, db_ns, repeated = raw
     n = len(ns) // 2
     # Exclusive: own inclusive time minus the inclusive time of the layer it called
     # (0 when it answered without calling it), plus its hooks' time.
-    middleware = [(name, (ns[i] - ns[i - 1] + ns[n + i]) / 1e9) for name, i in rec.chain.out]
-    view = None
-    if rec.view is not None:
-        view = (_view_name(rec.view), rec.view_ns / 1e9)
+    middleware = [(name, (ns[i] - ns[i - 1] + ns[n + i]) / 1e9) for name, i in layers]
     return {
         "middleware": middleware,
-        "view": view,
-        "db": {
-            "queries": rec.queries,
-            "seconds": rec.db_ns / 1e9,
-            "repeated": rec.queries - len(rec.sqls) if rec.sqls else 0,
-        },
+        "view": (view, view_ns / 1e9) if view is not None else None,
+        "db": {"queries": queries, "seconds": db_ns / 1e9, "repeated": repeated},
     }
