@@ -30,13 +30,15 @@ struct ServerTimingMetric {
 // Per-request state, owned by the connection for the duration of one request.
 class RequestContext {
 public:
-    explicit RequestContext(HttpRequest& request) : request_(&request) {}
+    explicit RequestContext(HttpRequest& request) : request_(&request), client_addr_(request.remote_addr) {}
 
     HttpRequest& request() { return *request_; }
     const HttpRequest& request() const { return *request_; }
-    // The connection keeps its own copy once the request has gone to Python: the response
-    // hooks see that one.
+    // The connection keeps its own copy once the request has gone to Python, if a middleware
+    // reads the request in its response hooks: they see that copy.
     void rebind(HttpRequest& request) { request_ = &request; }
+    // The client's address (after X-Forwarded-For from trusted proxies), valid in every hook.
+    const std::string& client_addr() const { return client_addr_; }
 
     // Answer the request here (from on_request, then return Flow::respond).
     void respond(ResponseHead head, std::string body) {
@@ -56,6 +58,7 @@ public:
 
 private:
     HttpRequest* request_;
+    std::string client_addr_;
     RequestTimings timings_;
     bool answered_ = false;
     ResponseHead head_;
@@ -73,6 +76,10 @@ public:
     // (whose chunks then pass through on_chunk). The head may be rewritten.
     virtual void on_response(RequestContext&, ResponseHead&, std::string* whole_body) const {}
     virtual void on_chunk(RequestContext&, std::string& chunk) const {}
+
+    // Whether on_response/on_chunk read ctx.request(). Only then does the connection keep a copy
+    // of the request once it has gone to Python (a cache needs it; timing needs only the address).
+    virtual bool reads_request_in_response() const { return true; }
 };
 
 }  // namespace gantry

@@ -36,7 +36,10 @@ Pipeline::Pipeline(std::vector<std::unique_ptr<const Middleware>> chain, bool ti
     : chain_(std::move(chain)), timed_(timed) {
     if (chain_.size() > kMaxMiddleware)
         throw std::invalid_argument("at most " + std::to_string(kMaxMiddleware) + " middlewares in a chain");
-    for (const auto& m : chain_) names_.emplace_back(m->name());
+    for (const auto& m : chain_) {
+        names_.emplace_back(m->name());
+        reads_request_in_response_ = reads_request_in_response_ || m->reads_request_in_response();
+    }
 }
 
 std::size_t Pipeline::run_request(RequestContext& ctx) const {

@@ -29,6 +29,8 @@ public:
     void run_chunk(RequestContext& ctx, std::string& chunk, std::size_t entered) const;
 
     bool empty() const { return chain_.empty(); }
+    // Whether some middleware reads the request in its response hooks (see Middleware).
+    bool reads_request_in_response() const { return reads_request_in_response_; }
     std::size_t size() const { return chain_.size(); }
     const std::vector<std::string>& names() const { return names_; }
 
@@ -36,6 +38,7 @@ private:
     std::vector<std::unique_ptr<const Middleware>> chain_;
     std::vector<std::string> names_;
     bool timed_ = true;
+    bool reads_request_in_response_ = false;
 };
 
 }  // namespace gantry

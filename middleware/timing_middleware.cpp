@@ -59,7 +59,7 @@ std::string TimingMiddleware::header_value(const RequestTimings& t, const std::v
 }
 
 void TimingMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::string*) const {
-    if (!server_timing_ || !allowed(ctx.request().remote_addr)) return;
+    if (!server_timing_ || !allowed(ctx.client_addr())) return;
     head.headers.push_back({"Server-Timing", header_value(ctx.timings(), chain_names_, ctx.server_timing())});
 }
 

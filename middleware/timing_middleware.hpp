@@ -17,6 +17,7 @@ public:
 
     std::string_view name() const override { return kName; }
     void on_response(RequestContext& ctx, ResponseHead& head, std::string* whole_body) const override;
+    bool reads_request_in_response() const override { return false; }
 
     // The header value: "mw-timing;dur=0.002, python-wait;dur=0.010, app;dur=3.104, cache;desc=miss".
     static std::string header_value(const RequestTimings& timings, const std::vector<std::string>& chain_names,

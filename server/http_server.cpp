@@ -577,10 +577,10 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     RequestContext ctx(request);
     std::size_t entered = pipeline ? pipeline->run_request(ctx) : 0;
 
-    // The response hooks and the access log need the request after Python is done with it (the
+    // The access log and some response hooks need the request after it has gone to Python (the
     // call owns it): keep a copy only if something needs it.
     std::optional<HttpRequest> logged;
-    if (settings.on_complete || pipeline) {
+    if (settings.on_complete || (pipeline && pipeline->reads_request_in_response())) {
         logged.emplace();
         logged->method = request.method;
         logged->target = request.target;
