@@ -63,7 +63,7 @@ struct MetricsStore::Segment {
     };
     Histogram stages[kMaxStages];
     alignas(64) std::atomic<std::uint64_t> responses[kStatusClasses.size()];
-    std::atomic<std::int64_t> in_flight;
+    std::atomic<std::int64_t> in_flight[kWorkerSlots];
     std::atomic<std::uint64_t> worker_restarts;
 };
 
@@ -123,8 +123,12 @@ void MetricsStore::count_response(int status) noexcept {
         1, std::memory_order_relaxed);
 }
 
+void MetricsStore::reset_worker_slot(std::size_t slot) noexcept {
+    segment_->in_flight[slot % kWorkerSlots].store(0, std::memory_order_relaxed);
+}
+
 void MetricsStore::in_flight_add(int delta) noexcept {
-    segment_->in_flight.fetch_add(delta, std::memory_order_relaxed);
+    segment_->in_flight[slot_].fetch_add(delta, std::memory_order_relaxed);
 }
 
 void MetricsStore::count_worker_restart() noexcept {
@@ -176,7 +180,9 @@ std::string MetricsStore::render() const {
     out += "# HELP gantry_requests_in_flight Requests being handled now, all workers.\n"
            "# TYPE gantry_requests_in_flight gauge\n"
            "gantry_requests_in_flight ";
-    out += std::to_string(segment_->in_flight.load(std::memory_order_relaxed));
+    std::int64_t in_flight = 0;
+    for (const auto& slot : segment_->in_flight) in_flight += slot.load(std::memory_order_relaxed);
+    out += std::to_string(in_flight);
     out += '\n';
 
     out += "# HELP gantry_worker_restarts_total Workers the master started again after one ended.\n"

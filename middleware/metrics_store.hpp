@@ -54,8 +54,13 @@ public:
     void observe(std::size_t stage, std::chrono::nanoseconds d) noexcept;
     // Counts one response by its class (1xx..5xx); a status outside 100..599 is ignored.
     void count_response(int status) noexcept;
-    // The in-flight gauge: +1 when a request starts, -1 when its response is done.
+    // The in-flight gauge: +1 when a request starts, -1 when its response is done. Each worker
+    // counts in its own slot (set_worker_slot, after fork), so the master can forget the
+    // requests of a worker that died mid-request (reset_worker_slot); the gauge is their sum.
+    static constexpr std::size_t kWorkerSlots = 256;
+    void set_worker_slot(std::size_t slot) noexcept { slot_ = slot % kWorkerSlots; }
     void in_flight_add(int delta) noexcept;
+    void reset_worker_slot(std::size_t slot) noexcept;
     // The master calls this each time it replaces a worker that died or was recycled.
     void count_worker_restart() noexcept;
 
@@ -71,6 +76,7 @@ private:
 
     std::vector<std::string> names_;  // process-local copy; the segment holds no strings
     Segment* segment_;
+    std::size_t slot_ = 0;            // this process's in-flight slot
 };
 
 }  // namespace gantry

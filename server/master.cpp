@@ -51,8 +51,7 @@ private:
     std::vector<ListenSocket> sockets_;
     std::unique_ptr<PythonRuntime> runtime_;   // only with --preload
     std::unique_ptr<MetricsStore> metrics_;    // --metrics-bind: shared with every worker
-    std::map<pid_t, int> workers_;             // pid -> worker number
-    int next_worker_number_ = 1;
+    std::map<pid_t, int> workers_;             // pid -> worker slot (0..workers-1, reused)
     bool stopping_ = false;
     bool boot_failed_ = false;
 };
@@ -174,7 +173,14 @@ int Master::run() {
 }
 
 void Master::spawn_worker() {
-    int number = next_worker_number_++;
+    // The lowest free slot: a replacement takes the slot of the worker it replaces.
+    auto taken = [&](int n) {
+        for (const auto& [pid, slot] : workers_)
+            if (slot == n) return true;
+        return false;
+    };
+    int number = 0;
+    while (taken(number)) ++number;
     int master_pid = ::getpid();
     if (runtime_) runtime_->before_fork();
     flush_logs();
@@ -192,6 +198,7 @@ void Master::spawn_worker() {
         return;
     }
     if (pid == 0) {
+        if (metrics_) metrics_->set_worker_slot(static_cast<std::size_t>(number));
         SignalPipe::forget_inherited();
         signals_.release();  // the parent's; its descriptors are closed above
         if (runtime_) runtime_->after_fork_child();
@@ -209,7 +216,11 @@ void Master::reap_workers() {
         int status = 0;
         pid_t pid = ::waitpid(-1, &status, WNOHANG);
         if (pid <= 0) break;
-        if (!workers_.erase(pid)) continue;
+        auto it = workers_.find(pid);
+        if (it == workers_.end()) continue;
+        // Its requests in flight died with it.
+        if (metrics_) metrics_->reset_worker_slot(static_cast<std::size_t>(it->second));
+        workers_.erase(it);
         if (WIFEXITED(status)) {
             int code = WEXITSTATUS(status);
             if (code == kWorkerBootError) boot_failed_ = true;

@@ -64,3 +64,35 @@ def test_worker_restarts_are_counted(start_server):
             pass
         time.sleep(0.1)
     assert _metrics(mport)[("gantry_worker_restarts_total", ())] == 1
+
+
+def test_in_flight_requests_of_a_killed_worker_are_forgotten(start_server):
+    import threading
+
+    mport = free_port("127.0.0.1")
+    server = start_server("probe:app", "-w", "1", "--metrics-bind", "127.0.0.1:%d" % mport)
+    pid = requests.get(server.url + "/pid", timeout=IO_TIMEOUT).json()["pid"]
+
+    def slow():
+        try:
+            requests.get(server.url + "/sleep?s=5", timeout=IO_TIMEOUT + 5)
+        except requests.RequestException:
+            pass  # the worker is killed under it
+
+    t = threading.Thread(target=slow, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 5
+    while _metrics(mport)[("gantry_requests_in_flight", ())] != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _metrics(mport)[("gantry_requests_in_flight", ())] == 1
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            if _metrics(mport)[("gantry_worker_restarts_total", ())] >= 1:
+                break
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    assert _metrics(mport)[("gantry_requests_in_flight", ())] == 0
+    t.join(timeout=IO_TIMEOUT + 5)

@@ -375,3 +375,21 @@ TEST_F(MetricsStoreParseTest, PrometheusClientParsesEveryFamily) {
 
 }  // namespace
 }  // namespace gantry
+
+namespace gantry {
+namespace {
+
+TEST(MetricsStoreSlots, ADeadWorkersInFlightRequestsAreForgotten) {
+    auto store = MetricsStore::create({"app"});
+    store->set_worker_slot(3);
+    store->in_flight_add(1);
+    store->in_flight_add(1);
+    store->set_worker_slot(4);
+    store->in_flight_add(1);
+    EXPECT_NE(store->render().find("gantry_requests_in_flight 3\n"), std::string::npos);
+    store->reset_worker_slot(3);  // worker 3 died with two requests in flight
+    EXPECT_NE(store->render().find("gantry_requests_in_flight 1\n"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace gantry
