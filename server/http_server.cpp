@@ -580,7 +580,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     // The access log and some response hooks need the request after it has gone to Python (the
     // call owns it): keep a copy only if something needs it.
     std::optional<HttpRequest> logged;
-    if (settings.on_complete || (pipeline && pipeline->reads_request_in_response())) {
+    if ((settings.on_complete && !listener_.metrics) || (pipeline && pipeline->reads_request_in_response())) {
         logged.emplace();
         logged->method = request.method;
         logged->target = request.target;
@@ -839,7 +839,8 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         metrics->observe(m.total, std::chrono::nanoseconds(timings.total_ns));
         if (status != 0) metrics->count_response(status);
     }
-    if (settings.on_complete && status != 0) {
+    // Scrapes of the metrics address are not access-logged: a scraper every few seconds is noise.
+    if (settings.on_complete && status != 0 && !listener_.metrics) {
         CompletedExchange done;
         done.timings = &timings;
         done.request = &*logged;

@@ -184,3 +184,57 @@ def test_timing_full_reports_django_middleware_view_and_the_n_plus_one(demo_read
     assert names[0] == "django.middleware.security.SecurityMiddleware" and len(names) == 7
     inside = sum(m["us"] for m in django["middleware"]) + django["view_us"]
     assert inside <= record["stages"]["app_us"] + 1.0
+
+
+def test_demo_timing_outputs_allow_list_json_and_metrics_over_two_workers(demo_ready, start_server, tmp_path):
+    """The demo under two workers with every timing output on: Server-Timing for loopback only,
+    JSON records whose stages add up to no more than the total, and /metrics whose counters grow
+    with the load of both workers."""
+    import json
+    import socket
+
+    from conftest import free_port
+    from prometheus_client.parser import text_string_to_metric_families
+
+    log = tmp_path / "access.jsonl"
+    mport = free_port("127.0.0.1")
+    server = start_server("demo.wsgi:application", "--chdir", demo_ready, "-w", "2", "--server-timing",
+                          "--timing-allow-ips", "127.0.0.1", "--access-log-json", str(log),
+                          "--metrics-bind", "127.0.0.1:%d" % mport, env={"DJANGO_DEBUG": "0"})
+
+    def requests_2xx():
+        text = requests.get("http://127.0.0.1:%d/metrics" % mport, timeout=START_TIMEOUT).text
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == "gantry_requests_total" and s.labels.get("status") == "2xx":
+                    return s.value
+        raise AssertionError("no gantry_requests_total")
+
+    assert requests_2xx() == 0
+    r = requests.get(server.url + "/ping/", timeout=START_TIMEOUT)
+    assert "app;dur=" in r.headers["Server-Timing"]
+    # From 127.0.0.2: outside the allow list, no header.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=START_TIMEOUT, source_address=("127.0.0.2", 0)) as c:
+        c.sendall(b"GET /ping/ HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while True:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            raw += chunk
+    assert raw.startswith(b"HTTP/1.1 200") and b"Server-Timing" not in raw
+
+    n = 120
+    for _ in range(n):  # new connections, so both workers take some
+        assert requests.get(server.url + "/ping/", timeout=START_TIMEOUT, headers={"Connection": "close"}).status_code == 200
+    assert requests_2xx() == n + 2
+
+    deadline = time.monotonic() + 10
+    records = []
+    while time.monotonic() < deadline and len(records) < n + 2:
+        records = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        time.sleep(0.05)
+    assert len(records) == n + 2
+    assert len({rec["pid"] for rec in records}) == 2, "both workers served and logged"
+    for rec in records:
+        assert sum(rec["stages"].values()) <= rec["total_us"] + 1.0, rec
