@@ -14,6 +14,7 @@
 
 #include <concurrentqueue/blockingconcurrentqueue.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <spdlog/spdlog.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -790,6 +791,14 @@ void WsgiExecutor::handle(AppCall& call) {
     PyObject* args[] = {environ.get(), start_response.get()};
     Ref result(PyObject_Vectorcall(shared_.app.get(), args, 2, nullptr));
     bool ok = result && respond(ctx, result.get());
+    if (ok && ctx.phase == Phase::kDone && queue_.size_approx() == 0) {
+        // The answer is queued for the I/O thread and nothing else waits: let the I/O thread
+        // write it now, before this thread's clean-up (close(), Django's request_finished, freeing
+        // the request), which under SCHED_BATCH would otherwise delay the response.
+        Py_BEGIN_ALLOW_THREADS
+        ::sched_yield();
+        Py_END_ALLOW_THREADS
+    }
     if (result) {
         // PEP 3333: close() always, whatever happened; its error counts if nothing failed before.
         PyObject* pending_type = nullptr, *pending_value = nullptr, *pending_tb = nullptr;
