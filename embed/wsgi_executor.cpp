@@ -794,10 +794,10 @@ void WsgiExecutor::handle(AppCall& call) {
     if (ok && ctx.phase == Phase::kDone && queue_.size_approx() == 0) {
         // The answer is queued for the I/O thread and nothing else waits: let the I/O thread
         // write it now, before this thread's clean-up (close(), Django's request_finished, freeing
-        // the request), which under SCHED_BATCH would otherwise delay the response.
-        Py_BEGIN_ALLOW_THREADS
+        // the request), which under SCHED_BATCH would otherwise delay the response. The GIL stays
+        // held: the I/O thread does not need it, and no other Python code may run between the
+        // response and its close().
         ::sched_yield();
-        Py_END_ALLOW_THREADS
     }
     if (result) {
         // PEP 3333: close() always, whatever happened; its error counts if nothing failed before.
