@@ -28,7 +28,10 @@ double ms(std::int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 TimingMiddleware::TimingMiddleware(bool server_timing, std::vector<std::string> allow_ips,
                                    std::vector<std::string> chain_names)
-    : server_timing_(server_timing), allow_ips_(std::move(allow_ips)), chain_names_(std::move(chain_names)) {}
+    : server_timing_(server_timing), allow_ips_(std::move(allow_ips)) {
+    // The metric names are made once here, not per request.
+    for (const auto& name : chain_names) metric_names_.push_back("mw-" + name);
+}
 
 bool TimingMiddleware::allowed(const std::string& client) const {
     for (const auto& a : allow_ips_)
@@ -36,11 +39,11 @@ bool TimingMiddleware::allowed(const std::string& client) const {
     return false;
 }
 
-std::string TimingMiddleware::header_value(const RequestTimings& t, const std::vector<std::string>& chain_names,
+std::string TimingMiddleware::header_value(const RequestTimings& t, const std::vector<std::string>& metric_names,
                                            const std::vector<ServerTimingMetric>& extra) {
     std::string out;
-    for (std::size_t i = 0; i < t.middleware_count && i < chain_names.size(); ++i)
-        append_metric(out, "mw-" + chain_names[i], ms(t.on_request_ns[i]), {});
+    for (std::size_t i = 0; i < t.middleware_count && i < metric_names.size(); ++i)
+        append_metric(out, metric_names[i], ms(t.on_request_ns[i]), {});
     if (t.python_wait_ns >= 0) append_metric(out, "python-wait", ms(t.python_wait_ns), {});
     if (t.app_ns >= 0) append_metric(out, "app", ms(t.app_ns), {});
     if (const AppBreakdown* b = t.app_breakdown.get()) {
@@ -60,7 +63,7 @@ std::string TimingMiddleware::header_value(const RequestTimings& t, const std::v
 
 void TimingMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::string*) const {
     if (!server_timing_ || !allowed(ctx.client_addr())) return;
-    head.headers.push_back({"Server-Timing", header_value(ctx.timings(), chain_names_, ctx.server_timing())});
+    head.headers.push_back({"Server-Timing", header_value(ctx.timings(), metric_names_, ctx.server_timing())});
 }
 
 }  // namespace gantry

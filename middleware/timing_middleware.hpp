@@ -20,7 +20,8 @@ public:
     bool reads_request_in_response() const override { return false; }
 
     // The header value: "mw-timing;dur=0.002, python-wait;dur=0.010, app;dur=3.104, cache;desc=miss".
-    static std::string header_value(const RequestTimings& timings, const std::vector<std::string>& chain_names,
+    // `metric_names`: one per middleware of the chain ("mw-timing").
+    static std::string header_value(const RequestTimings& timings, const std::vector<std::string>& metric_names,
                                     const std::vector<ServerTimingMetric>& extra);
 
 private:
@@ -28,7 +29,7 @@ private:
 
     bool server_timing_;
     std::vector<std::string> allow_ips_;
-    std::vector<std::string> chain_names_;
+    std::vector<std::string> metric_names_;
 };
 
 }  // namespace gantry

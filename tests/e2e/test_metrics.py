@@ -22,6 +22,18 @@ def _metrics(port):
     return samples
 
 
+def _wait_for_a_restart(mport, timeout=15):
+    """Until the master has replaced a worker (the metrics address may blink meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if _metrics(mport)[("gantry_worker_restarts_total", ())] >= 1:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+
+
 def test_metrics_count_every_request_of_every_worker(start_server):
     mport = free_port("127.0.0.1")
     server = start_server("probe:app", "-w", "2", "--metrics-bind", "127.0.0.1:%d" % mport)
@@ -55,14 +67,7 @@ def test_worker_restarts_are_counted(start_server):
     server = start_server("probe:app", "-w", "1", "--metrics-bind", "127.0.0.1:%d" % mport)
     pid = requests.get(server.url + "/pid", timeout=IO_TIMEOUT).json()["pid"]
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if _metrics(mport)[("gantry_worker_restarts_total", ())] >= 1:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
+    _wait_for_a_restart(mport)
     assert _metrics(mport)[("gantry_worker_restarts_total", ())] == 1
 
 
@@ -86,13 +91,6 @@ def test_in_flight_requests_of_a_killed_worker_are_forgotten(start_server):
         time.sleep(0.05)
     assert _metrics(mport)[("gantry_requests_in_flight", ())] == 1
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            if _metrics(mport)[("gantry_worker_restarts_total", ())] >= 1:
-                break
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
+    _wait_for_a_restart(mport)
     assert _metrics(mport)[("gantry_requests_in_flight", ())] == 0
     t.join(timeout=IO_TIMEOUT + 5)
