@@ -6,6 +6,9 @@ packages=(
   libboost-dev libpython3.11-dev python3.11-dev libconcurrentqueue-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libtoml11-dev nlohmann-json3-dev
   python3 python3-venv python3-django python3-requests python3-pytest python3-prometheus-client gunicorn
+  zlib1g-dev libbrotli-dev libzstd-dev libdeflate-dev libisal-dev libhiredis-dev
+  python3-whitenoise python3-brotli python3-zstandard brotli zstd
+  nginx-light redis-server
   curl wrk procps util-linux
 )
 missing=()
