@@ -1,0 +1,110 @@
+#include "cache/cache_policy.hpp"
+
+#include <cctype>
+#include <cstring>
+
+#include "cache/cache_control.hpp"
+
+namespace gantry {
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    return true;
+}
+
+const HttpHeader* find(const std::vector<HttpHeader>& headers, std::string_view name) {
+    for (const auto& h : headers)
+        if (iequals(h.name, name)) return &h;
+    return nullptr;
+}
+
+bool parse_with(std::string_view text, const char* format, std::time_t& out) {
+    std::string copy(text);
+    std::tm tm{};
+    const char* end = ::strptime(copy.c_str(), format, &tm);
+    if (!end) return false;
+    while (*end == ' ') ++end;
+    if (*end != '\0') return false;
+    out = ::timegm(&tm);
+    return out != static_cast<std::time_t>(-1);
+}
+
+}  // namespace
+
+std::optional<std::time_t> parse_http_date(std::string_view text) {
+    // strptime's %Z would take any zone name: the literal "GMT" is part of each format instead.
+    std::time_t t;
+    if (parse_with(text, "%a, %d %b %Y %H:%M:%S GMT", t)) return t;  // IMF-fixdate
+    if (parse_with(text, "%A, %d-%b-%y %H:%M:%S GMT", t)) return t;  // RFC 850
+    if (parse_with(text, "%a %b %e %H:%M:%S %Y", t)) return t;       // asctime
+    return std::nullopt;
+}
+
+bool CachePolicy::may_lookup(const HttpRequest& request) {
+    return request.method == "GET" || request.method == "HEAD";
+}
+
+StorageDecision CachePolicy::decide(const HttpRequest& request, std::string_view path, int status,
+                                    const std::vector<HttpHeader>& response_headers, bool streaming,
+                                    std::time_t now) const {
+    StorageDecision d;
+    auto refuse = [](const char* reason) {
+        StorageDecision no;
+        no.reason = reason;
+        return no;
+    };
+    if (!may_lookup(request)) return refuse("method");
+    if (status != 200) return refuse("status");
+    if (streaming) return refuse("streaming");
+
+    std::vector<std::string_view> cc_values;
+    for (const auto& h : response_headers)
+        if (iequals(h.name, "Cache-Control")) cc_values.push_back(h.value);
+    CacheControl cc = CacheControl::parse(cc_values);
+    if (cc.is_private) return refuse("private");
+    if (cc.no_store) return refuse("no-store");
+    if (cc.no_cache) return refuse("no-cache");
+    // A cookie set by the response belongs to one client: never stored, whatever the request had.
+    if (find(response_headers, "Set-Cookie")) return refuse("set-cookie");
+    for (const auto& h : response_headers)
+        if (iequals(h.name, "Vary") && header_list_contains(h.value, "*")) return refuse("vary-star");
+
+    // RFC 9111 §3.5: a response to a request with Authorization is shared only if it says so.
+    d.serves_authorized = cc.is_public || cc.s_maxage.has_value() || cc.must_revalidate;
+    if (request.find_header("Authorization") && !d.serves_authorized) return refuse("authorization");
+
+    std::optional<std::int64_t> lifetime;
+    if (cc.s_maxage) lifetime = cc.s_maxage;
+    else if (cc.max_age) lifetime = cc.max_age;
+    else if (const HttpHeader* expires = find(response_headers, "Expires")) {
+        auto at = parse_http_date(expires->value);
+        std::time_t base = now;
+        if (const HttpHeader* date = find(response_headers, "Date"))
+            if (auto parsed = parse_http_date(date->value)) base = *parsed;
+        lifetime = at ? std::max<std::int64_t>(0, *at - base) : 0;  // an invalid Expires is in the past
+    }
+    if (!lifetime) {
+        for (const auto& rule : rules_)
+            if (path.substr(0, rule.path_prefix.size()) == rule.path_prefix) {
+                lifetime = rule.ttl_seconds;
+                break;
+            }
+        if (!lifetime) return refuse("no-lifetime");
+    }
+    if (*lifetime <= 0) return refuse("zero-lifetime");
+
+    d.store = true;
+    d.ttl = *lifetime;
+    // must-revalidate forbids serving stale (RFC 9111 §5.2.2.2), so both stale extensions lapse.
+    if (!cc.must_revalidate && !cc.proxy_revalidate) {
+        d.stale_while_revalidate = cc.stale_while_revalidate.value_or(0);
+        d.stale_if_error = cc.stale_if_error.value_or(0);
+    }
+    return d;
+}
+
+}  // namespace gantry
