@@ -1,5 +1,6 @@
 // Interpreter start, app loading and fork support. The WSGI executor is in wsgi_executor.cpp.
 #include "embed/runtime_state.hpp"
+#include "embed/cache_module.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -168,6 +169,7 @@ std::unique_ptr<PythonRuntime> PythonRuntime::start(const Config& config) {
 
     if (PyImport_AppendInittab("_gantry", &PyInit__gantry) != 0)
         throw AppLoadError("cannot register the _gantry module");
+    if (!register_cache_module()) throw AppLoadError("cannot register the _gantry_cache module");
 
     PyConfig pc;
     PyConfig_InitPythonConfig(&pc);

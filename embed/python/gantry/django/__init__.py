@@ -1,0 +1,1 @@
+"""gantry's Django integration (the cache backend)."""
