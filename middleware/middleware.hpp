@@ -2,6 +2,8 @@
 // A native middleware: C++ that runs on the I/O thread around the app, never touching Python.
 // Request hooks run top to bottom, response hooks bottom to top; a middleware may answer a request
 // itself (a static file, a cache hit) and the app is then never called.
+#include <array>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,7 +29,15 @@ struct ServerTimingMetric {
     std::string description;
 };
 
-// Per-request state, owned by the connection for the duration of one request.
+// What a middleware keeps for one request between its hooks (e.g. the coding compression chose in
+// on_request and its stream compressor): derive from it, store it in RequestContext::state().
+class MiddlewareState {
+public:
+    virtual ~MiddlewareState() = default;
+};
+
+// Per-request state, owned by the connection for the duration of one request (and destroyed on
+// the I/O thread that served it).
 class RequestContext {
 public:
     explicit RequestContext(HttpRequest& request) : request_(&request), client_addr_(request.remote_addr) {}
@@ -56,6 +66,16 @@ public:
     const RequestTimings& timings() const { return timings_; }
     RequestTimings& mutable_timings() { return timings_; }
 
+    // The running middleware's own slot (the pipeline runner says whose turn it is): empty until
+    // the middleware fills it, destroyed with the request. Middlewares stay const and stateless.
+    std::unique_ptr<MiddlewareState>& state() { return states_[current_]; }
+    void set_current(std::size_t index) { current_ = index; }
+
+    // Set by a middleware that rewrites a streamed body (compression): the connection then passes
+    // every body byte through the chunk hooks, file bodies too (read in pieces, not sendfile'd).
+    void mark_stream_rewritten() { stream_rewritten_ = true; }
+    bool stream_rewritten() const { return stream_rewritten_; }
+
 private:
     HttpRequest* request_;
     std::string client_addr_;
@@ -64,6 +84,9 @@ private:
     ResponseHead head_;
     std::string body_;
     std::vector<ServerTimingMetric> server_timing_;
+    std::array<std::unique_ptr<MiddlewareState>, kMaxMiddleware> states_;
+    std::size_t current_ = 0;
+    bool stream_rewritten_ = false;
 };
 
 class Middleware {
@@ -76,6 +99,11 @@ public:
     // (whose chunks then pass through on_chunk). The head may be rewritten.
     virtual void on_response(RequestContext&, ResponseHead&, std::string* whole_body) const {}
     virtual void on_chunk(RequestContext&, std::string& chunk) const {}
+    // The end of a stream (not called for whole bodies, nor when the app fails mid-stream).
+    // `tail` holds what the middlewares below emitted at their end: treat it like a last chunk,
+    // then append this middleware's own final bytes (a compressor's end of stream). Whatever
+    // `tail` holds after the outermost middleware is sent before the stream's end.
+    virtual void on_stream_end(RequestContext&, std::string& tail) const {}
 
     // Whether on_response/on_chunk read ctx.request(). Only then does the connection keep a copy
     // of the request once it has gone to Python (a cache needs it; timing needs only the address).

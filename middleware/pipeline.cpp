@@ -49,6 +49,7 @@ std::size_t Pipeline::run_request(RequestContext& ctx) const {
         HookClock clock(timed_);
         Flow flow;
         try {
+            ctx.set_current(i);
             flow = chain_[i]->on_request(ctx);
         } catch (const std::exception& e) {
             spdlog::error("middleware {} failed in on_request for {} {}: {}", names_[i], ctx.request().method,
@@ -74,6 +75,7 @@ void Pipeline::run_response(RequestContext& ctx, ResponseHead& head, std::string
     for (std::size_t i = entered; i-- > 0;) {
         HookClock clock(timed_);
         try {
+            ctx.set_current(i);
             chain_[i]->on_response(ctx, head, whole_body);
         } catch (const std::exception& e) {
             spdlog::error("middleware {} failed in on_response for {} {}: {}", names_[i], ctx.request().method,
@@ -92,10 +94,27 @@ void Pipeline::run_chunk(RequestContext& ctx, std::string& chunk, std::size_t en
     for (std::size_t i = entered; i-- > 0;) {
         HookClock clock(timed_);
         try {
+            ctx.set_current(i);
             chain_[i]->on_chunk(ctx, chunk);
         } catch (const std::exception& e) {
             // Mid-stream there is no clean answer left: log it and pass the chunk on unchanged.
             spdlog::error("middleware {} failed in on_chunk for {} {}: {}", names_[i], ctx.request().method,
+                          ctx.request().target, e.what());
+        }
+        timings.on_response_ns[i] += clock.elapsed();
+    }
+}
+
+void Pipeline::run_stream_end(RequestContext& ctx, std::string& tail, std::size_t entered) const {
+    RequestTimings& timings = ctx.mutable_timings();
+    for (std::size_t i = entered; i-- > 0;) {
+        HookClock clock(timed_);
+        try {
+            ctx.set_current(i);
+            chain_[i]->on_stream_end(ctx, tail);
+        } catch (const std::exception& e) {
+            // As mid-stream: log it; the client sees whatever the stream holds so far.
+            spdlog::error("middleware {} failed in on_stream_end for {} {}: {}", names_[i], ctx.request().method,
                           ctx.request().target, e.what());
         }
         timings.on_response_ns[i] += clock.elapsed();

@@ -27,6 +27,8 @@ public:
     // turns a whole response into a 500.
     void run_response(RequestContext& ctx, ResponseHead& head, std::string* whole_body, std::size_t entered) const;
     void run_chunk(RequestContext& ctx, std::string& chunk, std::size_t entered) const;
+    // on_stream_end bottom to top; `tail` (empty on entry) is then the last data to send.
+    void run_stream_end(RequestContext& ctx, std::string& tail, std::size_t entered) const;
 
     bool empty() const { return chain_.empty(); }
     // Whether some middleware reads the request in its response hooks (see Middleware).

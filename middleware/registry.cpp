@@ -1,7 +1,10 @@
 #include "middleware/registry.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <set>
 
+#include "middleware/compress_middleware.hpp"
 #include "middleware/timing_middleware.hpp"
 
 namespace gantry {
@@ -44,10 +47,61 @@ std::unique_ptr<const Middleware> make_timing(const MiddlewareSpec& spec, const 
     return std::make_unique<TimingMiddleware>(server_timing, std::move(allow), names);
 }
 
+long parse_int(const MiddlewareSpec& spec, const std::string& key, const std::string& value, long lo, long hi) {
+    long n = 0;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (value.empty() || ec != std::errc() || end != value.data() + value.size() || n < lo || n > hi)
+        throw ConfigError("middleware '" + spec.name + "': option '" + key + "' must be an integer from " +
+                          std::to_string(lo) + " to " + std::to_string(hi) + ", got '" + value + "'");
+    return n;
+}
+
+std::unique_ptr<const Middleware> make_compress(const MiddlewareSpec& spec) {
+    CompressOptions o;
+    for (const auto& [key, value] : spec.options) {
+        if (key == "min_length") {
+            o.min_length = static_cast<std::size_t>(parse_int(spec, key, value, 0, 1L << 40));
+        } else if (key == "types") {
+            o.types = split_commas(value);
+            for (const auto& t : o.types)
+                if (std::count(t.begin(), t.end(), '*') > 1 || t.find_first_of(" ;,") != std::string::npos)
+                    throw ConfigError("middleware 'compress': option 'types': '" + t +
+                                      "' is not a media type pattern (at most one '*', e.g. text/*, *+json)");
+            if (o.types.empty()) throw ConfigError("middleware 'compress': option 'types' is empty");
+        } else if (key == "prefer") {
+            o.prefer.clear();
+            for (const auto& token : split_commas(value)) {
+                auto coding = coding_from_token(token);
+                if (!coding)
+                    throw ConfigError("middleware 'compress': option 'prefer': unknown coding '" + token +
+                                      "' (known: br, zstd, gzip)");
+                if (std::find(o.prefer.begin(), o.prefer.end(), *coding) != o.prefer.end())
+                    throw ConfigError("middleware 'compress': option 'prefer' lists '" + token + "' twice");
+                o.prefer.push_back(*coding);
+            }
+            if (o.prefer.empty()) throw ConfigError("middleware 'compress': option 'prefer' is empty");
+        } else if (key == "gzip_level") {
+            o.levels.gzip = static_cast<int>(parse_int(spec, key, value, kMinLevel[1], kMaxLevel[1]));
+        } else if (key == "br_level") {
+            o.levels.br = static_cast<int>(parse_int(spec, key, value, kMinLevel[2], kMaxLevel[2]));
+        } else if (key == "zstd_level") {
+            o.levels.zstd = static_cast<int>(parse_int(spec, key, value, kMinLevel[3], kMaxLevel[3]));
+        } else if (key == "breach_mitigation") {
+            o.levels.breach_mitigation = parse_bool(spec, key, value);
+        } else {
+            throw ConfigError("middleware 'compress': unknown option '" + key +
+                              "' (known: min_length, types, prefer, gzip_level, br_level, zstd_level, "
+                              "breach_mitigation)");
+        }
+    }
+    return std::make_unique<CompressMiddleware>(std::move(o));
+}
+
 }  // namespace
 
 std::unique_ptr<Pipeline> build_pipeline(const Config& config) {
-    static const std::set<std::string> known = {std::string(TimingMiddleware::kName)};
+    static const std::set<std::string> known = {std::string(TimingMiddleware::kName),
+                                                std::string(CompressMiddleware::kName)};
     std::vector<std::string> names;
     std::set<std::string> seen;
     for (const auto& spec : config.middleware) {
@@ -64,6 +118,7 @@ std::unique_ptr<Pipeline> build_pipeline(const Config& config) {
     std::vector<std::unique_ptr<const Middleware>> chain;
     for (const auto& spec : config.middleware) {
         if (spec.name == TimingMiddleware::kName) chain.push_back(make_timing(spec, config, names));
+        if (spec.name == CompressMiddleware::kName) chain.push_back(make_compress(spec));
     }
     return std::make_unique<Pipeline>(std::move(chain), config.timing != "off");
 }

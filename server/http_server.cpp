@@ -648,6 +648,39 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     std::string error_bytes;
     bool truncated = false;
     bool streaming_hooks = false;  // the chain's on_chunk hooks see a streamed body
+    std::string stream_tail;       // what the chain's on_stream_end hooks send last (a compressor's end)
+    std::string file_piece;        // a file body read in pieces when the chain rewrites the stream
+
+    // Queues body bytes with the response's framing; they must stay alive until written.
+    auto queue_body = [&](std::string_view bytes) {
+        switch (rendered.framing) {
+        case BodyFraming::none:
+            bytes = {};
+            break;
+        case BodyFraming::content_length:
+            if (bytes.size() > remaining) {
+                bytes = bytes.substr(0, remaining);
+                truncated = true;
+            }
+            remaining -= bytes.size();
+            break;
+        case BodyFraming::chunked:
+            if (!bytes.empty()) {
+                char line[24];
+                int n = std::snprintf(line, sizeof(line), "%zx\r\n", bytes.size());
+                chunk_lines.emplace_back(line, static_cast<std::size_t>(n));
+            }
+            break;
+        case BodyFraming::until_close:
+            break;
+        }
+        if (!bytes.empty()) {
+            if (rendered.framing == BodyFraming::chunked) buffers.push_back(asio::buffer(chunk_lines.back()));
+            buffers.push_back(asio::buffer(bytes.data(), bytes.size()));
+            if (rendered.framing == BodyFraming::chunked) buffers.push_back(asio::buffer(crlf));
+            body_bytes += bytes.size();
+        }
+    };
 
     while (!finished && !closed_) {
         sink_->take(events);
@@ -691,39 +724,36 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
             case SinkEvent::Kind::data: {
                 data_bytes += e.data.size();
                 if (streaming_hooks && !e.data.empty()) pipeline->run_chunk(ctx, e.data, entered);
-                std::string_view bytes = e.data;
-                switch (rendered.framing) {
-                case BodyFraming::none:
-                    bytes = {};
-                    break;
-                case BodyFraming::content_length:
-                    if (bytes.size() > remaining) {
-                        bytes = bytes.substr(0, remaining);
-                        truncated = true;
-                    }
-                    remaining -= bytes.size();
-                    break;
-                case BodyFraming::chunked:
-                    if (!bytes.empty()) {
-                        char line[24];
-                        int n = std::snprintf(line, sizeof(line), "%zx\r\n", bytes.size());
-                        chunk_lines.emplace_back(line, static_cast<std::size_t>(n));
-                    }
-                    break;
-                case BodyFraming::until_close:
-                    break;
-                }
-                if (!bytes.empty()) {
-                    if (rendered.framing == BodyFraming::chunked) buffers.push_back(asio::buffer(chunk_lines.back()));
-                    buffers.push_back(asio::buffer(bytes.data(), bytes.size()));
-                    if (rendered.framing == BodyFraming::chunked) buffers.push_back(asio::buffer(crlf));
-                    body_bytes += bytes.size();
-                }
+                queue_body(e.data);
                 break;
             }
             case SinkEvent::Kind::file: {
                 data_bytes += std::min(e.count, shared_.settings.stream_buffer_bytes);
                 if (!co_await write_all(buffers)) break;
+                if (streaming_hooks && ctx.stream_rewritten()) {
+                    // A middleware rewrites this stream (compression): the file's bytes must go
+                    // through its chunk hooks, never raw with sendfile. Read in bounded pieces.
+                    off_t offset = e.offset;
+                    std::uint64_t left = rendered.framing == BodyFraming::none ? 0 : e.count;
+                    while (left > 0 && !closed_) {
+                        file_piece.resize(std::min<std::uint64_t>(left, 64 * 1024));
+                        ssize_t n = ::pread(e.fd, file_piece.data(), file_piece.size(), offset);
+                        if (n < 0 && errno == EINTR) continue;
+                        if (n <= 0) break;  // the file is shorter than promised (or unreadable)
+                        file_piece.resize(static_cast<std::size_t>(n));
+                        offset += n;
+                        left -= static_cast<std::uint64_t>(n);
+                        pipeline->run_chunk(ctx, file_piece, entered);
+                        queue_body(file_piece);
+                        if (!co_await write_all(buffers)) break;
+                    }
+                    ::close(std::exchange(e.fd, -1));
+                    if (left > 0 && !closed_) {
+                        truncated = true;
+                        close();
+                    }
+                    break;
+                }
                 std::uint64_t count = e.count;
                 if (rendered.framing == BodyFraming::none) count = 0;
                 if (rendered.framing == BodyFraming::content_length) {
@@ -782,6 +812,11 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
                 break;
             }
             case SinkEvent::Kind::end:
+                if (streaming_hooks) {
+                    // The chain's last bytes (a compressor's end of stream) before the end.
+                    pipeline->run_stream_end(ctx, stream_tail, entered);
+                    queue_body(stream_tail);
+                }
                 if (rendered.framing == BodyFraming::chunked) buffers.push_back(asio::buffer(last_chunk));
                 if (rendered.framing == BodyFraming::content_length && remaining > 0) truncated = true;
                 finished = true;

@@ -12,6 +12,10 @@
 namespace gantry {
 namespace {
 
+struct Seen final : MiddlewareState {
+    std::string by;
+};
+
 // Records every hook it sees into a shared trace.
 class Recorder : public Middleware {
 public:
@@ -22,6 +26,9 @@ public:
     std::string_view name() const override { return name_; }
     Flow on_request(RequestContext& ctx) const override {
         trace_.push_back(name_ + ".request");
+        auto seen = std::make_unique<Seen>();
+        seen->by = name_;
+        ctx.state() = std::move(seen);
         if (throw_request_) throw std::runtime_error("boom in " + name_);
         if (answer_) {
             ctx.respond(ResponseHead{203, "", {{"X-By", name_}}}, "from " + name_);
@@ -38,6 +45,13 @@ public:
     void on_chunk(RequestContext&, std::string& chunk) const override {
         trace_.push_back(name_ + ".chunk");
         chunk += name_;
+    }
+    void on_stream_end(RequestContext& ctx, std::string& tail) const override {
+        trace_.push_back(name_ + ".end");
+        // Its own state slot survives from on_request to the end of the stream.
+        auto* seen = dynamic_cast<Seen*>(ctx.state().get());
+        tail += seen ? seen->by : "?";
+        tail += "<" + name_ + ">";
     }
 
 private:
@@ -99,6 +113,20 @@ TEST(Pipeline, ChunksPassInReverseOrder) {
     std::string chunk = "x";
     p.run_chunk(ctx, chunk, entered);
     EXPECT_EQ(chunk, "xba");
+}
+
+TEST(Pipeline, StreamEndRunsInReverseOrderEachWithItsOwnState) {
+    Chain c;
+    c.add("a").add("b").add("c");
+    Pipeline p(std::move(c.items));
+    HttpRequest req;
+    RequestContext ctx(req);
+    std::size_t entered = p.run_request(ctx);
+    std::string tail;
+    p.run_stream_end(ctx, tail, entered);
+    // The inner middleware's final bytes come first and pass outward, as chunks do.
+    EXPECT_EQ(tail, "c<c>b<b>a<a>");
+    EXPECT_EQ(c.trace, (std::vector<std::string>{"a.request", "b.request", "c.request", "c.end", "b.end", "a.end"}));
 }
 
 TEST(Pipeline, AThrowingRequestHookBecomesA500) {

@@ -1,0 +1,209 @@
+#include "middleware/compress_middleware.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <memory>
+
+#include <strings.h>
+
+#include "middleware/accept_encoding.hpp"
+
+namespace gantry {
+
+namespace {
+
+// What on_request decided, for the response hooks: present only when a coding was chosen.
+struct CompressState final : MiddlewareState {
+    Coding coding = Coding::identity;
+    bool is_head = false;
+    std::unique_ptr<StreamCompressor> stream;  // a streamed response being compressed
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+// Whether the comma-separated list holds `token` (case-insensitive; "no-transform", "*").
+bool list_has(std::string_view list, std::string_view token) {
+    while (true) {
+        auto comma = list.find(',');
+        if (iequals(trim(list.substr(0, comma)), token)) return true;
+        if (comma == std::string_view::npos) return false;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+HttpHeader* find(ResponseHead& head, std::string_view name) {
+    for (auto& h : head.headers)
+        if (iequals(h.name, name)) return &h;
+    return nullptr;
+}
+
+void erase_all(ResponseHead& head, std::string_view name) {
+    std::erase_if(head.headers, [&](const HttpHeader& h) { return iequals(h.name, name); });
+}
+
+// A glob with at most one '*'.
+bool matches(std::string_view pattern, std::string_view type) {
+    auto star = pattern.find('*');
+    if (star == std::string_view::npos) return pattern == type;
+    auto prefix = pattern.substr(0, star), suffix = pattern.substr(star + 1);
+    return type.size() >= prefix.size() + suffix.size() && type.starts_with(prefix) && type.ends_with(suffix);
+}
+
+std::string& chunk_scratch() {
+    thread_local std::string buffer;  // swapped with each chunk: no allocation once warm
+    return buffer;
+}
+
+}  // namespace
+
+std::vector<std::string> CompressOptions::default_types() {
+    return {"text/*",
+            "application/json",
+            "*+json",
+            "application/javascript",
+            "application/x-javascript",
+            "application/ecmascript",
+            "application/xml",
+            "*+xml",
+            "application/wasm",
+            "application/x-ndjson",
+            "application/graphql-response+json",
+            "application/vnd.ms-fontobject",
+            "font/ttf",
+            "font/otf",
+            "image/x-icon",
+            "image/vnd.microsoft.icon",
+            "image/bmp"};
+}
+
+CompressMiddleware::CompressMiddleware(CompressOptions options) : options_(std::move(options)) {
+    for (auto& t : options_.types)
+        std::transform(t.begin(), t.end(), t.begin(), [](unsigned char c) { return std::tolower(c); });
+    for (Coding c : options_.prefer) offered_.push_back(coding_token(c));
+}
+
+bool CompressMiddleware::compressible_type(std::string_view content_type) const {
+    std::string type(trim(content_type.substr(0, content_type.find(';'))));
+    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (type.empty()) return false;
+    return std::any_of(options_.types.begin(), options_.types.end(), [&](const std::string& p) { return matches(p, type); });
+}
+
+void CompressMiddleware::add_vary_accept_encoding(ResponseHead& head) {
+    HttpHeader* first = nullptr;
+    for (auto& h : head.headers) {
+        if (!iequals(h.name, "Vary")) continue;
+        if (list_has(h.value, "Accept-Encoding") || list_has(h.value, "*")) return;
+        if (!first) first = &h;
+    }
+    if (!first)
+        head.headers.push_back({"Vary", "Accept-Encoding"});
+    else if (trim(first->value).empty())
+        first->value = "Accept-Encoding";
+    else
+        first->value += ", Accept-Encoding";
+}
+
+void CompressMiddleware::weaken_etag(ResponseHead& head) {
+    for (auto& h : head.headers)
+        if (iequals(h.name, "ETag") && h.value.starts_with('"')) h.value.insert(0, "W/");
+}
+
+Flow CompressMiddleware::on_request(RequestContext& ctx) const {
+    const HttpRequest& request = ctx.request();
+    // Several Accept-Encoding lines are one list (RFC 9110 §5.3).
+    const HttpHeader* only = nullptr;
+    std::string joined;
+    for (const auto& h : request.headers) {
+        if (!iequals(h.name, "Accept-Encoding")) continue;
+        if (!only) {
+            only = &h;
+        } else {
+            if (joined.empty()) joined = only->value;
+            joined.append(", ").append(h.value);
+        }
+    }
+    if (!only) return Flow::next;  // identity: the response hooks only add Vary
+    auto accept = AcceptEncoding::parse(joined.empty() ? std::string_view(only->value) : std::string_view(joined));
+    auto chosen = coding_from_token(choose_encoding(accept, offered_));
+    if (!chosen) return Flow::next;
+    auto state = std::make_unique<CompressState>();
+    state->coding = *chosen;
+    state->is_head = request.is_head();
+    ctx.state() = std::move(state);
+    return Flow::next;
+}
+
+void CompressMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::string* whole_body) const {
+    // Responses that could never be compressed get nothing, not even Vary (as Django).
+    const int status = head.status;
+    if (status < 200 || status == 204 || status == 304 || status == 206) return;
+    std::optional<std::uint64_t> app_length;
+    for (const auto& h : head.headers) {
+        if (iequals(h.name, "Content-Encoding") || iequals(h.name, "Content-Range")) return;
+        if (iequals(h.name, "Cache-Control") && list_has(h.value, "no-transform")) return;
+        if (iequals(h.name, "Content-Length")) {
+            std::uint64_t n = 0;
+            auto v = trim(h.value);
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+            if (ec == std::errc() && end == v.data() + v.size()) app_length = n;
+        }
+    }
+    const HttpHeader* type = find(head, "Content-Type");
+    if (!type || !compressible_type(type->value)) return;
+    if (whole_body) {
+        if (whole_body->size() < options_.min_length) return;
+        // An app whose Content-Length disagrees with its body gets the framing's own treatment.
+        if (app_length && *app_length != whole_body->size()) return;
+    } else if (app_length && *app_length < options_.min_length) {
+        return;
+    }
+    add_vary_accept_encoding(head);  // also for a client that did not ask: caches key on it
+
+    auto* state = static_cast<CompressState*>(ctx.state().get());
+    if (!state) return;
+    if (whole_body) {
+        // HEAD is compressed too (the app made the body anyway): its Content-Length is GET's.
+        if (!compress_whole(state->coding, options_.levels, *whole_body)) return;  // not shorter
+        if (HttpHeader* length = find(head, "Content-Length")) length->value = std::to_string(whole_body->size());
+    } else {
+        // A stream's compressed length is unknown: it goes out chunked (or until close in HTTP/1.0).
+        erase_all(head, "Content-Length");
+        if (!state->is_head) state->stream = make_stream_compressor(state->coding, options_.levels);
+        ctx.mark_stream_rewritten();
+    }
+    weaken_etag(head);
+    head.headers.push_back({"Content-Encoding", std::string(coding_token(state->coding))});
+}
+
+void CompressMiddleware::on_chunk(RequestContext& ctx, std::string& chunk) const {
+    auto* state = static_cast<CompressState*>(ctx.state().get());
+    if (!state || !state->stream || chunk.empty()) return;
+    std::string& out = chunk_scratch();
+    out.clear();
+    state->stream->write(chunk, out);  // flushed: the client can decode this chunk now
+    chunk.swap(out);
+    if (out.capacity() > (4u << 20)) std::string().swap(out);
+}
+
+void CompressMiddleware::on_stream_end(RequestContext& ctx, std::string& tail) const {
+    auto* state = static_cast<CompressState*>(ctx.state().get());
+    if (!state || !state->stream) return;
+    std::string& out = chunk_scratch();
+    out.clear();
+    if (!tail.empty()) state->stream->write(tail, out);
+    state->stream->finish(out);
+    tail.swap(out);
+    state->stream.reset();  // back to this thread's pool now, not when the connection moves on
+}
+
+}  // namespace gantry
