@@ -1,0 +1,43 @@
+#pragma once
+// "cache": answers cacheable GET/HEAD requests from the server's shared store without Python, and
+// stores the app's cacheable responses there - by Django's caching rules (cache/cache_policy.hpp),
+// opt-in per response. Placed above "compress" in the chain, it stores compressed variants, so a
+// hit does no compression work.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/cache_policy.hpp"
+#include "middleware/middleware.hpp"
+
+namespace gantry {
+
+class SharedStore;
+
+struct CacheOptions {
+    std::vector<CacheRule> rules;          // URL prefixes stored for a TTL when the app gives none
+    std::size_t max_entry_bytes = 8 << 20; // larger bodies are not stored
+    // The codings the compress middleware below offers, in its order; empty when compression is not
+    // below this middleware (Accept-Encoding is then keyed by its raw value).
+    std::vector<std::string_view> codings_below;
+};
+
+class CacheMiddleware final : public Middleware {
+public:
+    static constexpr std::string_view kName = "cache";
+
+    CacheMiddleware(CacheOptions options, SharedStore& store);
+
+    std::string_view name() const override { return kName; }
+    Flow on_request(RequestContext& ctx) const override;
+    void on_response(RequestContext& ctx, ResponseHead& head, std::string* whole_body) const override;
+    bool reads_request_in_response() const override { return true; }  // the Vary values, learnt from the response
+
+private:
+    CacheOptions options_;
+    CachePolicy policy_;
+    SharedStore& store_;
+};
+
+}  // namespace gantry
