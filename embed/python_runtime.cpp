@@ -236,6 +236,65 @@ void PythonRuntime::load_app() {
 
 bool PythonRuntime::app_loaded() const { return static_cast<bool>(state_->app); }
 
+namespace {
+
+bool str_item(PyObject* tuple, Py_ssize_t i, std::string& out) {
+    PyObject* item = PyTuple_GetItem(tuple, i);  // borrowed
+    if (!item || !PyUnicode_Check(item)) return false;
+    py::Ref bytes(PyUnicode_EncodeFSDefault(item));
+    if (!bytes) return false;
+    out.assign(PyBytes_AS_STRING(bytes.get()), static_cast<std::size_t>(PyBytes_GET_SIZE(bytes.get())));
+    return true;
+}
+
+}  // namespace
+
+DjangoStaticSettings PythonRuntime::django_static_settings() {
+    DjangoStaticSettings out;
+    py::Ref module(PyImport_ImportModule("gantry._static"));
+    py::Ref result(module ? PyObject_CallMethod(module.get(), "describe", nullptr) : nullptr);
+    if (!result) {
+        out.notes.push_back("cannot read Django's static settings:\n" + py::take_exception_text());
+        return out;
+    }
+    if (result.get() == Py_None) return out;
+    // (found, debug, static_url, static_root, [(dir, sub_prefix)], [notes])
+    PyObject* t = result.get();
+    bool ok = PyTuple_Check(t) && PyTuple_GET_SIZE(t) == 6;
+    if (ok) {
+        out.found = PyObject_IsTrue(PyTuple_GET_ITEM(t, 0)) == 1;
+        out.debug = PyObject_IsTrue(PyTuple_GET_ITEM(t, 1)) == 1;
+        ok = str_item(t, 2, out.static_url) && str_item(t, 3, out.static_root);
+    }
+    if (ok) {
+        PyObject* sources = PyTuple_GET_ITEM(t, 4);
+        ok = PyList_Check(sources);
+        for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(sources); ++i) {
+            PyObject* pair = PyList_GET_ITEM(sources, i);
+            StaticSource source;
+            ok = PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2 && str_item(pair, 0, source.dir) &&
+                 str_item(pair, 1, source.sub_prefix);
+            if (ok) out.finder_sources.push_back(std::move(source));
+        }
+    }
+    if (ok) {
+        PyObject* notes = PyTuple_GET_ITEM(t, 5);
+        ok = PyList_Check(notes);
+        for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(notes); ++i) {
+            PyObject* note = PyList_GET_ITEM(notes, i);
+            const char* text = PyUnicode_Check(note) ? PyUnicode_AsUTF8(note) : nullptr;
+            if (text) out.notes.emplace_back(text);
+        }
+    }
+    if (!ok) {
+        PyErr_Clear();
+        DjangoStaticSettings failed;
+        failed.notes.push_back("gantry._static.describe() returned an unexpected value");
+        return failed;
+    }
+    return out;
+}
+
 void PythonRuntime::before_fork() { PyOS_BeforeFork(); }
 void PythonRuntime::after_fork_parent() { PyOS_AfterFork_Parent(); }
 void PythonRuntime::after_fork_child() { PyOS_AfterFork_Child(); }

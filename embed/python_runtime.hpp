@@ -7,6 +7,7 @@
 
 #include "server/app_dispatcher.hpp"
 #include "server/config.hpp"
+#include "static/static_settings.hpp"
 
 namespace gantry {
 
@@ -28,6 +29,11 @@ public:
     // Imports config.app ("module:callable" or "module:factory(args)"). Throws AppLoadError.
     void load_app();
     bool app_loaded() const;
+
+    // The loaded app's Django static settings (STATIC_URL, STATIC_ROOT, DEBUG and, in DEBUG, the
+    // staticfiles finders' directories); `found` false for an app that is not Django. Needs the
+    // GIL (call before start_executor). Never throws: a failure is a note.
+    DjangoStaticSettings django_static_settings();
 
     // Fork support for prefork workers (the caller's thread holds the GIL across fork()).
     void before_fork();

@@ -3,10 +3,15 @@
 // Request hooks run top to bottom, response hooks bottom to top; a middleware may answer a request
 // itself (a static file, a cache hit) and the app is then never called.
 #include <array>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
+
+#include <sys/types.h>
+#include <unistd.h>
 
 #include "middleware/request_timings.hpp"
 #include "server/http_request.hpp"
@@ -36,11 +41,26 @@ public:
     virtual ~MiddlewareState() = default;
 };
 
+// A body a middleware answers with without copying it per request: bytes it keeps alive (shared
+// with the write), or a range of an open file sent with sendfile(2).
+struct AnswerBody {
+    enum class Kind { owned, shared, file } kind = Kind::owned;
+    std::shared_ptr<const std::string> shared;  // shared: [offset, offset + count) of these bytes
+    int fd = -1;                                // file: owned until taken by the connection
+    std::uint64_t offset = 0;
+    std::uint64_t count = 0;
+};
+
 // Per-request state, owned by the connection for the duration of one request (and destroyed on
 // the I/O thread that served it).
 class RequestContext {
 public:
     explicit RequestContext(HttpRequest& request) : request_(&request), client_addr_(request.remote_addr) {}
+    ~RequestContext() {
+        if (answer_.fd >= 0) ::close(answer_.fd);
+    }
+    RequestContext(const RequestContext&) = delete;
+    RequestContext& operator=(const RequestContext&) = delete;
 
     HttpRequest& request() { return *request_; }
     const HttpRequest& request() const { return *request_; }
@@ -55,10 +75,33 @@ public:
         answered_ = true;
         head_ = std::move(head);
         body_ = std::move(body);
+        if (answer_.fd >= 0) ::close(answer_.fd);
+        answer_ = AnswerBody{};
+    }
+    // Answer with bytes the middleware keeps (e.g. a static file held in memory): the head must
+    // carry the Content-Length (`count`), the bytes are written from `bytes` itself.
+    void respond_shared(ResponseHead head, std::shared_ptr<const std::string> bytes, std::uint64_t offset,
+                        std::uint64_t count) {
+        respond(std::move(head), {});
+        answer_.kind = AnswerBody::Kind::shared;
+        answer_.shared = std::move(bytes);
+        answer_.offset = offset;
+        answer_.count = count;
+    }
+    // Answer with [offset, offset + count) of an open file, sent with sendfile(2); takes `fd`
+    // (closed by the context if the connection never takes it). The head carries Content-Length.
+    void respond_file(ResponseHead head, int fd, std::uint64_t offset, std::uint64_t count) {
+        respond(std::move(head), {});
+        answer_.kind = AnswerBody::Kind::file;
+        answer_.fd = fd;
+        answer_.offset = offset;
+        answer_.count = count;
     }
     bool answered() const { return answered_; }
     ResponseHead& answer_head() { return head_; }
     std::string& answer_body() { return body_; }
+    // The shared or file body of an answer (kind owned: the body is answer_body()).
+    AnswerBody& answer_extra() { return answer_; }
 
     std::vector<ServerTimingMetric>& server_timing() { return server_timing_; }
 
@@ -83,6 +126,7 @@ private:
     bool answered_ = false;
     ResponseHead head_;
     std::string body_;
+    AnswerBody answer_;
     std::vector<ServerTimingMetric> server_timing_;
     std::array<std::unique_ptr<MiddlewareState>, kMaxMiddleware> states_;
     std::size_t current_ = 0;

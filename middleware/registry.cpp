@@ -3,8 +3,12 @@
 #include <algorithm>
 #include <charconv>
 #include <set>
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
 
 #include "middleware/compress_middleware.hpp"
+#include "middleware/static_middleware.hpp"
 #include "middleware/timing_middleware.hpp"
 
 namespace gantry {
@@ -97,10 +101,85 @@ std::unique_ptr<const Middleware> make_compress(const MiddlewareSpec& spec) {
     return std::make_unique<CompressMiddleware>(std::move(o));
 }
 
+long long parse_count(const MiddlewareSpec& spec, const std::string& key, const std::string& value) {
+    long long n = -1;
+    auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || end != value.data() + value.size() || n < 0)
+        throw ConfigError("middleware '" + spec.name + "': option '" + key + "' must be a whole number >= 0, got '" + value + "'");
+    return n;
+}
+
+// The mounts: --static ones first, then the Django app's STATIC_URL (finders in DEBUG, as
+// runserver; STATIC_ROOT otherwise) unless a --static mount already has that prefix.
+std::unique_ptr<const Middleware> make_static(const MiddlewareSpec& spec, const Config& config,
+                                              const PipelineInputs& inputs) {
+    StaticOptions options;
+    bool use_django = true, watch = config.static_watch;
+    for (const auto& [key, value] : spec.options) {
+        if (key == "max_age")
+            options.max_age = parse_count(spec, key, value);
+        else if (key == "cors")
+            options.cors = parse_bool(spec, key, value);
+        else if (key == "memory_file_max")
+            options.memory.file_max = static_cast<std::uint64_t>(parse_count(spec, key, value));
+        else if (key == "memory_budget")
+            options.memory.budget = static_cast<std::uint64_t>(parse_count(spec, key, value));
+        else if (key == "django")
+            use_django = parse_bool(spec, key, value);
+        else if (key == "watch")
+            watch = watch || parse_bool(spec, key, value);
+        else
+            throw ConfigError("middleware 'static': unknown option '" + key +
+                              "' (known: max_age, cors, memory_file_max, memory_budget, django, watch)");
+    }
+    std::vector<StaticMountSpec> mounts;
+    std::vector<bool> watched;
+    std::set<std::string> prefixes;
+    for (const auto& [prefix, dir] : config.static_mounts) {
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            throw ConfigError("--static " + prefix + "=" + dir + ": " + dir + " is not a directory");
+        std::string normal = normalize_url_prefix(prefix);
+        if (!prefixes.insert(normal).second) throw ConfigError("--static: prefix " + normal + " given twice");
+        mounts.push_back(StaticMountSpec{normal, {StaticSource{dir, ""}}});
+        watched.push_back(watch);
+    }
+    const DjangoStaticSettings* django = inputs.django;
+    if (use_django && django && django->found) {
+        for (const auto& note : django->notes) spdlog::warn("static: {}", note);
+        std::string prefix = django->static_url.empty() ? "" : normalize_url_prefix(django->static_url);
+        if (prefix.empty()) {
+            spdlog::info("static: STATIC_URL is not a local path; Django's static files are not served");
+        } else if (prefixes.count(prefix)) {
+            spdlog::info("static: {} is served from --static, not from Django's settings", prefix);
+        } else if (django->debug) {
+            // DEBUG: runserver's behaviour, the app directories and STATICFILES_DIRS, no collectstatic.
+            mounts.push_back(StaticMountSpec{prefix, django->finder_sources});
+            watched.push_back(true);
+        } else if (!django->static_root.empty()) {
+            struct stat st {};
+            if (::stat(django->static_root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+                spdlog::warn("static: STATIC_ROOT {} is not a directory (run collectstatic); {} is not served",
+                             django->static_root, prefix);
+            else {
+                mounts.push_back(StaticMountSpec{prefix, {StaticSource{django->static_root, ""}}});
+                watched.push_back(watch);
+            }
+        } else {
+            spdlog::info("static: STATIC_ROOT is not set; {} is left to the app", prefix);
+        }
+    }
+    if (!inputs.index_static) {
+        mounts.clear();
+        watched.clear();
+    }
+    return std::make_unique<StaticMiddleware>(std::move(mounts), std::move(watched), options);
+}
+
 }  // namespace
 
-std::unique_ptr<Pipeline> build_pipeline(const Config& config) {
-    static const std::set<std::string> known = {std::string(TimingMiddleware::kName),
+std::unique_ptr<Pipeline> build_pipeline(const Config& config, const PipelineInputs& inputs) {
+    static const std::set<std::string> known = {std::string(TimingMiddleware::kName), std::string(StaticMiddleware::kName),
                                                 std::string(CompressMiddleware::kName)};
     std::vector<std::string> names;
     std::set<std::string> seen;
@@ -115,10 +194,26 @@ std::unique_ptr<Pipeline> build_pipeline(const Config& config) {
     }
     if (names.size() > kMaxMiddleware)
         throw ConfigError("at most " + std::to_string(kMaxMiddleware) + " middlewares in the chain");
+    auto position = [&](std::string_view name) -> std::ptrdiff_t {
+        for (std::size_t i = 0; i < names.size(); ++i)
+            if (names[i] == name) return static_cast<std::ptrdiff_t>(i);
+        return -1;
+    };
+    const auto static_at = position(StaticMiddleware::kName);
+    if (!config.static_mounts.empty() && static_at < 0)
+        throw ConfigError("--static needs the 'static' middleware in the chain (e.g. --middleware timing,static)");
+    // A static answer's body is a file or shared bytes, which only the head's hooks above it see:
+    // whatever rewrites or keeps bodies belongs below it (timing,static,cache,compress).
+    for (std::string_view below : {"cache", "compress"}) {
+        auto at = position(below);
+        if (static_at >= 0 && at >= 0 && at < static_at)
+            throw ConfigError("middleware '" + std::string(below) + "' must come after 'static' in the chain");
+    }
     std::vector<std::unique_ptr<const Middleware>> chain;
     for (const auto& spec : config.middleware) {
         if (spec.name == TimingMiddleware::kName) chain.push_back(make_timing(spec, config, names));
         if (spec.name == CompressMiddleware::kName) chain.push_back(make_compress(spec));
+        if (spec.name == StaticMiddleware::kName) chain.push_back(make_static(spec, config, inputs));
     }
     return std::make_unique<Pipeline>(std::move(chain), config.timing != "off");
 }

@@ -5,10 +5,17 @@
 
 #include "middleware/pipeline.hpp"
 #include "server/config.hpp"
+#include "static/static_settings.hpp"
 
 namespace gantry {
 
+// What a worker learnt once its app was loaded, for the middlewares that serve from it.
+struct PipelineInputs {
+    bool index_static = false;                     // false (the master's check): options only, no files read
+    const DjangoStaticSettings* django = nullptr;  // the app's static settings, if a Django app
+};
+
 // Throws ConfigError naming the middleware and the option.
-std::unique_ptr<Pipeline> build_pipeline(const Config& config);
+std::unique_ptr<Pipeline> build_pipeline(const Config& config, const PipelineInputs& inputs = {});
 
 }  // namespace gantry

@@ -125,6 +125,8 @@ struct Layer {
     std::optional<std::string> timing, access_log_json, metrics_bind;
     std::optional<bool> server_timing;
     std::optional<std::vector<std::string>> timing_allow_ips;
+    std::optional<std::vector<std::string>> static_mounts;
+    std::optional<bool> static_watch;
 };
 
 // "--middleware timing,static" -> specs without options.
@@ -215,6 +217,8 @@ Layer read_config_file(const std::string& path) {
         {"pidfile", [&](const TomlReader& r) { layer.pidfile = r.string(); }},
         {"proc_name", [&](const TomlReader& r) { layer.proc_name = r.string(); }},
         {"worker_class", [&](const TomlReader& r) { layer.worker_class = r.string(); }},
+        {"static", [&](const TomlReader& r) { layer.static_mounts = r.strings(false); }},
+        {"static_watch", [&](const TomlReader& r) { layer.static_watch = r.boolean(); }},
         {"middleware",
          [&](const TomlReader& r) {
              // [[middleware]] tables in order (name + options), or a list of names, or "a,b".
@@ -347,6 +351,16 @@ void apply(Config& c, const Layer& l, const std::string& source) {
     if (l.timing_allow_ips) c.timing_allow_ips = *l.timing_allow_ips;
     if (l.access_log_json) c.access_log_json = *l.access_log_json;
     if (l.metrics_bind) c.metrics_bind = parse_bind("--metrics-bind" + source, *l.metrics_bind);
+    if (l.static_mounts) {
+        c.static_mounts.clear();
+        for (const auto& m : *l.static_mounts) {
+            auto eq = m.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == m.size() || m[0] != '/')
+                error(name("static") + " must be URL_PREFIX=DIR with the prefix starting with '/', got '" + m + "'");
+            c.static_mounts.emplace_back(m.substr(0, eq), m.substr(eq + 1));
+        }
+    }
+    if (l.static_watch) c.static_watch = *l.static_watch;
     if (l.worker_class) {
         // Accepted so gunicorn command lines keep working; gantry has one worker model.
         const auto& k = *l.worker_class;
@@ -358,6 +372,26 @@ void apply(Config& c, const Layer& l, const std::string& source) {
 }  // namespace
 
 CommandLine parse_command_line(int argc, const char* const* argv, const char* version) {
+    if (argc >= 2 && std::string_view(argv[1]) == "compress-static") {
+        // A subcommand of its own: it writes files and exits, no server flags apply.
+        CLI::App sub{"gantry compress-static: write .gz, .br and .zst beside each compressible file under DIR "
+                     "(skipping incompressible types and variants that save under 5%)",
+                     "gantry compress-static"};
+        std::string dir;
+        sub.add_option("DIR", dir, "Directory to compress (e.g. your STATIC_ROOT after collectstatic)")->required();
+        CommandLine result;
+        try {
+            sub.parse(argc - 1, argv + 1);
+        } catch (const CLI::CallForHelp&) {
+            result.exit_now = true;
+            result.output = sub.help();
+            return result;
+        } catch (const CLI::ParseError& e) {
+            error(e.what());
+        }
+        result.compress_static_dir = dir;
+        return result;
+    }
     CLI::App cli{"gantry: a native application server for WSGI apps, with gunicorn's command line",
                  "gantry"};
     cli.footer("Settings come from flags, then the -c TOML file, then $WEB_CONCURRENCY/$VIRTUAL_ENV, then defaults.");
@@ -367,7 +401,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     std::string app, config_file;
     std::vector<std::string> binds, pythonpath, env_pairs, forwarded, middleware_names, timing_ips;
     std::string timing_mode, access_log_json, metrics_bind;
-    bool server_timing = false;
+    std::vector<std::string> static_mounts;
+    bool server_timing = false, static_watch = false;
     long long backlog = 0, workers = 0, threads = 0, io_threads = 0;
     double timeout = 0, graceful_timeout = 0, keep_alive = 0, header_timeout = 0;
     bool preload = false, show_version = false;
@@ -411,12 +446,14 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_forwarded = repeat(cli.add_option("--forwarded-allow-ips", forwarded, "Comma-separated proxy addresses trusted for X-Forwarded-*, '*' = all (default 127.0.0.1,::1)"));
     auto* o_pid = single(cli.add_option("-p,--pid,--pidfile", pidfile, "Write the master's pid to this file"));
     auto* o_name = single(cli.add_option("-n,--name", proc_name, "Process name (default gantry)"));
-    auto* o_middleware = repeat(cli.add_option("--middleware", middleware_names, "Native middleware chain, in order, comma-separated (default timing)"));
+    auto* o_middleware = repeat(cli.add_option("--middleware", middleware_names, "Native middleware chain, in order, comma-separated (default timing,static)"));
     auto* o_timing = single(cli.add_option("--timing", timing_mode, "off, on or full (full: each Django middleware, the view and the database too; default on)"));
     auto* o_server_timing = cli.add_flag("--server-timing", server_timing, "Send a Server-Timing header to clients from --timing-allow-ips");
     auto* o_timing_ips = repeat(cli.add_option("--timing-allow-ips", timing_ips, "Comma-separated client addresses that may see Server-Timing, '*' = all (default 127.0.0.1,::1)"));
     auto* o_access_json = single(cli.add_option("--access-log-json", access_log_json, "JSON-lines access log with every stage's time in microseconds, '-' for stdout"));
     auto* o_metrics = single(cli.add_option("--metrics-bind", metrics_bind, "Serve Prometheus metrics of all workers at http://ADDRESS/metrics (e.g. 127.0.0.1:9100)"));
+    auto* o_static = repeat(cli.add_option("--static", static_mounts, "Serve the files of DIR under URL_PREFIX natively: URL_PREFIX=DIR, repeatable (a Django app's STATIC_URL -> STATIC_ROOT is served without it)"));
+    auto* o_static_watch = cli.add_flag("--static-watch", static_watch, "The static file index follows file changes (inotify); on by itself when Django's DEBUG is on. Reloads no Python code");
     cli.add_flag("-v,--version", show_version, "Print the version and exit");
 
     CommandLine result;
@@ -491,6 +528,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     }
     if (o_access_json->count()) flags.access_log_json = access_log_json;
     if (o_metrics->count()) flags.metrics_bind = metrics_bind;
+    if (o_static->count()) flags.static_mounts = static_mounts;
+    if (o_static_watch->count()) flags.static_watch = static_watch;
     if (o_pid->count()) flags.pidfile = pidfile;
     if (o_name->count()) flags.proc_name = proc_name;
 

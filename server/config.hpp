@@ -63,12 +63,17 @@ struct Config {
     std::vector<std::string> forwarded_allow_ips = {"127.0.0.1", "::1"};  // --forwarded-allow-ips, "*" = all
 
     // Native middleware and timing
-    std::vector<MiddlewareSpec> middleware = {{"timing", {}}};  // --middleware a,b / [[middleware]]
+    // The default chain: timing, then static (which costs a prefix check when nothing is mounted).
+    std::vector<MiddlewareSpec> middleware = {{"timing", {}}, {"static", {}}};  // --middleware a,b / [[middleware]]
     std::string timing = "on";                  // --timing off|on|full (full: inside Django too)
     bool server_timing = false;                 // --server-timing: send the Server-Timing header
     std::vector<std::string> timing_allow_ips = {"127.0.0.1", "::1"};  // --timing-allow-ips, "*" = all
     std::string access_log_json;                // --access-log-json FILE ("-" = stdout): one JSON record per request
     std::optional<BindAddress> metrics_bind;    // --metrics-bind: Prometheus /metrics, for all workers together
+
+    // Static files (the "static" middleware; a Django app's STATIC_URL -> STATIC_ROOT is added by it)
+    std::vector<std::pair<std::string, std::string>> static_mounts;  // --static URL_PREFIX=DIR, repeatable
+    bool static_watch = false;                  // --static-watch: the index follows file changes (inotify)
 
     std::string config_file;                    // -c/--config: TOML file with the same keys
     std::string pidfile;                        // --pid/--pidfile
@@ -83,6 +88,7 @@ struct ConfigError : std::runtime_error {
 // What parse_command_line decided: run with a config, or exit now (--help, --version) printing `output`.
 struct CommandLine {
     Config config;
+    std::string compress_static_dir;  // `gantry compress-static DIR`: run that instead of a server
     bool exit_now = false;
     int exit_code = 0;
     std::string output;

@@ -157,6 +157,9 @@ struct SinkEvent {
     int fd = -1;
     off_t offset = 0;
     std::size_t count = 0;
+    // A data event whose bytes a middleware keeps (a static file in memory): [offset, offset +
+    // count) of these are written, never copied.
+    std::shared_ptr<const std::string> shared;
 };
 
 // When the app side took the call and when it handed over its last byte (set by a Python thread,
@@ -218,6 +221,27 @@ public:
         events_.push_back(std::move(e));
         notify(lock);
         return true;
+    }
+    // A middleware's answer with a shared or file body, queued by the session's own I/O thread:
+    // never waits for space (that would block the thread), and needs no wake-up (the session
+    // takes the events right after).
+    void queue_answer(ResponseHead head, AnswerBody& body) {
+        std::lock_guard lock(mutex_);
+        events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
+        if (body.kind == AnswerBody::Kind::file) {
+            SinkEvent e{SinkEvent::Kind::file, {}, {}};
+            e.fd = std::exchange(body.fd, -1);
+            e.offset = static_cast<off_t>(body.offset);
+            e.count = body.count;
+            events_.push_back(std::move(e));
+        } else {
+            SinkEvent e{SinkEvent::Kind::data, {}, {}};
+            e.shared = std::move(body.shared);
+            e.offset = static_cast<off_t>(body.offset);
+            e.count = body.count;
+            events_.push_back(std::move(e));
+        }
+        events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
     }
     void finish_stream() override {
         std::unique_lock lock(mutex_);
@@ -624,7 +648,10 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         sink_->send_whole(std::move(head), std::move(body));
     } else if (ctx.answered()) {
         // A middleware answered: the app is never called. The answer takes the same way out.
-        sink_->send_whole(std::move(ctx.answer_head()), std::move(ctx.answer_body()));
+        if (ctx.answer_extra().kind != AnswerBody::Kind::owned)
+            sink_->queue_answer(std::move(ctx.answer_head()), ctx.answer_extra());
+        else
+            sink_->send_whole(std::move(ctx.answer_head()), std::move(ctx.answer_body()));
     } else {
         auto call = std::make_unique<AppCall>();
         call->request = std::move(request);
@@ -705,7 +732,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
                 facts.must_close = draining_;
                 // send_whole queues head, data and end together: the body is known whole.
                 bool is_whole = i + 2 < events.size() && events[i + 1].kind == SinkEvent::Kind::data &&
-                                events[i + 2].kind == SinkEvent::Kind::end;
+                                events[i + 2].kind == SinkEvent::Kind::end && !events[i + 1].shared;
                 if (pipeline) {
                     sink_->app_times().fill(ctx.mutable_timings(), queued_at);
                     pipeline->run_response(ctx, e.head, is_whole ? &events[i + 1].data : nullptr, entered);
@@ -724,7 +751,10 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
             case SinkEvent::Kind::data: {
                 data_bytes += e.data.size();
                 if (streaming_hooks && !e.data.empty()) pipeline->run_chunk(ctx, e.data, entered);
-                queue_body(e.data);
+                // A middleware's shared bytes skip the chunk hooks: only middlewares above the one
+                // that answered see them, and they never rewrite its body (see docs/static.md).
+                queue_body(e.shared ? std::string_view(*e.shared).substr(static_cast<std::size_t>(e.offset), e.count)
+                                    : std::string_view(e.data));
                 break;
             }
             case SinkEvent::Kind::file: {

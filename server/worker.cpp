@@ -128,7 +128,16 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     }
     log.info("Booting worker with pid: {}", ::getpid());
 
-    std::unique_ptr<Pipeline> pipeline = build_pipeline(config);  // validated by the master already
+    // The chain was validated by the master; here static indexes its files, Django's included.
+    DjangoStaticSettings django_static = runtime->django_static_settings();
+    std::unique_ptr<Pipeline> pipeline;
+    try {
+        pipeline = build_pipeline(config, PipelineInputs{true, &django_static});
+    } catch (const ConfigError& e) {
+        log.error("{}", e.what());
+        flush_logs();
+        return kWorkerBootError;
+    }
     auto executor = runtime->start_executor();
     HttpServerSettings settings = make_settings(config, *pipeline);
     settings.metrics = metrics_stages(metrics, *pipeline);
