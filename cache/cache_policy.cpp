@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cache/cache_control.hpp"
+#include "server/http_date.hpp"
 
 namespace gantry {
 
@@ -22,27 +23,7 @@ const HttpHeader* find(const std::vector<HttpHeader>& headers, std::string_view 
     return nullptr;
 }
 
-bool parse_with(std::string_view text, const char* format, std::time_t& out) {
-    std::string copy(text);
-    std::tm tm{};
-    const char* end = ::strptime(copy.c_str(), format, &tm);
-    if (!end) return false;
-    while (*end == ' ') ++end;
-    if (*end != '\0') return false;
-    out = ::timegm(&tm);
-    return out != static_cast<std::time_t>(-1);
-}
-
 }  // namespace
-
-std::optional<std::time_t> parse_http_date(std::string_view text) {
-    // strptime's %Z would take any zone name: the literal "GMT" is part of each format instead.
-    std::time_t t;
-    if (parse_with(text, "%a, %d %b %Y %H:%M:%S GMT", t)) return t;  // IMF-fixdate
-    if (parse_with(text, "%A, %d-%b-%y %H:%M:%S GMT", t)) return t;  // RFC 850
-    if (parse_with(text, "%a %b %e %H:%M:%S %Y", t)) return t;       // asctime
-    return std::nullopt;
-}
 
 bool CachePolicy::may_lookup(const HttpRequest& request) {
     return request.method == "GET" || request.method == "HEAD";

@@ -48,8 +48,4 @@ private:
     std::vector<CacheRule> rules_;
 };
 
-// An HTTP-date (IMF-fixdate, and the obsolete RFC 850 and asctime forms) as seconds since the
-// epoch; nullopt when it is not one.
-std::optional<std::time_t> parse_http_date(std::string_view text);
-
 }  // namespace gantry

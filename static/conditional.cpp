@@ -162,23 +162,4 @@ ServeDecision decide_static_response(const ConditionalRequest& req, const Repres
     return d;
 }
 
-std::optional<std::time_t> parse_http_date(std::string_view text) {
-    std::string s(trim(text));
-    // IMF-fixdate, RFC 850, asctime.
-    for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"}) {
-        std::tm tm{};
-        const char* end = ::strptime(s.c_str(), format, &tm);
-        if (end && *end == '\0') return ::timegm(&tm);
-    }
-    return std::nullopt;
-}
-
-std::string format_http_date(std::time_t when) {
-    std::tm tm{};
-    ::gmtime_r(&when, &tm);
-    char buf[64];
-    std::size_t n = std::strftime(buf, sizeof(buf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    return std::string(buf, n);
-}
-
 }  // namespace gantry

@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "server/http_date.hpp"
+
 namespace gantry {
 
 // The representation being served (the identity file or the chosen precompressed variant).
@@ -45,10 +47,5 @@ struct ByteRange {
     std::uint64_t length = 0;
 };
 ByteRange parse_byte_range(std::string_view header, std::uint64_t size);
-
-// HTTP-date in any of the three forms RFC 9110 §5.6.7 makes recipients accept.
-std::optional<std::time_t> parse_http_date(std::string_view text);
-// IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT".
-std::string format_http_date(std::time_t when);
 
 }  // namespace gantry

@@ -94,13 +94,5 @@ TEST(CachePolicy, StaleExtensionsUnlessMustRevalidate) {
     EXPECT_EQ(strict.stale_if_error, 0);
 }
 
-TEST(HttpDate, ThreeForms) {
-    EXPECT_EQ(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), 784111777);
-    EXPECT_EQ(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), 784111777);
-    EXPECT_EQ(parse_http_date("Sun Nov  6 08:49:37 1994"), 784111777);
-    EXPECT_FALSE(parse_http_date("yesterday").has_value());
-    EXPECT_FALSE(parse_http_date("Sun, 06 Nov 1994 08:49:37 PST").has_value());
-}
-
 }  // namespace
 }  // namespace gantry
