@@ -81,7 +81,7 @@ struct CacheState final : MiddlewareState {
 
 }  // namespace
 
-CacheMiddleware::CacheMiddleware(CacheOptions options, SharedStore& store)
+CacheMiddleware::CacheMiddleware(CacheOptions options, SharedStore* store)
     : options_(std::move(options)), policy_(options_.rules), store_(store) {}
 
 Flow CacheMiddleware::on_request(RequestContext& ctx) const {
@@ -103,12 +103,12 @@ Flow CacheMiddleware::on_request(RequestContext& ctx) const {
         return Flow::next;
     };
 
-    auto vary = store_.get(key.vary_list_key());
+    auto vary = store_->get(key.vary_list_key());
     if (!vary) return finish_miss("miss");
     std::vector<std::string> names = split_vary(vary->bytes);
     bool raw = std::erase(names, std::string(kRawAcceptEncoding)) > 0;
     std::string coding = raw ? raw_coding(request) : state->coding;
-    auto stored = store_.get(key.variant_key(names, coding));
+    auto stored = store_->get(key.variant_key(names, coding));
     if (!stored) return finish_miss("miss");
     auto cached = CachedResponse::parse(stored->bytes);
     if (!cached) return finish_miss("miss");
@@ -189,8 +189,8 @@ void CacheMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::
     CacheKey key(request, state->host);
     std::string vary_list = join_vary(names);
     if (raw) vary_list += (vary_list.empty() ? "" : ",") + std::string(kRawAcceptEncoding);
-    store_.set(key.vary_list_key(), vary_list, 0, keep);
-    store_.set(key.variant_key(names, coding), entry.serialize(), 0, keep);
+    store_->set(key.vary_list_key(), vary_list, 0, keep);
+    store_->set(key.variant_key(names, coding), entry.serialize(), 0, keep);
 }
 
 }  // namespace gantry

@@ -27,7 +27,8 @@ class CacheMiddleware final : public Middleware {
 public:
     static constexpr std::string_view kName = "cache";
 
-    CacheMiddleware(CacheOptions options, SharedStore& store);
+    // `store` is null only in the master's check of the config, whose chain never runs.
+    CacheMiddleware(CacheOptions options, SharedStore* store);
 
     std::string_view name() const override { return kName; }
     Flow on_request(RequestContext& ctx) const override;
@@ -37,7 +38,7 @@ public:
 private:
     CacheOptions options_;
     CachePolicy policy_;
-    SharedStore& store_;
+    SharedStore* store_;
 };
 
 }  // namespace gantry

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "middleware/cache_middleware.hpp"
 #include "middleware/compress_middleware.hpp"
 #include "middleware/static_middleware.hpp"
 #include "middleware/timing_middleware.hpp"
@@ -60,7 +61,7 @@ long parse_int(const MiddlewareSpec& spec, const std::string& key, const std::st
     return n;
 }
 
-std::unique_ptr<const Middleware> make_compress(const MiddlewareSpec& spec) {
+CompressOptions compress_options(const MiddlewareSpec& spec) {
     CompressOptions o;
     for (const auto& [key, value] : spec.options) {
         if (key == "min_length") {
@@ -98,7 +99,11 @@ std::unique_ptr<const Middleware> make_compress(const MiddlewareSpec& spec) {
                               "breach_mitigation)");
         }
     }
-    return std::make_unique<CompressMiddleware>(std::move(o));
+    return o;
+}
+
+std::unique_ptr<const Middleware> make_compress(const MiddlewareSpec& spec) {
+    return std::make_unique<CompressMiddleware>(compress_options(spec));
 }
 
 long long parse_count(const MiddlewareSpec& spec, const std::string& key, const std::string& value) {
@@ -107,6 +112,42 @@ long long parse_count(const MiddlewareSpec& spec, const std::string& key, const 
     if (ec != std::errc() || end != value.data() + value.size() || n < 0)
         throw ConfigError("middleware '" + spec.name + "': option '" + key + "' must be a whole number >= 0, got '" + value + "'");
     return n;
+}
+
+// "/news/=60, /api/=5": URL prefixes the cache stores for that many seconds when the app declares
+// no lifetime itself.
+std::vector<CacheRule> parse_cache_rules(const MiddlewareSpec& spec, const std::string& value) {
+    std::vector<CacheRule> rules;
+    for (const auto& item : split_commas(value)) {
+        auto eq = item.rfind('=');
+        if (eq == std::string::npos || eq == 0 || item[0] != '/')
+            throw ConfigError("middleware 'cache': option 'rules': '" + item + "' is not /url-prefix=seconds");
+        rules.push_back({item.substr(0, eq), parse_count(spec, "rules", item.substr(eq + 1))});
+    }
+    return rules;
+}
+
+std::unique_ptr<const Middleware> make_cache(const MiddlewareSpec& spec, const Config& config,
+                                             const PipelineInputs& inputs) {
+    CacheOptions o;
+    for (const auto& [key, value] : spec.options) {
+        if (key == "rules")
+            o.rules = parse_cache_rules(spec, value);
+        else if (key == "max_entry_bytes")
+            o.max_entry_bytes = static_cast<std::size_t>(parse_count(spec, key, value));
+        else
+            throw ConfigError("middleware 'cache': unknown option '" + key + "' (known: rules, max_entry_bytes)");
+    }
+    // Compression below the cache: entries are its output, keyed by the coding it would choose.
+    bool below = false;
+    for (const auto& s : config.middleware) {
+        if (s.name == CacheMiddleware::kName) below = true;
+        else if (below && s.name == CompressMiddleware::kName)
+            for (Coding c : compress_options(s).prefer) o.codings_below.push_back(coding_token(c));
+    }
+    if (config.cache_size == 0) throw ConfigError("middleware 'cache' needs a store: --cache-size must be more than 0");
+    // No store in the master's check (options only): that chain is never run.
+    return std::make_unique<CacheMiddleware>(std::move(o), inputs.cache_store);
 }
 
 // The mounts: --static ones first, then the Django app's STATIC_URL (finders in DEBUG, as
@@ -180,7 +221,8 @@ std::unique_ptr<const Middleware> make_static(const MiddlewareSpec& spec, const 
 
 std::unique_ptr<Pipeline> build_pipeline(const Config& config, const PipelineInputs& inputs) {
     static const std::set<std::string> known = {std::string(TimingMiddleware::kName), std::string(StaticMiddleware::kName),
-                                                std::string(CompressMiddleware::kName)};
+                                                std::string(CompressMiddleware::kName),
+                                                std::string(CacheMiddleware::kName)};
     std::vector<std::string> names;
     std::set<std::string> seen;
     for (const auto& spec : config.middleware) {
@@ -213,6 +255,7 @@ std::unique_ptr<Pipeline> build_pipeline(const Config& config, const PipelineInp
     for (const auto& spec : config.middleware) {
         if (spec.name == TimingMiddleware::kName) chain.push_back(make_timing(spec, config, names));
         if (spec.name == CompressMiddleware::kName) chain.push_back(make_compress(spec));
+        if (spec.name == CacheMiddleware::kName) chain.push_back(make_cache(spec, config, inputs));
         if (spec.name == StaticMiddleware::kName) chain.push_back(make_static(spec, config, inputs));
     }
     return std::make_unique<Pipeline>(std::move(chain), config.timing != "off");

@@ -9,10 +9,13 @@
 
 namespace gantry {
 
+class SharedStore;
+
 // What a worker learnt once its app was loaded, for the middlewares that serve from it.
 struct PipelineInputs {
     bool index_static = false;                     // false (the master's check): options only, no files read
     const DjangoStaticSettings* django = nullptr;  // the app's static settings, if a Django app
+    SharedStore* cache_store = nullptr;            // the store the master shares (--cache-size > 0)
 };
 
 // Throws ConfigError naming the middleware and the option.

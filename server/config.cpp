@@ -1,6 +1,8 @@
 #include "server/config.hpp"
 
+#include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -23,6 +25,24 @@ std::string trim(std::string_view s) {
     if (b == std::string_view::npos) return {};
     auto e = s.find_last_not_of(" \t");
     return std::string(s.substr(b, e - b + 1));
+}
+
+// "256MB", "1GiB", "512k", "1048576": bytes. K/M/G (with or without i, B) are powers of 1024.
+std::size_t parse_byte_size(const std::string& option, const std::string& text) {
+    std::string t = trim(text);
+    std::size_t n = 0;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+    std::string unit(end, static_cast<const char*>(t.data() + t.size()));
+    for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::size_t shift = 0;
+    if (unit.empty() || unit == "b") shift = 0;
+    else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
+    else shift = 64;
+    if (ec != std::errc() || end == t.data() || shift == 64 || (shift && n > (SIZE_MAX >> shift)))
+        error(option + " must be a size such as 256MB, 1GiB or a number of bytes, got '" + text + "'");
+    return n << shift;
 }
 
 // "a, b,,c" -> {"a", "b", "c"}: gunicorn's comma-separated lists.
@@ -127,6 +147,7 @@ struct Layer {
     std::optional<std::vector<std::string>> timing_allow_ips;
     std::optional<std::vector<std::string>> static_mounts;
     std::optional<bool> static_watch;
+    std::optional<std::string> cache_size, cache_url;
 };
 
 // "--middleware timing,static" -> specs without options.
@@ -219,6 +240,8 @@ Layer read_config_file(const std::string& path) {
         {"worker_class", [&](const TomlReader& r) { layer.worker_class = r.string(); }},
         {"static", [&](const TomlReader& r) { layer.static_mounts = r.strings(false); }},
         {"static_watch", [&](const TomlReader& r) { layer.static_watch = r.boolean(); }},
+        {"cache_size", [&](const TomlReader& r) { layer.cache_size = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
+        {"cache", [&](const TomlReader& r) { layer.cache_url = r.string(); }},
         {"middleware",
          [&](const TomlReader& r) {
              // [[middleware]] tables in order (name + options), or a list of names, or "a,b".
@@ -361,6 +384,12 @@ void apply(Config& c, const Layer& l, const std::string& source) {
         }
     }
     if (l.static_watch) c.static_watch = *l.static_watch;
+    if (l.cache_size) c.cache_size = parse_byte_size(name("cache-size"), *l.cache_size);
+    if (l.cache_url) {
+        if (!l.cache_url->empty() && l.cache_url->rfind("redis://", 0) != 0)
+            error(name("cache") + " must be a redis://host:port/db URL, got '" + *l.cache_url + "'");
+        c.cache_url = *l.cache_url;
+    }
     if (l.worker_class) {
         // Accepted so gunicorn command lines keep working; gantry has one worker model.
         const auto& k = *l.worker_class;
@@ -403,6 +432,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     std::string timing_mode, access_log_json, metrics_bind;
     std::vector<std::string> static_mounts;
     bool server_timing = false, static_watch = false;
+    std::string cache_size, cache_url;
     long long backlog = 0, workers = 0, threads = 0, io_threads = 0;
     double timeout = 0, graceful_timeout = 0, keep_alive = 0, header_timeout = 0;
     bool preload = false, show_version = false;
@@ -454,6 +484,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_metrics = single(cli.add_option("--metrics-bind", metrics_bind, "Serve Prometheus metrics of all workers at http://ADDRESS/metrics (e.g. 127.0.0.1:9100)"));
     auto* o_static = repeat(cli.add_option("--static", static_mounts, "Serve the files of DIR under URL_PREFIX natively: URL_PREFIX=DIR, repeatable (a Django app's STATIC_URL -> STATIC_ROOT is served without it)"));
     auto* o_static_watch = cli.add_flag("--static-watch", static_watch, "The static file index follows file changes (inotify); on by itself when Django's DEBUG is on. Reloads no Python code");
+    auto* o_cache_size = single(cli.add_option("--cache-size", cache_size, "The response cache and Django cache store shared by all workers: 256MB, 1GiB, bytes; 0 for none (default 64MB)"));
+    auto* o_cache = single(cli.add_option("--cache", cache_url, "A Redis server as the shared cache tier: redis://host:port/db"));
     cli.add_flag("-v,--version", show_version, "Print the version and exit");
 
     CommandLine result;
@@ -530,6 +562,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (o_metrics->count()) flags.metrics_bind = metrics_bind;
     if (o_static->count()) flags.static_mounts = static_mounts;
     if (o_static_watch->count()) flags.static_watch = static_watch;
+    if (o_cache_size->count()) flags.cache_size = cache_size;
+    if (o_cache->count()) flags.cache_url = cache_url;
     if (o_pid->count()) flags.pidfile = pidfile;
     if (o_name->count()) flags.proc_name = proc_name;
 

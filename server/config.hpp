@@ -75,6 +75,10 @@ struct Config {
     std::vector<std::pair<std::string, std::string>> static_mounts;  // --static URL_PREFIX=DIR, repeatable
     bool static_watch = false;                  // --static-watch: the index follows file changes (inotify)
 
+    // Response cache and the Django cache backend
+    std::size_t cache_size = 64u << 20;         // --cache-size: the store shared by all workers, bytes (0: none)
+    std::string cache_url;                      // --cache redis://host:port/db: the shared Redis tier
+
     std::string config_file;                    // -c/--config: TOML file with the same keys
     std::string pidfile;                        // --pid/--pidfile
     std::string proc_name = "gantry";           // --name/-n

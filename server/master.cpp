@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cache/shared_store.hpp"
+#include "embed/cache_binding.hpp"
 #include "embed/python_runtime.hpp"
 #include "middleware/metrics_store.hpp"
 #include "middleware/registry.hpp"
@@ -51,6 +53,7 @@ private:
     std::vector<ListenSocket> sockets_;
     std::unique_ptr<PythonRuntime> runtime_;   // only with --preload
     std::unique_ptr<MetricsStore> metrics_;    // --metrics-bind: shared with every worker
+    std::unique_ptr<SharedStore> cache_;       // --cache-size: shared with every worker
     std::map<pid_t, int> workers_;             // pid -> worker slot (0..workers-1, reused)
     bool stopping_ = false;
     bool boot_failed_ = false;
@@ -109,9 +112,20 @@ int Master::run() {
     signals_ = std::make_unique<SignalPipe>(
         std::initializer_list<int>{SIGCHLD, SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2});
 
+    if (config_.cache_size > 0) {
+        // Mapped before any fork, so every worker (and a --preload app) sees the same store.
+        try {
+            cache_ = std::make_unique<SharedStore>(config_.cache_size);
+        } catch (const std::exception& e) {
+            log.error("Cannot map the shared cache (--cache-size {}): {}", config_.cache_size, e.what());
+            return halt(1);
+        }
+    }
+
     if (config_.preload) {
         try {
             runtime_ = PythonRuntime::start(config_);
+            set_python_cache_store(cache_.get());
             runtime_->load_app();
         } catch (const AppLoadError& e) {
             log.error("Exception while loading the application:\n{}", e.what());
@@ -202,7 +216,7 @@ void Master::spawn_worker() {
         SignalPipe::forget_inherited();
         signals_.release();  // the parent's; its descriptors are closed above
         if (runtime_) runtime_->after_fork_child();
-        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, metrics_.get());
+        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get()});
         std::_Exit(status);
     }
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);

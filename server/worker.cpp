@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "embed/cache_binding.hpp"
 #include "embed/python_runtime.hpp"
 #include "middleware/metrics_store.hpp"
 #include "middleware/registry.hpp"
@@ -98,7 +99,8 @@ int wait_for_stop(SignalPipe& signals, int master_pid) {
 }  // namespace
 
 int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
-               std::unique_ptr<PythonRuntime> runtime, int master_pid, MetricsStore* metrics) {
+               std::unique_ptr<PythonRuntime> runtime, int master_pid, WorkerShared shared) {
+    MetricsStore* metrics = shared.metrics;
     // The master forked us with every signal blocked: take ours on our own pipe, give the rest
     // their default actions back, then unblock, so a signal sent meanwhile is not lost.
     SignalPipe signals({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2});
@@ -119,6 +121,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     if (!runtime) {
         try {
             runtime = PythonRuntime::start(config);
+            set_python_cache_store(shared.cache);  // before the app: its settings may use the cache
             runtime->load_app();
         } catch (const AppLoadError& e) {
             log.error("Exception in worker process:\n{}", e.what());
@@ -132,7 +135,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     DjangoStaticSettings django_static = runtime->django_static_settings();
     std::unique_ptr<Pipeline> pipeline;
     try {
-        pipeline = build_pipeline(config, PipelineInputs{true, &django_static});
+        pipeline = build_pipeline(config, PipelineInputs{true, &django_static, shared.cache});
     } catch (const ConfigError& e) {
         log.error("{}", e.what());
         flush_logs();

@@ -11,6 +11,13 @@ namespace gantry {
 
 class MetricsStore;
 class PythonRuntime;
+class SharedStore;
+
+// What the master maps before forking, shared by every worker.
+struct WorkerShared {
+    MetricsStore* metrics = nullptr;  // --metrics-bind
+    SharedStore* cache = nullptr;     // --cache-size > 0: the response cache and Django's cache backend
+};
 
 // Exit status a worker uses when the app cannot be loaded: the master stops instead of
 // restarting it in a loop (gunicorn's WORKER_BOOT_ERROR).
@@ -18,8 +25,7 @@ inline constexpr int kWorkerBootError = 3;
 
 // `runtime` is the interpreter inherited from a --preload master, or null to start one here.
 // Returns the process exit status.
-// `metrics`: the store the master shares with every worker (null without --metrics-bind).
 int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
-               std::unique_ptr<PythonRuntime> runtime, int master_pid, MetricsStore* metrics);
+               std::unique_ptr<PythonRuntime> runtime, int master_pid, WorkerShared shared);
 
 }  // namespace gantry
