@@ -43,6 +43,19 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
+# DJANGO_CACHE_MIDDLEWARE=1: Django's own page cache (UpdateCacheMiddleware first,
+# FetchFromCacheMiddleware last), for the cache benchmark. Under gantry's "cache" middleware the
+# responses it marks with max-age are then answered natively, without reaching Python.
+if os.environ.get("DJANGO_CACHE_MIDDLEWARE") == "1":
+    MIDDLEWARE = (["django.middleware.cache.UpdateCacheMiddleware"] + MIDDLEWARE
+                  + ["django.middleware.cache.FetchFromCacheMiddleware"])
+    CACHE_MIDDLEWARE_SECONDS = 60
+
+# DJANGO_CACHE=gantry: Django's cache API on gantry's store, shared by all workers of the server
+# (a process-local stand-in outside it); the default is Django's LocMemCache.
+if os.environ.get("DJANGO_CACHE") == "gantry":
+    CACHES = {"default": {"BACKEND": "gantry.django.cache.GantryCache"}}
+
 ROOT_URLCONF = "demo.urls"
 
 TEMPLATES = [
