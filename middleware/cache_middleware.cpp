@@ -70,14 +70,29 @@ std::string raw_coding(const HttpRequest& request) {
     return ae ? "raw:" + ae->value : "raw-absent";
 }
 
-// What on_request learnt, for on_response.
+// What on_request learnt, for on_response; kept across Flow::wait.
 struct CacheState final : MiddlewareState {
+    SharedStore* store = nullptr;
     std::string url_key;              // CacheKey::url(), to rebuild the key after learning Vary
     std::string host;
     std::string coding;               // the coding compress below would choose for this client
     std::optional<CachedResponse> stale;  // a stale copy that may stand in for an error
     bool lookup_only = false;         // HEAD: answered from GET entries, never stored from
+    std::string lock_key;             // held while this request fetches the page for the others
+    RequestContext::WaitClock::time_point waiting_since{};
+    int waits = 0;
+
+    ~CacheState() override {
+        // However the request ends (stored, not cacheable, failed, client gone), the others stop
+        // waiting for it.
+        if (!lock_key.empty() && store) store->erase(lock_key);
+    }
 };
+
+void add_age(ResponseHead& head, std::time_t now, std::time_t stored_at) {
+    remove_all(head.headers, "Age");
+    head.headers.push_back({"Age", std::to_string(std::max<std::time_t>(0, now - stored_at))});
+}
 
 }  // namespace
 
@@ -87,46 +102,75 @@ CacheMiddleware::CacheMiddleware(CacheOptions options, SharedStore* store)
 Flow CacheMiddleware::on_request(RequestContext& ctx) const {
     const HttpRequest& request = ctx.request();
     if (!CachePolicy::may_lookup(request)) return Flow::next;
-    auto state = std::make_unique<CacheState>();
-    state->host = host_component(request);
-    state->lookup_only = request.is_head();
-    if (!options_.codings_below.empty()) {
-        const HttpHeader* ae = request.find_header("Accept-Encoding");
-        state->coding = std::string(choose_encoding(AcceptEncoding::parse(ae ? &ae->value : nullptr), options_.codings_below));
+    auto* state = dynamic_cast<CacheState*>(ctx.state().get());
+    if (!state) {  // the first call (a later one comes after Flow::wait)
+        auto fresh_state = std::make_unique<CacheState>();
+        state = fresh_state.get();
+        ctx.state() = std::move(fresh_state);
+        state->store = store_;
+        state->host = host_component(request);
+        state->lookup_only = request.is_head();
+        if (!options_.codings_below.empty()) {
+            const HttpHeader* ae = request.find_header("Accept-Encoding");
+            state->coding = std::string(
+                choose_encoding(AcceptEncoding::parse(ae ? &ae->value : nullptr), options_.codings_below));
+        }
+        state->url_key = CacheKey(request, state->host).url();
     }
     CacheKey key(request, state->host);
-    state->url_key = key.url();
 
-    auto finish_miss = [&](const char* desc) {
+    auto miss = [&](const char* desc) {
         ctx.server_timing().push_back({"cache", -1, desc});
-        ctx.state() = std::move(state);
         return Flow::next;
     };
 
+    // The Vary list also says "this URL has been cacheable": only then do concurrent misses
+    // wait for one fetch (a URL never cached must not be serialised behind a lock).
     auto vary = store_->get(key.vary_list_key());
-    if (!vary) return finish_miss("miss");
+    if (!vary) return miss("miss");
     std::vector<std::string> names = split_vary(vary->bytes);
     bool raw = std::erase(names, std::string(kRawAcceptEncoding)) > 0;
     std::string coding = raw ? raw_coding(request) : state->coding;
-    auto stored = store_->get(key.variant_key(names, coding));
-    if (!stored) return finish_miss("miss");
-    auto cached = CachedResponse::parse(stored->bytes);
-    if (!cached) return finish_miss("miss");
-    if (request.find_header("Authorization") && !cached->serves_authorized) return finish_miss("miss");
+    std::optional<CachedResponse> cached;
+    if (auto stored = store_->get(key.variant_key(names, coding))) cached = CachedResponse::parse(stored->bytes);
+    if (cached && request.find_header("Authorization") && !cached->serves_authorized) return miss("miss");
 
     std::time_t now = std::time(nullptr);
-    auto freshness = cached->freshness(now);
     using F = CachedResponse::Freshness;
-    if (freshness != F::fresh && freshness != F::stale_while_revalidate) {
-        if (freshness == F::stale_if_error_only) state->stale = std::move(cached);
-        return finish_miss(freshness == F::expired ? "miss" : "stale-miss");
+    F freshness = cached ? cached->freshness(now) : F::expired;
+    bool serve = freshness == F::fresh;
+    if (!serve && !state->lookup_only) {
+        // One request fetches the page; the others wait for it (nginx's proxy_cache_lock), or,
+        // within stale-while-revalidate, get the stale copy at once (proxy_cache_use_stale updating).
+        std::string lock = "gantry:lock:" + key.url();
+        if (store_->add(lock, {}, 0, std::chrono::milliseconds(2 * options_.lock_timeout_ms))) {
+            state->lock_key = std::move(lock);
+            if (cached && now < cached->stale_if_error_until) state->stale = std::move(cached);
+            return miss(freshness == F::expired ? "miss" : "revalidate");
+        }
+        if (freshness == F::stale_while_revalidate) {
+            serve = true;
+        } else {
+            auto t = RequestContext::WaitClock::now();
+            if (state->waits == 0) state->waiting_since = t;
+            if (t - state->waiting_since < std::chrono::milliseconds(options_.lock_timeout_ms)) {
+                // Polled: the fetch may run in another worker, which cannot wake us.
+                ctx.wait_until(t + std::chrono::milliseconds(std::min(1 << std::min(state->waits, 5), 25)));
+                ++state->waits;
+                return Flow::wait;
+            }
+            // Waited long enough: fetch it ourselves, as nginx does after proxy_cache_lock_timeout.
+        }
+    }
+    if (!serve) {
+        if (cached && now < cached->stale_if_error_until) state->stale = std::move(cached);
+        return miss(state->waits ? "miss-after-wait" : "miss");
     }
 
     // A hit: the app is not called.
     ResponseHead head = std::move(cached->head);
     std::string body = std::move(cached->body);
-    remove_all(head.headers, "Age");
-    head.headers.push_back({"Age", std::to_string(std::max<std::time_t>(0, now - cached->stored_at))});
+    add_age(head, now, cached->stored_at);
     const HttpHeader* inm = request.find_header("If-None-Match");
     const HttpHeader* etag = find(head.headers, "ETag");
     if (inm && etag && none_match(inm->value, etag->value)) {
@@ -138,7 +182,8 @@ Flow CacheMiddleware::on_request(RequestContext& ctx) const {
         head = std::move(not_modified);
         body.clear();
     }
-    ctx.server_timing().push_back({"cache", -1, freshness == F::fresh ? "hit" : "stale"});
+    ctx.server_timing().push_back({"cache", -1, freshness == F::fresh ? (state->waits ? "hit-after-wait" : "hit") : "stale"});
+    ctx.state().reset();  // nothing for on_response to do
     ctx.respond(std::move(head), std::move(body));
     return Flow::respond;
 }
@@ -151,8 +196,7 @@ void CacheMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::
     if (head.status >= 500 && state->stale && whole_body) {
         // stale-if-error: the stored copy stands in for the app's error.
         head = std::move(state->stale->head);
-        remove_all(head.headers, "Age");
-        head.headers.push_back({"Age", std::to_string(std::max<std::time_t>(0, now - state->stale->stored_at))});
+        add_age(head, now, state->stale->stored_at);
         *whole_body = std::move(state->stale->body);
         for (auto& m : ctx.server_timing())
             if (m.name == "cache") m.description = "stale";
@@ -189,7 +233,8 @@ void CacheMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::
     CacheKey key(request, state->host);
     std::string vary_list = join_vary(names);
     if (raw) vary_list += (vary_list.empty() ? "" : ",") + std::string(kRawAcceptEncoding);
-    store_->set(key.vary_list_key(), vary_list, 0, keep);
+    // The Vary list outlives the entry: it also marks the URL as cacheable, for coalescing.
+    store_->set(key.vary_list_key(), vary_list, 0, keep + std::chrono::seconds(600));
     store_->set(key.variant_key(names, coding), entry.serialize(), 0, keep);
 }
 

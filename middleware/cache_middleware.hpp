@@ -18,6 +18,7 @@ class SharedStore;
 struct CacheOptions {
     std::vector<CacheRule> rules;          // URL prefixes stored for a TTL when the app gives none
     std::size_t max_entry_bytes = 8 << 20; // larger bodies are not stored
+    int lock_timeout_ms = 5000;            // concurrent misses wait this long for one fetch
     // The codings the compress middleware below offers, in its order; empty when compression is not
     // below this middleware (Accept-Encoding is then keyed by its raw value).
     std::vector<std::string_view> codings_below;

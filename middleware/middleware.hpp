@@ -3,6 +3,8 @@
 // Request hooks run top to bottom, response hooks bottom to top; a middleware may answer a request
 // itself (a static file, a cache hit) and the app is then never called.
 #include <array>
+#include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -24,6 +26,10 @@ enum class Flow {
     next,     // go on down the chain, and to the app after the last middleware
     respond,  // this middleware called RequestContext::respond(): the app is not called; the
               // on_response hooks of this middleware and those above it still run, in reverse
+    wait,     // this middleware cannot decide yet (another request is fetching the same page; a
+              // lookup runs off the I/O thread). The connection waits, without blocking its
+              // thread, until ctx.wake() is called or ctx.wait_until()'s deadline passes, then
+              // calls this middleware's on_request again (its state slot is kept).
 };
 
 // One `Server-Timing` entry a middleware wants the client to see (W3C syntax:
@@ -114,6 +120,19 @@ public:
     std::unique_ptr<MiddlewareState>& state() { return states_[current_]; }
     void set_current(std::size_t index) { current_ = index; }
 
+    // Flow::wait: when to call on_request again at the latest. A wake-up (wake_handle()) comes
+    // sooner; either may come early (then on_request just waits again).
+    using WaitClock = std::chrono::steady_clock;
+    void wait_until(WaitClock::time_point deadline) { wait_deadline_ = deadline; }
+    WaitClock::time_point wait_deadline() const { return wait_deadline_; }
+    // A thread-safe wake-up for this request while it waits (given by the connection; empty
+    // outside one). Calling it after the request has moved on does nothing.
+    void set_wake_handle(const std::function<void()>* wake) { wake_ = wake; }
+    std::function<void()> wake_handle() const { return wake_ ? *wake_ : std::function<void()>{}; }
+    // Which middleware waits (set by the pipeline runner); npos when none.
+    std::size_t waiting_at() const { return waiting_at_; }
+    void set_waiting_at(std::size_t index) { waiting_at_ = index; }
+
     // Set by a middleware that rewrites a streamed body (compression): the connection then passes
     // every body byte through the chunk hooks, file bodies too (read in pieces, not sendfile'd).
     void mark_stream_rewritten() { stream_rewritten_ = true; }
@@ -131,6 +150,9 @@ private:
     std::array<std::unique_ptr<MiddlewareState>, kMaxMiddleware> states_;
     std::size_t current_ = 0;
     bool stream_rewritten_ = false;
+    WaitClock::time_point wait_deadline_{};
+    const std::function<void()>* wake_ = nullptr;  // the connection's, which outlives the request
+    std::size_t waiting_at_ = static_cast<std::size_t>(-1);
 };
 
 class Middleware {

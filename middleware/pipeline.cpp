@@ -42,10 +42,11 @@ Pipeline::Pipeline(std::vector<std::unique_ptr<const Middleware>> chain, bool ti
     }
 }
 
-std::size_t Pipeline::run_request(RequestContext& ctx) const {
+std::size_t Pipeline::run_request(RequestContext& ctx, std::size_t from) const {
     RequestTimings& timings = ctx.mutable_timings();
     timings.middleware_count = chain_.size();
-    for (std::size_t i = 0; i < chain_.size(); ++i) {
+    ctx.set_waiting_at(static_cast<std::size_t>(-1));
+    for (std::size_t i = from; i < chain_.size(); ++i) {
         HookClock clock(timed_);
         Flow flow;
         try {
@@ -57,7 +58,11 @@ std::size_t Pipeline::run_request(RequestContext& ctx) const {
             answer_500(ctx);
             flow = Flow::respond;
         }
-        timings.on_request_ns[i] = clock.elapsed();
+        timings.on_request_ns[i] += clock.elapsed();  // a waiting middleware's calls add up
+        if (flow == Flow::wait) {
+            ctx.set_waiting_at(i);
+            return i;  // the ones above have entered; this one is asked again
+        }
         if (flow == Flow::respond) {
             if (!ctx.answered()) {
                 spdlog::error("middleware {} returned respond without an answer; sending 500", names_[i]);

@@ -22,7 +22,9 @@ public:
     // on_request top to bottom until one answers (or throws: then a 500 is the answer and the
     // error is logged). Returns how many middlewares were entered: their on_response hooks, and
     // only theirs, run afterwards.
-    std::size_t run_request(RequestContext& ctx) const;
+    // A middleware returning Flow::wait stops the run: ctx.waiting_at() names it, and the
+    // connection calls run_request(ctx, ctx.waiting_at()) again once it has waited.
+    std::size_t run_request(RequestContext& ctx, std::size_t from = 0) const;
     // on_response bottom to top over the first `entered` middlewares. A throwing hook is logged and
     // turns a whole response into a 500.
     void run_response(RequestContext& ctx, ResponseHead& head, std::string* whole_body, std::size_t entered) const;

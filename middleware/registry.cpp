@@ -135,8 +135,11 @@ std::unique_ptr<const Middleware> make_cache(const MiddlewareSpec& spec, const C
             o.rules = parse_cache_rules(spec, value);
         else if (key == "max_entry_bytes")
             o.max_entry_bytes = static_cast<std::size_t>(parse_count(spec, key, value));
+        else if (key == "lock_timeout_ms")
+            o.lock_timeout_ms = static_cast<int>(std::min<long long>(parse_count(spec, key, value), 600000));
         else
-            throw ConfigError("middleware 'cache': unknown option '" + key + "' (known: rules, max_entry_bytes)");
+            throw ConfigError("middleware 'cache': unknown option '" + key +
+                              "' (known: rules, max_entry_bytes, lock_timeout_ms)");
     }
     // Compression below the cache: entries are its output, keyed by the coding it would choose.
     bool below = false;

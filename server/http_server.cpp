@@ -312,7 +312,7 @@ class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(Socket socket, IoThread& io, ServerShared& shared, const ListenerInfo& listener)
         : socket_(std::move(socket)), io_(io), shared_(shared), listener_(listener),
-          watchdog_(io.context), wake_(io.context) {
+          watchdog_(io.context), wake_(io.context), middleware_wait_(io.context) {
         wake_.expires_at(Clock::time_point::max());
         io_.sessions.insert(this);
         shared_.connections.fetch_add(1, std::memory_order_relaxed);
@@ -342,6 +342,7 @@ public:
         socket_.close(ignored);
         watchdog_.cancel();
         wake_.cancel();
+        middleware_wait_.cancel();
         if (sink_) sink_->mark_gone();
     }
     void on_sink_ready() { wake_.cancel(); }
@@ -436,6 +437,8 @@ private:
     const ListenerInfo& listener_;
     asio::steady_timer watchdog_;
     asio::steady_timer wake_;
+    asio::steady_timer middleware_wait_;          // a request whose middleware returned Flow::wait
+    std::function<void()> middleware_wake_;       // cancels middleware_wait_ from any thread
     boost::beast::flat_buffer buffer_;
     std::shared_ptr<SessionSink> sink_;
     std::string peer_addr_;
@@ -599,7 +602,25 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         }
     } in_flight(metrics);
     RequestContext ctx(request);
+    if (pipeline && !middleware_wake_) {
+        // Made once per connection: wakes a request whose middleware returned Flow::wait, from
+        // any thread, as long as the connection exists.
+        middleware_wake_ = [weak = weak_from_this(), exec = executor()] {
+            asio::post(exec, [weak] {
+                if (auto self = weak.lock()) self->middleware_wait_.cancel();
+            });
+        };
+    }
+    ctx.set_wake_handle(&middleware_wake_);
     std::size_t entered = pipeline ? pipeline->run_request(ctx) : 0;
+    while (pipeline && ctx.waiting_at() != static_cast<std::size_t>(-1) && !closed_) {
+        // Flow::wait: the middleware is asked again when woken or at its deadline.
+        middleware_wait_.expires_at(ctx.wait_deadline());
+        error_code ec;  // operation_aborted: woken early
+        co_await middleware_wait_.async_wait(use_ec(ec));
+        entered = pipeline->run_request(ctx, ctx.waiting_at());
+    }
+    if (closed_) co_return;
 
     // The access log and some response hooks need the request after it has gone to Python (the
     // call owns it): keep a copy only if something needs it.

@@ -39,6 +39,9 @@ def app(environ, start_response):
 
     if path.startswith("/page/") or path.startswith("/fail-after-first/"):
         status = int(q.get("status", "200"))
+        if "sleep" in q:
+            import time
+            time.sleep(float(q["sleep"]))
         if path.startswith("/fail-after-first/"):
             if path in _failed_once:
                 status = 500

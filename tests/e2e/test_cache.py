@@ -253,3 +253,42 @@ def test_django_cache_backend_passes_its_suite_inside_the_server(server):
     # The suite sleeps through its expiry checks: some seconds (more under ASan).
     result = json.loads(fetch(server, "/dj/selftest", timeout=300 if SANITIZE else 90)[2])
     assert result["exit"] == 0, result["output"]
+
+
+def test_concurrent_misses_of_an_expired_page_make_one_app_call(start_server):
+    s = start_server("cache_app:app", *CHAIN, workers=2)
+    path = "/page/herd?cc=max-age=1&sleep=0.4"
+    _, _, first = fetch(s, path)
+    time.sleep(1.3)  # expired: the next requests all miss at once
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(lambda _: fetch(s, path, timeout=20), range(6)))
+    ids = {ident(body) for _, _, body in results}
+    assert ident(first) not in ids and len(ids) == 1, ids  # one fetch, shared by all six
+    timings = [h["server-timing"] for _, h, _ in results]
+    assert sum('cache;desc="miss"' in t for t in timings) == 1, timings
+    assert sum('desc="hit-after-wait"' in t for t in timings) == 5, timings
+
+
+def test_a_page_never_cached_is_not_serialised(start_server):
+    s = start_server("cache_app:app", *CHAIN, workers=1, *("--threads", "4"))
+    path = "/page/uncached?sleep=0.5"
+    start = time.monotonic()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: fetch(s, path, timeout=20), range(4)))
+    assert time.monotonic() - start < 1.5  # in parallel, not one after another (4 x 0.5 s)
+
+
+def test_stale_while_revalidate_serves_stale_while_one_request_refreshes(start_server):
+    s = start_server("cache_app:app", *CHAIN, workers=2)
+    path = "/page/swr?cc=max-age=1,stale-while-revalidate=30&sleep=0.5"
+    _, _, first = fetch(s, path)
+    time.sleep(1.3)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: fetch(s, path, timeout=20), range(4)))
+    timings = [h["server-timing"] for _, h, _ in results]
+    assert sum('desc="revalidate"' in t for t in timings) == 1, timings
+    assert sum('desc="stale"' in t for t in timings) == 3, timings
+    stale = [ident(b) for (_, h, b) in results if 'desc="stale"' in h["server-timing"]]
+    assert set(stale) == {ident(first)}
+    _, h, after = fetch(s, path)
+    assert 'desc="hit"' in h["server-timing"] and ident(after) != ident(first)  # the refreshed copy
