@@ -222,6 +222,11 @@ std::optional<std::size_t> RedisStore::erase_prefix(std::string_view prefix) {
     return removed;
 }
 
+bool RedisStore::publish(std::string_view channel, std::string_view message) {
+    Reply r = run([&](redisContext* c) { return command(c, {"PUBLISH", channel, message}); });
+    return r && r->type == REDIS_REPLY_INTEGER;
+}
+
 bool RedisStore::available() const {
     std::int64_t until = open_until_ns_.load(std::memory_order_acquire);
     return until == 0 || now_ns() >= until;

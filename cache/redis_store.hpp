@@ -51,6 +51,9 @@ public:
     // SCAN for the prefix (glob characters escaped) and UNLINK what it finds; nullopt on failure.
     std::optional<std::size_t> erase_prefix(std::string_view prefix);
 
+    // PUBLISH; false on failure.
+    bool publish(std::string_view channel, std::string_view message);
+
     // False while the breaker is open (calls return at once).
     bool available() const;
 

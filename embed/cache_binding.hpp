@@ -4,10 +4,12 @@
 // No Python.h here.
 namespace gantry {
 
+class RedisTier;
 class SharedStore;
 
 // The store Python code reaches (borrowed; it outlives the interpreter's use of it). Set before
-// the app is loaded; nullptr (the default) makes the module say "not available".
-void set_python_cache_store(SharedStore* store);
+// the app is loaded; nullptr (the default) makes the module say "not available". `redis`: the
+// shared tier, which purges from Python also reach (and, through it, every other server).
+void set_python_cache_store(SharedStore* store, RedisTier* redis = nullptr);
 
 }  // namespace gantry

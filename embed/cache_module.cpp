@@ -4,7 +4,10 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
+#include <vector>
 
+#include "cache/redis_tier.hpp"
 #include "cache/shared_store.hpp"
 #include "embed/cache_module.hpp"
 #include "embed/py_util.hpp"
@@ -14,6 +17,7 @@ namespace gantry {
 namespace {
 
 SharedStore* g_store = nullptr;
+RedisTier* g_redis = nullptr;
 
 SharedStore* store_or_raise() {
     if (!g_store) PyErr_SetString(PyExc_RuntimeError, "gantry's shared cache is not available in this process");
@@ -143,6 +147,31 @@ PyObject* cache_stats(PyObject*, PyObject*) {
 
 PyObject* cache_available(PyObject*, PyObject*) { return PyBool_FromLong(g_store != nullptr); }
 
+// Purges beyond this server: each pattern ("=key" for one key, else a key prefix) is removed from
+// Redis and published, so every server's subscriber removes it from its own store. Returns how
+// many Redis keys went (0 without a Redis tier). Blocking Redis calls, with the GIL released.
+PyObject* cache_publish_purge(PyObject*, PyObject* patterns_obj) {
+    std::vector<std::string> patterns;
+    py::Ref seq(PySequence_Fast(patterns_obj, "publish_purge takes a list of str"));
+    if (!seq) return nullptr;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq.get()); ++i) {
+        std::string_view text;
+        if (!view_of(PySequence_Fast_GET_ITEM(seq.get(), i), text, "pattern")) return nullptr;
+        patterns.emplace_back(text);
+    }
+    if (!g_redis) return PyLong_FromLong(0);
+    std::size_t removed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    RedisStore& redis = g_redis->store();
+    for (const auto& p : patterns) {
+        if (!p.empty() && p[0] == '=') removed += redis.erase(std::string_view(p).substr(1)) ? 1 : 0;
+        else removed += redis.erase_prefix(p).value_or(0);
+        redis.publish(RedisTier::kPurgeChannel, p);
+    }
+    Py_END_ALLOW_THREADS
+    return PyLong_FromSize_t(removed);
+}
+
 PyMethodDef methods[] = {
     {"available", cache_available, METH_NOARGS, "available(): whether this process has the server's store"},
     {"get", cache_get, METH_O, "get(key) -> (bytes, flags) or None"},
@@ -155,6 +184,7 @@ PyMethodDef methods[] = {
     {"ttl", cache_ttl, METH_O, "ttl(key) -> seconds left, None for never, -1.0 if absent"},
     {"erase_prefix", cache_erase_prefix, METH_O, "erase_prefix(prefix) -> number removed"},
     {"stats", cache_stats, METH_NOARGS, "stats() -> dict"},
+    {"publish_purge", cache_publish_purge, METH_O, "publish_purge([\"=key\" or prefix, ...]) -> Redis keys removed"},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -165,7 +195,10 @@ PyObject* init_module() { return PyModule_Create(&module); }
 
 }  // namespace
 
-void set_python_cache_store(SharedStore* store) { g_store = store; }
+void set_python_cache_store(SharedStore* store, RedisTier* redis) {
+    g_store = store;
+    g_redis = redis;
+}
 
 bool register_cache_module() { return PyImport_AppendInittab("_gantry_cache", &init_module) == 0; }
 

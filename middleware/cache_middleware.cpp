@@ -3,15 +3,47 @@
 #include <strings.h>
 
 #include <algorithm>
+#include <atomic>
+#include <memory>
 #include <ctime>
 #include <optional>
 
 #include "cache/cache_key.hpp"
 #include "cache/cached_response.hpp"
+#include "cache/redis_tier.hpp"
 #include "cache/shared_store.hpp"
 #include "middleware/accept_encoding.hpp"
 
 namespace gantry {
+
+// What a Redis-tier thread found for a request: the URL's Vary list and this variant's entry.
+struct RedisLookup {
+    std::atomic<bool> done{false};
+    std::optional<std::string> vary;
+    std::optional<std::string> entry;
+    std::string variant_key;
+};
+
+// What on_request learnt, for on_response; kept across Flow::wait.
+struct CacheState final : MiddlewareState {
+    SharedStore* store = nullptr;
+    std::string url_key;              // CacheKey::url(), to rebuild the key after learning Vary
+    std::string host;
+    std::string coding;               // the coding compress below would choose for this client
+    std::optional<CachedResponse> stale;  // a stale copy that may stand in for an error
+    bool lookup_only = false;         // HEAD: answered from GET entries, never stored from
+    std::string lock_key;             // held while this request fetches the page for the others
+    RequestContext::WaitClock::time_point waiting_since{};
+    int waits = 0;
+    std::shared_ptr<struct RedisLookup> redis;  // a lookup in the Redis tier, running or done
+    bool asked_redis = false;
+
+    ~CacheState() override {
+        // However the request ends (stored, not cacheable, failed, client gone), the others stop
+        // waiting for it.
+        if (!lock_key.empty() && store) store->erase(lock_key);
+    }
+};
 
 namespace {
 
@@ -70,24 +102,12 @@ std::string raw_coding(const HttpRequest& request) {
     return ae ? "raw:" + ae->value : "raw-absent";
 }
 
-// What on_request learnt, for on_response; kept across Flow::wait.
-struct CacheState final : MiddlewareState {
-    SharedStore* store = nullptr;
-    std::string url_key;              // CacheKey::url(), to rebuild the key after learning Vary
-    std::string host;
-    std::string coding;               // the coding compress below would choose for this client
-    std::optional<CachedResponse> stale;  // a stale copy that may stand in for an error
-    bool lookup_only = false;         // HEAD: answered from GET entries, never stored from
-    std::string lock_key;             // held while this request fetches the page for the others
-    RequestContext::WaitClock::time_point waiting_since{};
-    int waits = 0;
-
-    ~CacheState() override {
-        // However the request ends (stored, not cacheable, failed, client gone), the others stop
-        // waiting for it.
-        if (!lock_key.empty() && store) store->erase(lock_key);
-    }
-};
+std::string variant_key_for(const CacheKey& key, const std::string& vary_list, const CacheState& state,
+                            const HttpRequest& request) {
+    std::vector<std::string> names = split_vary(vary_list);
+    bool raw = std::erase(names, std::string(kRawAcceptEncoding)) > 0;
+    return key.variant_key(names, raw ? raw_coding(request) : state.coding);
+}
 
 void add_age(ResponseHead& head, std::time_t now, std::time_t stored_at) {
     remove_all(head.headers, "Age");
@@ -96,8 +116,53 @@ void add_age(ResponseHead& head, std::time_t now, std::time_t stored_at) {
 
 }  // namespace
 
-CacheMiddleware::CacheMiddleware(CacheOptions options, SharedStore* store)
-    : options_(std::move(options)), policy_(options_.rules), store_(store) {}
+CacheMiddleware::CacheMiddleware(CacheOptions options, SharedStore* store, RedisTier* redis)
+    : options_(std::move(options)), policy_(options_.rules), store_(store), redis_(redis) {}
+
+// Asks the Redis tier for this request's page; the request waits (Flow::wait) for the answer.
+bool CacheMiddleware::ask_redis(RequestContext& ctx, CacheState& state) const {
+    auto lookup = std::make_shared<RedisLookup>();
+    // The job needs the request's headers (the Vary values) after this hook returns: a copy.
+    auto request = std::make_shared<HttpRequest>();
+    request->method = ctx.request().method;
+    request->target = ctx.request().target;
+    request->url_scheme = ctx.request().url_scheme;
+    request->headers = ctx.request().headers;
+    bool submitted = redis_->submit([lookup, request, host = state.host, coding = state.coding,
+                                     wake = ctx.wake_handle()](RedisStore& redis) {
+        CacheKey key(*request, host);
+        lookup->vary = redis.get(key.vary_list_key());
+        if (lookup->vary) {
+            std::vector<std::string> names = split_vary(*lookup->vary);
+            bool raw = std::erase(names, std::string(kRawAcceptEncoding)) > 0;
+            lookup->variant_key = key.variant_key(names, raw ? raw_coding(*request) : coding);
+            lookup->entry = redis.get(lookup->variant_key);
+        }
+        lookup->done.store(true, std::memory_order_release);
+        if (wake) wake();
+    });
+    if (!submitted) return false;
+    state.redis = std::move(lookup);
+    // Redis has its own deadlines; this one only bounds a lost wake-up.
+    ctx.wait_until(RequestContext::WaitClock::now() + 3 * redis_->settings().io_timeout + std::chrono::milliseconds(20));
+    return true;
+}
+
+// Copies what the Redis tier found into the shared store, where the lookup then finds it.
+void CacheMiddleware::absorb_redis(CacheState& state, const CacheKey& key) const {
+    std::shared_ptr<RedisLookup> lookup = std::move(state.redis);
+    if (!lookup || !lookup->done.load(std::memory_order_acquire) || !lookup->vary) return;
+    std::time_t now = std::time(nullptr);
+    std::chrono::seconds keep{600};
+    if (lookup->entry) {
+        auto parsed = CachedResponse::parse(*lookup->entry);
+        if (parsed && parsed->keep_until() > now) {
+            keep = std::chrono::seconds(parsed->keep_until() - now);
+            store_->set(lookup->variant_key, *lookup->entry, 0, keep);
+        }
+    }
+    store_->set(key.vary_list_key(), *lookup->vary, 0, keep + std::chrono::seconds(600));
+}
 
 Flow CacheMiddleware::on_request(RequestContext& ctx) const {
     const HttpRequest& request = ctx.request();
@@ -124,9 +189,16 @@ Flow CacheMiddleware::on_request(RequestContext& ctx) const {
         return Flow::next;
     };
 
+    // The shared store first; on a miss there, the Redis tier (once), off this thread.
+    if (state->redis) absorb_redis(*state, key);
+    auto vary = store_->get(key.vary_list_key());
+    if (redis_ && !state->asked_redis &&
+        !(vary && store_->contains(variant_key_for(key, vary->bytes, *state, request)))) {
+        state->asked_redis = true;
+        if (ask_redis(ctx, *state)) return Flow::wait;
+    }
     // The Vary list also says "this URL has been cacheable": only then do concurrent misses
     // wait for one fetch (a URL never cached must not be serialised behind a lock).
-    auto vary = store_->get(key.vary_list_key());
     if (!vary) return miss("miss");
     std::vector<std::string> names = split_vary(vary->bytes);
     bool raw = std::erase(names, std::string(kRawAcceptEncoding)) > 0;
@@ -235,7 +307,16 @@ void CacheMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::
     if (raw) vary_list += (vary_list.empty() ? "" : ",") + std::string(kRawAcceptEncoding);
     // The Vary list outlives the entry: it also marks the URL as cacheable, for coalescing.
     store_->set(key.vary_list_key(), vary_list, 0, keep + std::chrono::seconds(600));
-    store_->set(key.variant_key(names, coding), entry.serialize(), 0, keep);
+    std::string variant = key.variant_key(names, coding);
+    std::string bytes = entry.serialize();
+    store_->set(key.variant_key(names, coding), bytes, 0, keep);
+    if (redis_) {
+        redis_->submit([vary_key = key.vary_list_key(), vary_list = std::move(vary_list), variant = std::move(variant),
+                        bytes = std::move(bytes), keep](RedisStore& redis) {
+            redis.set(vary_key, vary_list, std::chrono::milliseconds(keep + std::chrono::seconds(600)));
+            redis.set(variant, bytes, std::chrono::milliseconds(keep));
+        });
+    }
 }
 
 }  // namespace gantry

@@ -13,7 +13,10 @@
 
 namespace gantry {
 
+class CacheKey;
+class RedisTier;
 class SharedStore;
+struct CacheState;
 
 struct CacheOptions {
     std::vector<CacheRule> rules;          // URL prefixes stored for a TTL when the app gives none
@@ -29,7 +32,8 @@ public:
     static constexpr std::string_view kName = "cache";
 
     // `store` is null only in the master's check of the config, whose chain never runs.
-    CacheMiddleware(CacheOptions options, SharedStore* store);
+    // `redis`: the shared tier behind it (--cache redis://...), or null.
+    CacheMiddleware(CacheOptions options, SharedStore* store, RedisTier* redis = nullptr);
 
     std::string_view name() const override { return kName; }
     Flow on_request(RequestContext& ctx) const override;
@@ -39,7 +43,11 @@ public:
 private:
     CacheOptions options_;
     CachePolicy policy_;
+    bool ask_redis(RequestContext& ctx, CacheState& state) const;
+    void absorb_redis(CacheState& state, const CacheKey& key) const;
+
     SharedStore* store_;
+    RedisTier* redis_;
 };
 
 }  // namespace gantry

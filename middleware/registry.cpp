@@ -150,7 +150,7 @@ std::unique_ptr<const Middleware> make_cache(const MiddlewareSpec& spec, const C
     }
     if (config.cache_size == 0) throw ConfigError("middleware 'cache' needs a store: --cache-size must be more than 0");
     // No store in the master's check (options only): that chain is never run.
-    return std::make_unique<CacheMiddleware>(std::move(o), inputs.cache_store);
+    return std::make_unique<CacheMiddleware>(std::move(o), inputs.cache_store, inputs.redis_tier);
 }
 
 // The mounts: --static ones first, then the Django app's STATIC_URL (finders in DEBUG, as

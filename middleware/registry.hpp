@@ -9,6 +9,7 @@
 
 namespace gantry {
 
+class RedisTier;
 class SharedStore;
 
 // What a worker learnt once its app was loaded, for the middlewares that serve from it.
@@ -16,6 +17,7 @@ struct PipelineInputs {
     bool index_static = false;                     // false (the master's check): options only, no files read
     const DjangoStaticSettings* django = nullptr;  // the app's static settings, if a Django app
     SharedStore* cache_store = nullptr;            // the store the master shares (--cache-size > 0)
+    RedisTier* redis_tier = nullptr;               // --cache redis://...: the tier behind it
 };
 
 // Throws ConfigError naming the middleware and the option.

@@ -216,7 +216,7 @@ void Master::spawn_worker() {
         SignalPipe::forget_inherited();
         signals_.release();  // the parent's; its descriptors are closed above
         if (runtime_) runtime_->after_fork_child();
-        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get()});
+        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number});
         std::_Exit(status);
     }
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);

@@ -9,6 +9,8 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include "cache/redis_tier.hpp"
+#include "cache/shared_store.hpp"
 #include "embed/cache_binding.hpp"
 #include "embed/python_runtime.hpp"
 #include "middleware/metrics_store.hpp"
@@ -101,6 +103,18 @@ int wait_for_stop(SignalPipe& signals, int master_pid) {
 int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
                std::unique_ptr<PythonRuntime> runtime, int master_pid, WorkerShared shared) {
     MetricsStore* metrics = shared.metrics;
+    // The Redis tier (--cache redis://...): its threads start after the fork, in each worker.
+    std::unique_ptr<RedisTier> redis;
+    if (!config.cache_url.empty() && shared.cache) {
+        redis = std::make_unique<RedisTier>(RedisSettings::from_url(config.cache_url));
+        if (shared.number == 0) {
+            // One subscriber per server: another server's purge reaches this server's store.
+            redis->subscribe_purges([store = shared.cache](const std::string& message) {
+                if (!message.empty() && message[0] == '=') store->erase(std::string_view(message).substr(1));
+                else store->erase_prefix(message);
+            });
+        }
+    }
     // The master forked us with every signal blocked: take ours on our own pipe, give the rest
     // their default actions back, then unblock, so a signal sent meanwhile is not lost.
     SignalPipe signals({SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2});
@@ -121,7 +135,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     if (!runtime) {
         try {
             runtime = PythonRuntime::start(config);
-            set_python_cache_store(shared.cache);  // before the app: its settings may use the cache
+            set_python_cache_store(shared.cache, redis.get());  // before the app: its settings may use the cache
             runtime->load_app();
         } catch (const AppLoadError& e) {
             log.error("Exception in worker process:\n{}", e.what());
@@ -129,13 +143,14 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
             return kWorkerBootError;
         }
     }
+    set_python_cache_store(shared.cache, redis.get());  // again: a --preload app had no Redis tier yet
     log.info("Booting worker with pid: {}", ::getpid());
 
     // The chain was validated by the master; here static indexes its files, Django's included.
     DjangoStaticSettings django_static = runtime->django_static_settings();
     std::unique_ptr<Pipeline> pipeline;
     try {
-        pipeline = build_pipeline(config, PipelineInputs{true, &django_static, shared.cache});
+        pipeline = build_pipeline(config, PipelineInputs{true, &django_static, shared.cache, redis.get()});
     } catch (const ConfigError& e) {
         log.error("{}", e.what());
         flush_logs();

@@ -17,6 +17,7 @@ class SharedStore;
 struct WorkerShared {
     MetricsStore* metrics = nullptr;  // --metrics-bind
     SharedStore* cache = nullptr;     // --cache-size > 0: the response cache and Django's cache backend
+    int number = 0;                   // this worker's slot, 0..workers-1 (slot 0 subscribes to purges)
 };
 
 // Exit status a worker uses when the app cannot be loaded: the master stops instead of

@@ -292,3 +292,103 @@ def test_stale_while_revalidate_serves_stale_while_one_request_refreshes(start_s
     assert set(stale) == {ident(first)}
     _, h, after = fetch(s, path)
     assert 'desc="hit"' in h["server-timing"] and ident(after) != ident(first)  # the refreshed copy
+
+
+# ---- the Redis tier: two servers sharing one real redis-server ---------------------------------
+
+class RedisServer:
+    def __init__(self, tmp):
+        from conftest import free_port
+        self.port = free_port()
+        self.tmp = tmp
+        self.proc = None
+        self.start()
+
+    def start(self):
+        import subprocess
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.tmp)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        import socket
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("redis-server did not start")
+
+    def stop(self):
+        if self.proc:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    r = RedisServer(tmp_path)
+    yield r
+    r.stop()
+
+
+HOST = {"Host": "shop.example"}
+
+
+def until(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_redis_tier_shares_hits_and_purges_between_servers(start_server, redis_server):
+    url = "redis://127.0.0.1:%d/0" % redis_server.port
+    a = start_server("cache_app:app", *CHAIN, "--cache", url, workers=2)
+    b = start_server("cache_app:app", *CHAIN, "--cache", url, workers=2)
+    path = "/page/across?cc=max-age=600"
+    _, h, first = fetch(a, path, HOST)
+    assert 'desc="miss"' in h["server-timing"]
+    # Stored in Redis off the request path: B finds it there, without calling its app.
+    def from_b():
+        _, h, body = fetch(b, path, HOST)
+        return 'desc="hit"' in h["server-timing"] and ident(body) == ident(first)
+    assert until(from_b)
+    # A purge in B's app reaches A's own store through Redis's channel.
+    purged = json.loads(fetch(b, "/purge?url=http://shop.example/page/across%3Fcc%3Dmax-age%3D600", HOST)[2])
+    assert purged["purged"] >= 1
+    def a_refetched():
+        _, h, body = fetch(a, path, HOST)
+        return ident(body) != ident(first)
+    assert until(a_refetched)
+
+
+def test_redis_down_means_misses_not_errors_and_it_comes_back(start_server, redis_server):
+    url = "redis://127.0.0.1:%d/0" % redis_server.port
+    a = start_server("cache_app:app", *CHAIN, "--cache", url, workers=1)
+    b = start_server("cache_app:app", *CHAIN, "--cache", url, workers=1)
+    redis_server.stop()
+    start = time.monotonic()
+    for i in range(30):
+        status, _, _ = fetch(a, "/page/down-%d?cc=max-age=600" % i, HOST)
+        assert status == 200
+    assert time.monotonic() - start < 10  # each one quick: deadlines and the breaker, not hangs
+    # Still cached in the server's own store meanwhile.
+    _, _, x = fetch(a, "/page/down-0?cc=max-age=600", HOST)
+    assert ident(fetch(a, "/page/down-0?cc=max-age=600", HOST)[2]) == ident(x)
+    redis_server.start()
+    path = "/page/after?cc=max-age=600"
+    # Once the breaker lets a call through, A stores into Redis again and B hits it.
+    def b_hits_a_page():
+        p = path + "&n=%d" % time.monotonic_ns()
+        _, _, first = fetch(a, p, HOST)
+        time.sleep(0.2)
+        _, h, body = fetch(b, p, HOST)
+        return 'desc="hit"' in h["server-timing"] and ident(body) == ident(first)
+    assert until(b_hits_a_page, timeout=15)

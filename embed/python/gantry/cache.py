@@ -58,6 +58,7 @@ def purge(url):
     n += int(s.delete(_VARY + full))
     # A page stored without Vary has no "\n" after the URL: its key is the URL alone.
     n += int(s.delete(_PAGE + full))
+    _publish(["=" + _PAGE + full, "=" + _VARY + full, _PAGE + full + "\n"])
     return n
 
 
@@ -66,7 +67,15 @@ def purge_prefix(url_prefix):
     "https://example.com/blog/"). Returns how many stored entries went."""
     full = _normalise(url_prefix)
     s = store()
-    return s.erase_prefix(_PAGE + full) + s.erase_prefix(_VARY + full)
+    n = s.erase_prefix(_PAGE + full) + s.erase_prefix(_VARY + full)
+    _publish([_PAGE + full, _VARY + full])
+    return n
+
+
+def _publish(patterns):
+    """With a Redis tier: remove from Redis too and tell every other server."""
+    if is_shared():
+        _native.publish_purge(patterns)
 
 
 def stats():
