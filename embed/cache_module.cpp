@@ -3,6 +3,8 @@
 #include "embed/cache_binding.hpp"
 
 #include <chrono>
+#include <cstring>
+#include <utility>
 #include <optional>
 #include <string>
 #include <vector>
@@ -172,6 +174,219 @@ PyObject* cache_publish_purge(PyObject*, PyObject* patterns_obj) {
     return PyLong_FromSize_t(removed);
 }
 
+
+// ---- BackendCore: GantryCache.get/set in C ----------------------------------------------------
+// Django calls cache.get/cache.set on hot paths; a Python method around one native call costs
+// more than the store itself. With Django's default KEY_FUNCTION the backend binds these as its
+// get and set: the key is made, checked and encoded here, in one call.
+
+enum ValueKind : std::uint32_t { kPickled = 0, kInt = 1, kBytes = 2, kStr = 3 };  // as gantry/django/cache.py
+
+struct BackendCore {
+    PyObject_HEAD
+    std::string* prefix;       // namespace + KEY_PREFIX + ":"
+    long long version;         // VERSION
+    PyObject* default_timeout; // None or a number
+    PyObject* sentinel;        // django's DEFAULT_TIMEOUT
+    PyObject* validate;        // BaseCache.validate_key (warnings), for keys the fast check doubts
+    PyObject* dumps;           // pickle.dumps(value, HIGHEST_PROTOCOL)
+    PyObject* loads;           // pickle.loads
+    std::size_t namespace_len; // the part of `prefix` Django's own key does not have
+};
+
+void core_dealloc(PyObject* self) {
+    auto* c = reinterpret_cast<BackendCore*>(self);
+    delete c->prefix;
+    Py_XDECREF(c->default_timeout);
+    Py_XDECREF(c->sentinel);
+    Py_XDECREF(c->validate);
+    Py_XDECREF(c->dumps);
+    Py_XDECREF(c->loads);
+    PyTypeObject* type = Py_TYPE(self);
+    type->tp_free(self);
+    Py_DECREF(type);
+}
+
+int core_init(PyObject* self, PyObject* args, PyObject*) {
+    auto* c = reinterpret_cast<BackendCore*>(self);
+    const char *ns, *key_prefix;
+    Py_ssize_t ns_len, kp_len;
+    long long version;
+    PyObject *timeout, *sentinel, *validate, *dumps, *loads;
+    if (!PyArg_ParseTuple(args, "s#s#LOOOOO:BackendCore", &ns, &ns_len, &key_prefix, &kp_len, &version, &timeout,
+                          &sentinel, &validate, &dumps, &loads))
+        return -1;
+    delete c->prefix;
+    c->prefix = new std::string(ns, static_cast<std::size_t>(ns_len));
+    c->namespace_len = c->prefix->size();
+    c->prefix->append(key_prefix, static_cast<std::size_t>(kp_len));
+    c->prefix->push_back(':');
+    c->version = version;
+    for (auto [slot, value] : {std::pair{&c->default_timeout, timeout}, {&c->sentinel, sentinel}, {&c->validate, validate},
+                               {&c->dumps, dumps}, {&c->loads, loads}}) {
+        Py_INCREF(value);
+        Py_XSETREF(*slot, value);
+    }
+    return 0;
+}
+
+// The store key for (key, version) into `out`; false with a Python error set.
+bool make_key(BackendCore* c, PyObject* key, PyObject* version, std::string& out) {
+    out.assign(*c->prefix);
+    if (version == nullptr || version == Py_None) {
+        out += std::to_string(c->version);
+    } else {
+        py::Ref text(PyObject_Str(version));
+        std::string_view v;
+        if (!text || !view_of(text.get(), v, "version")) return false;
+        out += v;
+    }
+    out.push_back(':');
+    py::Ref owned;
+    if (!PyUnicode_Check(key)) {
+        owned.reset(PyObject_Str(key));
+        if (!owned) return false;
+        key = owned.get();
+    }
+    Py_ssize_t n = 0;
+    const char* k = PyUnicode_AsUTF8AndSize(key, &n);
+    if (!k) return false;
+    out.append(k, static_cast<std::size_t>(n));
+    // Django warns (CacheKeyWarning) about keys memcached would refuse; the common key passes this
+    // check, the rest go through BaseCache.validate_key for the exact warning.
+    bool doubtful = out.size() - c->namespace_len > 250;
+    for (std::size_t i = c->namespace_len; i < out.size() && !doubtful; ++i) {
+        unsigned char ch = static_cast<unsigned char>(out[i]);
+        doubtful = ch < 33 || ch == 127;
+    }
+    if (doubtful) {
+        py::Ref made(PyUnicode_DecodeUTF8(out.data() + c->namespace_len,
+                                          static_cast<Py_ssize_t>(out.size() - c->namespace_len), "surrogatepass"));
+        if (!made) return false;
+        py::Ref r(PyObject_CallOneArg(c->validate, made.get()));
+        if (!r) return false;
+    }
+    return true;
+}
+
+PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    auto* c = reinterpret_cast<BackendCore*>(self);
+    static const char* names[] = {"key", "default", "version"};
+    PyObject* slots[3] = {nullptr, Py_None, nullptr};
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs < 1 || nargs > 3) return PyErr_Format(PyExc_TypeError, "get() takes from 1 to 3 arguments");
+    for (Py_ssize_t i = 0; i < nargs; ++i) slots[i] = args[i];
+    for (Py_ssize_t i = 0; i < nkw; ++i) {
+        const char* name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+        int at = -1;
+        for (int j = 1; j < 3; ++j)
+            if (name && std::strcmp(name, names[j]) == 0) at = j;
+        if (at < 0) return PyErr_Format(PyExc_TypeError, "get() got an unexpected keyword argument '%s'", name);
+        slots[at] = args[nargs + i];
+    }
+    SharedStore* store = store_or_raise();
+    if (!store) return nullptr;
+    thread_local std::string key;
+    if (!make_key(c, slots[0], slots[2], key)) return nullptr;
+    thread_local SharedStore::Value value;
+    if (!store->get_into(key, value)) return Py_NewRef(slots[1]);
+    const auto& b = value.bytes;
+    switch (value.flags) {
+    case kStr: return PyUnicode_DecodeUTF8(b.data(), static_cast<Py_ssize_t>(b.size()), "strict");
+    case kBytes: return PyBytes_FromStringAndSize(b.data(), static_cast<Py_ssize_t>(b.size()));
+    case kInt: {
+        std::string text(b);
+        return PyLong_FromString(text.c_str(), nullptr, 10);
+    }
+    default: {
+        py::Ref raw(PyBytes_FromStringAndSize(b.data(), static_cast<Py_ssize_t>(b.size())));
+        if (!raw) return nullptr;
+        return PyObject_CallOneArg(c->loads, raw.get());
+    }
+    }
+}
+
+PyObject* core_set(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    auto* c = reinterpret_cast<BackendCore*>(self);
+    static const char* names[] = {"key", "value", "timeout", "version"};
+    PyObject* slots[4] = {nullptr, nullptr, c->sentinel, nullptr};
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs > 4) return PyErr_Format(PyExc_TypeError, "set() takes from 2 to 4 arguments");
+    for (Py_ssize_t i = 0; i < nargs; ++i) slots[i] = args[i];
+    for (Py_ssize_t i = 0; i < nkw; ++i) {
+        const char* name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, i));
+        int at = -1;
+        for (int j = 0; j < 4; ++j)
+            if (name && std::strcmp(name, names[j]) == 0) at = j;
+        if (at < 0) return PyErr_Format(PyExc_TypeError, "set() got an unexpected keyword argument '%s'", name);
+        slots[at] = args[nargs + i];
+    }
+    if (!slots[0] || !slots[1]) return PyErr_Format(PyExc_TypeError, "set() needs a key and a value");
+    SharedStore* store = store_or_raise();
+    if (!store) return nullptr;
+    thread_local std::string key;
+    if (!make_key(c, slots[0], slots[3], key)) return nullptr;
+
+    PyObject* timeout = slots[2] == c->sentinel ? c->default_timeout : slots[2];
+    SharedStore::Ttl ttl;
+    if (!ttl_of(timeout, ttl)) return nullptr;
+    if (ttl && ttl->count() <= 0) {  // Django: a timeout of 0 or less means "expire now"
+        store->erase(key);
+        Py_RETURN_NONE;
+    }
+    PyObject* v = slots[1];
+    std::string_view bytes;
+    std::uint32_t kind;
+    py::Ref owned;
+    if (PyUnicode_CheckExact(v)) {
+        Py_ssize_t n = 0;
+        const char* text = PyUnicode_AsUTF8AndSize(v, &n);
+        if (!text) {
+            PyErr_Clear();  // lone surrogates: not UTF-8, but pickle keeps them
+        } else {
+            bytes = std::string_view(text, static_cast<std::size_t>(n));
+            kind = kStr;
+        }
+    }
+    if (bytes.data() == nullptr) {
+        if (PyBytes_CheckExact(v)) {
+            bytes = std::string_view(PyBytes_AS_STRING(v), static_cast<std::size_t>(PyBytes_GET_SIZE(v)));
+            kind = kBytes;
+        } else if (PyLong_CheckExact(v)) {
+            owned.reset(PyObject_Str(v));
+            if (!owned || !view_of(owned.get(), bytes, "value")) return nullptr;
+            kind = kInt;
+        } else {
+            owned.reset(PyObject_CallOneArg(c->dumps, v));
+            if (!owned) return nullptr;
+            if (!PyBytes_Check(owned.get())) return PyErr_Format(PyExc_TypeError, "pickle.dumps did not give bytes");
+            bytes = std::string_view(PyBytes_AS_STRING(owned.get()), static_cast<std::size_t>(PyBytes_GET_SIZE(owned.get())));
+            kind = kPickled;
+        }
+    }
+    store->set(key, bytes, kind, ttl);  // too large for the store: the key is simply absent
+    Py_RETURN_NONE;
+}
+
+PyMethodDef core_methods[] = {
+    {"get", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(core_get)), METH_FASTCALL | METH_KEYWORDS,
+     "get(key, default=None, version=None)"},
+    {"set", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(core_set)), METH_FASTCALL | METH_KEYWORDS,
+     "set(key, value, timeout=DEFAULT_TIMEOUT, version=None)"},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyType_Slot core_slots[] = {
+    {Py_tp_dealloc, reinterpret_cast<void*>(core_dealloc)},
+    {Py_tp_init, reinterpret_cast<void*>(core_init)},
+    {Py_tp_new, reinterpret_cast<void*>(PyType_GenericNew)},
+    {Py_tp_methods, core_methods},
+    {Py_tp_doc, const_cast<char*>("GantryCache's get and set for Django's default key function")},
+    {0, nullptr},
+};
+
+PyType_Spec core_spec = {"_gantry_cache.BackendCore", sizeof(BackendCore), 0, Py_TPFLAGS_DEFAULT, core_slots};
+
 PyMethodDef methods[] = {
     {"available", cache_available, METH_NOARGS, "available(): whether this process has the server's store"},
     {"get", cache_get, METH_O, "get(key) -> (bytes, flags) or None"},
@@ -191,7 +406,16 @@ PyMethodDef methods[] = {
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "_gantry_cache", "the server's shared cache store", -1,
                       methods, nullptr, nullptr, nullptr, nullptr};
 
-PyObject* init_module() { return PyModule_Create(&module); }
+PyObject* init_module() {
+    py::Ref m(PyModule_Create(&module));
+    if (!m) return nullptr;
+    PyObject* core = PyType_FromSpec(&core_spec);
+    if (!core || PyModule_AddObject(m.get(), "BackendCore", core) < 0) {
+        Py_XDECREF(core);
+        return nullptr;
+    }
+    return m.release();
+}
 
 }  // namespace
 

@@ -37,6 +37,11 @@ def cache():
 def test_store_is_the_expected_one():
     expect_shared = os.environ.get("GANTRY_EXPECT_SHARED_STORE") == "1"
     assert gantry_cache.is_shared() == expect_shared
+    # Inside gantry, get and set are the native ones (with Django's default key function).
+    c = make()
+    assert (type(c.get).__name__ == "builtin_function_or_method") == expect_shared
+    custom = make(KEY_FUNCTION=lambda key, prefix, version: key)
+    assert type(custom.get).__name__ == "method"
 
 
 def test_simple(cache):

@@ -14,9 +14,10 @@ has_key/clear. LOCATION names the namespace: clear() empties that namespace only
 Values: ints are kept as decimal text so incr/decr are atomic in the store across workers; bytes
 and str are kept as they are; anything else is pickled, as LocMemCache does.
 """
+import functools
 import pickle
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, default_key_func
 
 from gantry import cache as _gantry_cache
 
@@ -48,6 +49,15 @@ class GantryCache(BaseCache):
     def __init__(self, location, params):
         super().__init__(params)
         self._namespace = "dj:%s:" % (location or "default")
+        native = getattr(_gantry_cache, "_native", None)
+        if native is not None and native.available() and self.key_func is default_key_func:
+            # Inside gantry, with Django's default key function: get and set run in C, one call
+            # each (the methods below stay the reference and serve every other case).
+            core = native.BackendCore(self._namespace, self.key_prefix, self.version, self.default_timeout,
+                                      DEFAULT_TIMEOUT, self.validate_key,
+                                      functools.partial(pickle.dumps, protocol=pickle.HIGHEST_PROTOCOL), pickle.loads)
+            self.get = core.get
+            self.set = core.set
 
     @property
     def _store(self):
