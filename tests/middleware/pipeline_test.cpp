@@ -218,3 +218,24 @@ TEST(Registry, BuildsTheConfiguredChainAndRefusesBadOnes) {
 
 }  // namespace
 }  // namespace gantry
+
+namespace gantry {
+namespace {
+
+TEST(Registry, CacheOptionsAndItsStore) {
+    Config config;
+    config.middleware = {{"timing", {}}, {"cache", {{"rules", "/news/=60, /api/=5"}, {"max_entry_bytes", "1000"}}}};
+    EXPECT_EQ(build_pipeline(config)->names(), (std::vector<std::string>{"timing", "cache"}));
+    config.middleware = {{"cache", {{"rules", "news=60"}}}};
+    EXPECT_THROW(build_pipeline(config), ConfigError);
+    config.middleware = {{"cache", {{"rules", "/news/=soon"}}}};
+    EXPECT_THROW(build_pipeline(config), ConfigError);
+    config.middleware = {{"cache", {{"colour", "blue"}}}};
+    EXPECT_THROW(build_pipeline(config), ConfigError);
+    config.middleware = {{"cache", {}}};
+    config.cache_size = 0;
+    EXPECT_THROW(build_pipeline(config), ConfigError);  // no store to cache in
+}
+
+}  // namespace
+}  // namespace gantry

@@ -408,3 +408,37 @@ level = 6
 
 }  // namespace
 }  // namespace gantry
+
+namespace gantry {
+namespace {
+
+class CacheConfigTest : public ::testing::Test {
+protected:
+    static CommandLine parse(std::initializer_list<std::string> args) {
+        std::vector<std::string> storage{"gantry"};
+        storage.insert(storage.end(), args.begin(), args.end());
+        storage.push_back("app:app");
+        std::vector<const char*> argv;
+        for (const auto& s : storage) argv.push_back(s.c_str());
+        return parse_command_line(static_cast<int>(argv.size()), argv.data(), "1.2.3");
+    }
+};
+
+TEST_F(CacheConfigTest, SizesWithUnits) {
+    EXPECT_EQ(parse({}).config.cache_size, 64u << 20);
+    EXPECT_EQ(parse({"--cache-size", "256MB"}).config.cache_size, 256u << 20);
+    EXPECT_EQ(parse({"--cache-size", "1GiB"}).config.cache_size, std::size_t{1} << 30);
+    EXPECT_EQ(parse({"--cache-size", "512k"}).config.cache_size, 512u << 10);
+    EXPECT_EQ(parse({"--cache-size", "1048576"}).config.cache_size, 1048576u);
+    EXPECT_EQ(parse({"--cache-size", "0"}).config.cache_size, 0u);
+    for (const char* bad : {"lots", "12XB", "-5", "MB", "99999999999999999999G"})
+        EXPECT_THROW(parse({"--cache-size", bad}), ConfigError) << bad;
+}
+
+TEST_F(CacheConfigTest, RedisUrl) {
+    EXPECT_EQ(parse({"--cache", "redis://127.0.0.1:6380/1"}).config.cache_url, "redis://127.0.0.1:6380/1");
+    EXPECT_THROW(parse({"--cache", "memcached://x"}), ConfigError);
+}
+
+}  // namespace
+}  // namespace gantry
