@@ -14,5 +14,6 @@ urlpatterns = [
     path("stream/", views.stream, name="stream"),
     path("boom/", views.boom, name="boom"),
     path("ping/", views.ping, name="ping"),
+    path("big-page/", views.big_page_view, name="big-page"),
     path("api/categories-naive/", views.categories_naive, name="categories-naive"),
 ]

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from . import big_page
 from .forms import ProductForm
 from .models import Product
 
@@ -132,3 +133,11 @@ def categories_naive(request):
     report: "db;desc=\"N+1 queries, N-1 repeated\"" in Server-Timing."""
     names = [product.category.name for product in Product.objects.order_by("id")]
     return JsonResponse({"count": len(names), "categories": names})
+
+
+@require_GET
+def big_page_view(request):
+    """A prebuilt ~40 KB HTML page (built once at import): what compression costs, without the
+    cost of rendering it (bench/e2e/compress_compare.py)."""
+    return HttpResponse(big_page.PAGE, content_type="text/html; charset=utf-8")
+
