@@ -72,7 +72,7 @@ void BM_libdeflate_gzip(benchmark::State& state) {
     libdeflate_free_compressor(c);
     report(state, n);
 }
-BENCHMARK(BM_libdeflate_gzip)->Arg(1)->Arg(4)->Arg(6)->Arg(9)->Arg(12);
+BENCHMARK(BM_libdeflate_gzip)->Arg(1)->Arg(4)->Arg(5)->Arg(6)->Arg(7)->Arg(9)->Arg(12);
 
 // ISA-L igzip: levels 0-3 only (its speed is at the low end).
 void BM_isal_gzip(benchmark::State& state) {
