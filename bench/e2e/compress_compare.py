@@ -33,7 +33,7 @@ sys.path.insert(0, str(DEMO / "shop"))
 from big_page import PAGE  # noqa: E402  (the exact bytes /big-page/ answers)
 
 sys.path.insert(0, str(HERE))
-from compare import WRK_LUA  # noqa: E402  (wrk's JSON summary)
+from compare import WRK_LUA, cpu_seconds, worker_pids  # noqa: E402  (wrk's JSON summary, /proc CPU time)
 
 PATH = "/big-page/"
 
@@ -123,6 +123,7 @@ def main():
     print("load before: %s" % open("/proc/loadavg").read().strip())
     print("page: %d bytes; wrk -t2 -c32 -d%ds -H 'Accept-Encoding: gzip' %s" % (len(PAGE), opts.seconds, PATH))
     results = {name: [] for name in servers}
+    cpu = {name: [] for name in servers}
     sizes = {}
     with tempfile.TemporaryDirectory() as tmp:
         lua = os.path.join(tmp, "summary.lua")
@@ -135,19 +136,29 @@ def main():
                 try:
                     sizes[name] = wait_ready(proc, port, name, log_path)
                     wrk(port, opts.warmup, lua)
+                    pids = [proc.pid] + worker_pids(proc.pid)
+                    cpu_before = cpu_seconds(pids)
                     r = wrk(port, opts.seconds, lua)
+                    cpu_after = cpu_seconds(pids)
                 finally:
                     stop(proc)
                 errors = sum(r["errors"].values())
                 results[name].append(r["rps"])
-                print("round %d  %-24s %8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  errors %d"
+                # The server's own CPU time per request (master and workers, every thread): unlike
+                # req/s, barely moved by other load on a shared machine.
+                cpu_us = (cpu_after - cpu_before) / r["requests"] * 1e6 if cpu_before and cpu_after else float("nan")
+                cpu[name].append(cpu_us)
+                print("round %d  %-24s %8.0f req/s  p50 %5.2f ms  p99 %6.2f ms  %5.0f us CPU/request  errors %d  load %s"
                       % (rnd + 1, name, r["rps"], r["latency_us"]["p50"] / 1000, r["latency_us"]["p99"] / 1000,
-                         errors))
+                         cpu_us, errors, open("/proc/loadavg").read().split()[0]))
     g, d = statistics.median(results["gantry+compress"]), statistics.median(results["gunicorn+GZipMiddleware"])
     ratios = [a / b for a, b in zip(results["gantry+compress"], results["gunicorn+GZipMiddleware"])]
     print("load after: %s" % open("/proc/loadavg").read().strip())
     print("median req/s: gantry %.0f, gunicorn+GZipMiddleware %.0f -> %.2fx (per round: %s) [target >= 1.5x]"
           % (g, d, g / d, ", ".join("%.2f" % x for x in ratios)))
+    gc, dc = statistics.median(cpu["gantry+compress"]), statistics.median(cpu["gunicorn+GZipMiddleware"])
+    print("median server CPU per request: gantry %.0f us, gunicorn+GZipMiddleware %.0f us -> %.2fx less"
+          % (gc, dc, dc / gc))
     print("gzip body: gantry %d bytes, Django %d bytes (%s) [target: gantry no larger]"
           % (sizes["gantry+compress"], sizes["gunicorn+GZipMiddleware"],
              "ok" if sizes["gantry+compress"] <= sizes["gunicorn+GZipMiddleware"] else "LARGER"))
