@@ -359,3 +359,25 @@ def test_not_in_the_default_chain(start_server):
     server = start_server("compress_app:app")
     _, h, body = get(server, "/html?size=5000")
     assert "content-encoding" not in h and "vary" not in h and body == page(5000)
+
+
+# ---- the Django demo's benchmark page ------------------------------------------------------------
+
+DEMO = os.path.join(os.path.dirname(APPS), os.pardir, "examples", "django_demo")
+
+
+def test_demo_big_page_compressed_by_gantry_or_by_django(start_server):
+    """/big-page/ (bench/e2e/compress_compare.py): gantry's compress middleware, and the
+    DJANGO_GZIP=1 switch that puts Django's GZipMiddleware in front instead."""
+    sys.path.insert(0, os.path.join(DEMO, "shop"))
+    from big_page import PAGE
+    demo = os.path.abspath(DEMO)
+    ours = start_server("demo.wsgi:application", "--chdir", demo, "--middleware", "timing,compress")
+    _, h, body = get(ours, "/big-page/", accept="gzip, br")
+    assert h["content-encoding"] == "br" and brotli.decompress(body) == PAGE
+    django = start_server("demo.wsgi:application", "--chdir", demo, env={"DJANGO_GZIP": "1"})
+    _, h, django_body = get(django, "/big-page/", accept="gzip")
+    assert h["content-encoding"] == "gzip" and gzip.decompress(django_body) == PAGE
+    _, h, body = get(ours, "/big-page/", accept="gzip")
+    assert gzip.decompress(body) == PAGE
+    assert len(body) <= len(django_body)  # same level (6): libdeflate's output is no larger than zlib's
