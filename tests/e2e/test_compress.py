@@ -75,6 +75,7 @@ def test_whole_body_decodes_to_exactly_the_original(server, coding):
     ("*;q=0.5, gzip", "gzip"),
     ("identity;q=0, gzip", "gzip"),
     ("identity;q=0, zstd;q=0.3, br;q=0", "zstd"),
+    ("identity;q=0", None),                      # nothing acceptable: identity all the same (RFC 9110 allows it)
     ("gzip;q=0", None),                          # Django's regex takes this as a yes
     ("GZIP;Q=0", None),
     ("br;q=0, gzip;q=0, zstd;q=0", None),
