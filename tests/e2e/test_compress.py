@@ -382,3 +382,15 @@ def test_demo_big_page_compressed_by_gantry_or_by_django(start_server):
     _, h, body = get(ours, "/big-page/", accept="gzip")
     assert gzip.decompress(body) == PAGE
     assert len(body) <= len(django_body)  # same level (6): libdeflate's output is no larger than zlib's
+
+
+def test_client_gone_mid_compressed_stream_then_serving_goes_on(server):
+    """A client leaving mid-stream frees its compressor (back to the pool, reset for the next)."""
+    for coding in ("gzip", "br", "zstd"):
+        with raw(server) as conn:
+            conn.send(b"GET /stream?n=50&size=2000&delay=0.02 HTTP/1.1\r\nHost: t\r\nAccept-Encoding: %s\r\n\r\n"
+                      % coding.encode())
+            assert conn.file.readline().startswith(b"HTTP/1.1 200")
+        # The next streams on the same worker decode cleanly: the pooled state was reset.
+        _, h, body = get(server, "/stream?n=3&size=400&delay=0.01", accept=coding)
+        assert h["content-encoding"] == coding and decode(coding, body) == _stream_expected(3, 400)
