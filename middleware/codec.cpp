@@ -1,5 +1,6 @@
 #include "middleware/codec.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <stdexcept>

@@ -30,7 +30,7 @@ std::optional<Coding> coding_from_token(std::string_view token);
 
 struct CodecLevels {
     int gzip = 6;  // 1..12 (libdeflate); streams use zlib, which stops at 9
-    int br = 4;    // 0..11
+    int br = 5;    // 0..11; 5: smaller than gzip 6 on HTML (4 is larger), see docs/benchmarks.md
     int zstd = 3;  // 1..19
     // BREACH mitigation (as Django 4.2+): a random-length random file name in the gzip header and
     // a random-length skippable frame before zstd output, so the compressed length no longer

@@ -104,7 +104,8 @@ TEST_P(Codecs, WholeBodyRoundTripsAndIsShorter) {
         const std::string original = html(size);
         std::string body = original;
         ASSERT_TRUE(compress_whole(coding, levels, body)) << size;
-        EXPECT_LT(body.size(), size >= 4000 ? original.size() / 3 : original.size() * 3 / 4) << size;
+        // Small bodies: only "shorter" is promised (the BREACH padding is up to 107 bytes).
+        EXPECT_LT(body.size(), size >= 4000 ? original.size() / 3 : original.size()) << size;
         EXPECT_EQ(decode(coding, body), original) << size;
     }
 }

@@ -56,6 +56,11 @@ if os.environ.get("DJANGO_CACHE_MIDDLEWARE") == "1":
 if os.environ.get("DJANGO_CACHE") == "gantry":
     CACHES = {"default": {"BACKEND": "gantry.django.cache.GantryCache"}}
 
+# DJANGO_GZIP=1: Django compresses (its GZipMiddleware first, as its docs say), the peer gantry's
+# compression middleware is compared with (bench/e2e/compress_compare.py).
+if os.environ.get("DJANGO_GZIP", "") == "1":
+    MIDDLEWARE.insert(0, "django.middleware.gzip.GZipMiddleware")
+
 ROOT_URLCONF = "demo.urls"
 
 TEMPLATES = [

@@ -15,5 +15,6 @@ urlpatterns = [
     path("boom/", views.boom, name="boom"),
     path("ping/", views.ping, name="ping"),
     path("catalogue/", views.catalogue, name="catalogue"),
+    path("big-page/", views.big_page_view, name="big-page"),
     path("api/categories-naive/", views.categories_naive, name="categories-naive"),
 ]

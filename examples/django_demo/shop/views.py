@@ -12,6 +12,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from . import big_page
 from .forms import ProductForm
 from .models import Product
 
@@ -155,3 +156,11 @@ CATALOGUE_PAGE = _catalogue_page()
 def catalogue(request):
     """The same prebuilt page every time, declared cacheable for a minute."""
     return HttpResponse(CATALOGUE_PAGE, content_type="text/html; charset=utf-8")
+
+
+@require_GET
+def big_page_view(request):
+    """A prebuilt ~40 KB HTML page (built once at import): what compression costs, without the
+    cost of rendering it (bench/e2e/compress_compare.py)."""
+    return HttpResponse(big_page.PAGE, content_type="text/html; charset=utf-8")
+
