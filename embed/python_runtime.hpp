@@ -1,9 +1,13 @@
 #pragma once
 // The public face of embed/: what server/ code (main, master, worker) uses to run Python.
 // No Python.h here: the CPython API stays inside embed/*.cpp.
+#include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "server/app_dispatcher.hpp"
 #include "server/config.hpp"
@@ -46,6 +50,18 @@ public:
     class Executor : public AppDispatcher {
     public:
         virtual void stop() = 0;
+        // Calls that have run longer than `limit` (--timeout): each is answered 504 at once
+        // (ResponseSink::fail_timeout), and returned as its request line plus the Python stack of
+        // its thread, for the error log. The thread itself cannot be stopped: replace the worker.
+        virtual std::vector<std::string> expire_overdue(std::chrono::milliseconds limit) = 0;
+        // Calls finished since the start (--max-requests).
+        virtual std::uint64_t completed() const = 0;
+        // `notify` runs (on a Python thread) each time a call finishes once `after` calls have:
+        // the worker recycles right after the request that reached --max-requests.
+        virtual void on_completed(std::uint64_t after, std::function<void()> notify) = 0;
+        // For a worker that must exit while a thread is stuck in the app: fails what is queued
+        // and returns without joining the threads (the process is about to end).
+        virtual void abandon() = 0;
     };
     std::unique_ptr<Executor> start_executor();
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <mutex>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -22,8 +23,29 @@
 
 #include "embed/runtime_state.hpp"
 
+#include <sys/mman.h>
+
+// faulthandler's own dumper (exported by libpython; its header, internal/pycore_traceback.h, needs
+// Py_BUILD_CORE). Signal-safe, reads another thread's frames without the GIL.
+extern "C" void _Py_DumpTraceback(int fd, PyThreadState* tstate);
+
 namespace gantry {
 namespace {
+
+// The Python stack of another thread, as faulthandler writes it: read without the GIL (the thread
+// may be stuck holding it), so only for a thread that is not going to move much - a stuck one.
+std::string dump_python_stack(PyThreadState* tstate) {
+    if (!tstate) return "  (no Python thread state)\n";
+    int fd = ::memfd_create("gantry-stack", MFD_CLOEXEC);
+    if (fd < 0) return "  (cannot dump: memfd_create failed)\n";
+    _Py_DumpTraceback(fd, tstate);
+    std::string text;
+    char buf[4096];
+    ::lseek(fd, 0, SEEK_SET);
+    for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) text.append(buf, static_cast<std::size_t>(n));
+    ::close(fd);
+    return text;
+}
 
 using py::Ref;
 
@@ -366,7 +388,8 @@ class WsgiExecutor final : public PythonRuntime::Executor {
 public:
     WsgiExecutor(const Config& config, PyObject* app) : threads_count_(std::max(1, config.threads)) {
         init_shared(config, app);  // GIL held by the caller
-        for (int i = 0; i < threads_count_; ++i) threads_.emplace_back([this] { thread_main(); });
+        for (int i = 0; i < threads_count_; ++i) running_.push_back(std::make_unique<Running>());
+        for (int i = 0; i < threads_count_; ++i) threads_.emplace_back([this, i] { thread_main(*running_[i]); });
     }
 
     ~WsgiExecutor() override {
@@ -383,7 +406,40 @@ public:
             call->sink->fail();
             return;
         }
+        waiting_.fetch_add(1, std::memory_order_relaxed);
         queue_.enqueue(std::move(call));
+    }
+
+    std::size_t waiting() const override { return waiting_.load(std::memory_order_relaxed); }
+    std::uint64_t completed() const override { return completed_.load(std::memory_order_relaxed); }
+    void on_completed(std::uint64_t after, std::function<void()> notify) override {
+        completed_notify_ = std::move(notify);  // set before any call runs (the worker does it at start)
+        completed_limit_ = after;
+    }
+
+    std::vector<std::string> expire_overdue(std::chrono::milliseconds limit) override {
+        std::vector<std::string> reports;
+        auto now = std::chrono::steady_clock::now();
+        for (auto& slot : running_) {
+            std::lock_guard lock(slot->mutex);
+            if (!slot->call || slot->expired || now - slot->started < limit) continue;
+            slot->expired = true;
+            slot->call->sink->fail_timeout();
+            double seconds = std::chrono::duration<double>(now - slot->started).count();
+            std::string report = fmt::format("{} {} ran {:.1f} s; its thread's Python stack (most recent call first):\n",
+                                             slot->call->request.method, slot->call->request.target, seconds);
+            report += dump_python_stack(slot->tstate);
+            reports.push_back(std::move(report));
+        }
+        return reports;
+    }
+
+    void abandon() override {
+        stopping_.store(true, std::memory_order_release);
+        std::unique_ptr<AppCall> call;
+        while (queue_.try_dequeue(call))
+            if (call) call->sink->fail();
+        for (auto& t : threads_) t.detach();
     }
 
     void stop() override {
@@ -401,8 +457,17 @@ private:
             if (t.joinable()) t.join();
     }
 
+    // What one Python thread is running, for the --timeout watchdog (another thread).
+    struct Running {
+        std::mutex mutex;
+        AppCall* call = nullptr;
+        std::chrono::steady_clock::time_point started;
+        PyThreadState* tstate = nullptr;
+        bool expired = false;
+    };
+
     void init_shared(const Config& config, PyObject* app);
-    void thread_main();
+    void thread_main(Running& slot);
     void handle(AppCall& call);
     PyObject* build_environ(AppCall& call, Ref& input);
     bool respond(RequestCtx& ctx, PyObject* result);
@@ -415,6 +480,11 @@ private:
     Shared shared_;
     moodycamel::BlockingConcurrentQueue<std::unique_ptr<AppCall>, CallQueueTraits> queue_;
     std::atomic<bool> stopping_{false};
+    std::atomic<std::size_t> waiting_{0};
+    std::atomic<std::uint64_t> completed_{0};
+    std::uint64_t completed_limit_ = UINT64_MAX;
+    std::function<void()> completed_notify_;
+    std::vector<std::unique_ptr<Running>> running_;
     std::vector<std::thread> threads_;
 };
 
@@ -829,12 +899,23 @@ void WsgiExecutor::handle(AppCall& call) {
     }
 }
 
-void WsgiExecutor::thread_main() {
+void WsgiExecutor::thread_main(Running& slot) {
     // This thread's own PyThreadState; the GIL is held only while a call runs.
     PyGILState_STATE gil = PyGILState_Ensure();
     PyThreadState* tstate = PyEval_SaveThread();
+    {
+        std::lock_guard lock(slot.mutex);
+        slot.tstate = tstate;
+    }
     std::unique_ptr<AppCall> call;
     auto run = [&] {
+        waiting_.fetch_sub(1, std::memory_order_relaxed);
+        {
+            std::lock_guard lock(slot.mutex);
+            slot.call = call.get();
+            slot.started = std::chrono::steady_clock::now();
+            slot.expired = false;
+        }
         // Nothing may escape and end the thread: a C++ exception (from a sink, or bad_alloc)
         // fails the request.
         try {
@@ -845,6 +926,12 @@ void WsgiExecutor::thread_main() {
             PyErr_Clear();
             guarded([&] { call->sink->fail(); return true; });
         }
+        {
+            std::lock_guard lock(slot.mutex);  // before the call goes: the watchdog reads it
+            slot.call = nullptr;
+        }
+        if (completed_.fetch_add(1, std::memory_order_relaxed) + 1 >= completed_limit_ && completed_notify_)
+            completed_notify_();
         call.reset();
     };
     for (;;) {

@@ -3,6 +3,7 @@
 // it to dispatch(), which never blocks and never takes the GIL; the application side answers
 // through call->sink, from its own thread.
 #include <chrono>
+#include <cstddef>
 #include <memory>
 
 #include "server/http_request.hpp"
@@ -20,6 +21,9 @@ class AppDispatcher {
 public:
     virtual ~AppDispatcher() = default;
     virtual void dispatch(std::unique_ptr<AppCall> call) = 0;
+    // Calls dispatched and not yet taken by a Python thread (cheap, approximate): the session
+    // refuses new work with 503 above --max-queue.
+    virtual std::size_t waiting() const { return 0; }
 };
 
 }  // namespace gantry

@@ -133,6 +133,8 @@ struct Layer {
     std::optional<long long> backlog, workers, threads, io_threads;
     std::optional<double> timeout, graceful_timeout, keep_alive, header_timeout;
     std::optional<bool> preload;
+    std::optional<long long> max_requests, max_requests_jitter, max_worker_memory, max_queue;
+    std::optional<std::string> health_path;
     std::optional<long long> limit_request_line, limit_request_fields, limit_request_field_size,
         limit_request_body, body_buffer_size;
     std::optional<std::string> chdir, virtualenv;
@@ -240,6 +242,11 @@ Layer read_config_file(const std::string& path) {
         {"worker_class", [&](const TomlReader& r) { layer.worker_class = r.string(); }},
         {"static", [&](const TomlReader& r) { layer.static_mounts = r.strings(false); }},
         {"static_watch", [&](const TomlReader& r) { layer.static_watch = r.boolean(); }},
+        {"max_requests", [&](const TomlReader& r) { layer.max_requests = r.integer(); }},
+        {"max_requests_jitter", [&](const TomlReader& r) { layer.max_requests_jitter = r.integer(); }},
+        {"max_worker_memory", [&](const TomlReader& r) { layer.max_worker_memory = r.integer(); }},
+        {"max_queue", [&](const TomlReader& r) { layer.max_queue = r.integer(); }},
+        {"health_path", [&](const TomlReader& r) { layer.health_path = r.string(); }},
         {"cache_size", [&](const TomlReader& r) { layer.cache_size = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
         {"cache", [&](const TomlReader& r) { layer.cache_url = r.string(); }},
         {"middleware",
@@ -333,6 +340,19 @@ void apply(Config& c, const Layer& l, const std::string& source) {
     }
     if (l.header_timeout) c.header_timeout = checked_seconds(name("header-timeout"), *l.header_timeout);
     if (l.preload) c.preload = *l.preload;
+    auto non_negative = [&](const char* flag, long long v) {
+        if (v < 0) error(name(flag) + " must be 0 or more, got " + std::to_string(v));
+        return v;
+    };
+    if (l.max_requests) c.max_requests = non_negative("max-requests", *l.max_requests);
+    if (l.max_requests_jitter) c.max_requests_jitter = non_negative("max-requests-jitter", *l.max_requests_jitter);
+    if (l.max_worker_memory) c.max_worker_memory = non_negative("max-worker-memory", *l.max_worker_memory);
+    if (l.max_queue) c.max_queue = non_negative("max-queue", *l.max_queue);
+    if (l.health_path) {
+        if (!l.health_path->empty() && (*l.health_path)[0] != '/')
+            error(name("health-path") + " must start with /, got '" + *l.health_path + "'");
+        c.health_path = *l.health_path;
+    }
     if (l.limit_request_line) c.limit_request_line = checked_size(name("limit-request-line"), *l.limit_request_line);
     if (l.limit_request_fields)
         c.limit_request_fields = checked_size(name("limit-request-fields"), *l.limit_request_fields);
@@ -432,7 +452,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     std::string timing_mode, access_log_json, metrics_bind;
     std::vector<std::string> static_mounts;
     bool server_timing = false, static_watch = false;
-    std::string cache_size, cache_url;
+    std::string cache_size, cache_url, health_path;
+    long long max_requests = 0, max_requests_jitter = 0, max_worker_memory = 0, max_queue = 0;
     long long backlog = 0, workers = 0, threads = 0, io_threads = 0;
     double timeout = 0, graceful_timeout = 0, keep_alive = 0, header_timeout = 0;
     bool preload = false, show_version = false;
@@ -484,6 +505,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_metrics = single(cli.add_option("--metrics-bind", metrics_bind, "Serve Prometheus metrics of all workers at http://ADDRESS/metrics (e.g. 127.0.0.1:9100)"));
     auto* o_static = repeat(cli.add_option("--static", static_mounts, "Serve the files of DIR under URL_PREFIX natively: URL_PREFIX=DIR, repeatable (a Django app's STATIC_URL -> STATIC_ROOT is served without it)"));
     auto* o_static_watch = cli.add_flag("--static-watch", static_watch, "The static file index follows file changes (inotify); on by itself when Django's DEBUG is on. Reloads no Python code");
+    auto* o_max_requests = single(cli.add_option("--max-requests", max_requests, "Recycle a worker after this many requests (0: never; default 0)"));
+    auto* o_max_jitter = single(cli.add_option("--max-requests-jitter", max_requests_jitter, "Plus a random 0..N requests per worker, so they do not all recycle at once"));
+    auto* o_max_memory = single(cli.add_option("--max-worker-memory", max_worker_memory, "Recycle a worker whose private RSS exceeds this many MB, checked between requests (0: never)"));
+    auto* o_max_queue = single(cli.add_option("--max-queue", max_queue, "Requests waiting for a Python thread above this get 503 with Retry-After (0: unbounded; default 256)"));
+    auto* o_health = single(cli.add_option("--health-path", health_path, "Answer this path natively: 200 while the worker runs; PATH/ready: 200, or 503 while draining"));
     auto* o_cache_size = single(cli.add_option("--cache-size", cache_size, "The response cache and Django cache store shared by all workers: 256MB, 1GiB, bytes; 0 for none (default 64MB)"));
     auto* o_cache = single(cli.add_option("--cache", cache_url, "A Redis server as the shared cache tier: redis://host:port/db"));
     cli.add_flag("-v,--version", show_version, "Print the version and exit");
@@ -563,6 +589,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (o_static->count()) flags.static_mounts = static_mounts;
     if (o_static_watch->count()) flags.static_watch = static_watch;
     if (o_cache_size->count()) flags.cache_size = cache_size;
+    if (o_max_requests->count()) flags.max_requests = max_requests;
+    if (o_max_jitter->count()) flags.max_requests_jitter = max_requests_jitter;
+    if (o_max_memory->count()) flags.max_worker_memory = max_worker_memory;
+    if (o_max_queue->count()) flags.max_queue = max_queue;
+    if (o_health->count()) flags.health_path = health_path;
     if (o_cache->count()) flags.cache_url = cache_url;
     if (o_pid->count()) flags.pidfile = pidfile;
     if (o_name->count()) flags.proc_name = proc_name;

@@ -39,6 +39,11 @@ struct Config {
     double keep_alive = 2;                      // --keep-alive, seconds idle between requests
     double header_timeout = 10;                 // --header-timeout: whole header must arrive within (408)
     bool preload = false;                       // --preload
+    long long max_requests = 0;                 // --max-requests: recycle a worker after so many (0: never)
+    long long max_requests_jitter = 0;          // --max-requests-jitter: plus a random 0..N per worker
+    long long max_worker_memory = 0;            // --max-worker-memory MB: recycle above this private RSS (0: never)
+    long long max_queue = 256;                  // --max-queue: requests waiting for Python above this get 503
+    std::string health_path;                    // --health-path: answered natively (liveness; +"/ready": readiness)
 
     // HTTP limits (gunicorn's names and defaults; 0 means unlimited where gunicorn says so)
     std::size_t limit_request_line = 4094;      // --limit-request-line: 414 above

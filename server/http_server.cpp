@@ -147,6 +147,7 @@ struct ServerShared {
     HttpServerSettings settings;
     AppDispatcher* dispatcher = nullptr;
     std::atomic<std::size_t> connections{0};
+    std::atomic<bool> draining{false};  // readiness: a draining worker is not ready
 };
 
 // What the app side sends, queued until the session's thread writes it.
@@ -185,6 +186,7 @@ public:
 
     void send_whole(ResponseHead head, std::string body) override {
         std::unique_lock lock(mutex_);
+        if (timed_out_) return;
         times_.app_finished = Clock::now();
         events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
         queued_bytes_ += body.size();
@@ -194,6 +196,7 @@ public:
     }
     void start_stream(ResponseHead head) override {
         std::unique_lock lock(mutex_);
+        if (timed_out_) return;
         events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
         notify(lock);
     }
@@ -245,15 +248,31 @@ public:
     }
     void finish_stream() override {
         std::unique_lock lock(mutex_);
+        if (timed_out_) return;
         times_.app_finished = Clock::now();
         events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
         notify(lock);
     }
     void fail() override {
         std::unique_lock lock(mutex_);
+        if (timed_out_) return;
         times_.app_finished = Clock::now();
         events_.push_back(SinkEvent{SinkEvent::Kind::fail, {}, {}});
         notify(lock);
+    }
+    void fail_timeout() override {
+        {
+            std::unique_lock lock(mutex_);
+            if (timed_out_) return;
+            timed_out_ = true;
+            times_.app_finished = Clock::now();
+            SinkEvent e{SinkEvent::Kind::fail, {}, {}};
+            e.head.status = 504;
+            events_.push_back(std::move(e));
+            notify(lock);
+            gone_.store(true, std::memory_order_relaxed);  // a stuck write_chunk returns; later ones fail
+        }
+        space_.notify_all();
     }
     bool client_gone() const override { return gone_.load(std::memory_order_relaxed); }
     void app_started() override {
@@ -305,6 +324,7 @@ private:
     std::size_t queued_bytes_ = 0;
     bool notify_pending_ = false;
     std::atomic<bool> gone_{false};
+    bool timed_out_ = false;  // fail_timeout() was called: the app's later calls are dropped
     AppTimes times_;
 };
 
@@ -589,8 +609,18 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
 
     // The native middleware chain sees the request first; one may answer it. The metrics address
     // has no chain and no app: it answers /metrics itself.
-    const Pipeline* pipeline =
-        !listener_.metrics && settings.pipeline && !settings.pipeline->empty() ? settings.pipeline : nullptr;
+    // --health-path: liveness (this worker runs) and readiness (and is not draining), natively.
+    int health = 0;  // 0: not a health check; else the status to answer
+    if (!settings.health_path.empty() && !listener_.metrics) {
+        std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
+        if (path == settings.health_path) health = 200;
+        else if (path.size() == settings.health_path.size() + 6 && path.substr(0, settings.health_path.size()) == settings.health_path &&
+                 path.substr(settings.health_path.size()) == "/ready")
+            health = shared_.draining.load(std::memory_order_relaxed) || draining_ ? 503 : 200;
+    }
+    const Pipeline* pipeline = !listener_.metrics && !health && settings.pipeline && !settings.pipeline->empty()
+                                   ? settings.pipeline
+                                   : nullptr;
     MetricsStore* metrics = listener_.metrics ? nullptr : settings.metrics.store;
     struct InFlight {  // the gauge goes down however this coroutine ends
         MetricsStore* store;
@@ -667,12 +697,20 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
             body = settings.metrics.store->render();
         }
         sink_->send_whole(std::move(head), std::move(body));
+    } else if (health) {
+        ResponseHead head{health, reason_phrase(health), {{"Content-Type", "text/plain; charset=utf-8"}, {"Cache-Control", "no-store"}}};
+        sink_->send_whole(std::move(head), health == 200 ? "ok\n" : "draining\n");
     } else if (ctx.answered()) {
         // A middleware answered: the app is never called. The answer takes the same way out.
         if (ctx.answer_extra().kind != AnswerBody::Kind::owned)
             sink_->queue_answer(std::move(ctx.answer_head()), ctx.answer_extra());
         else
             sink_->send_whole(std::move(ctx.answer_head()), std::move(ctx.answer_body()));
+    } else if (settings.max_queue && shared_.dispatcher->waiting() >= settings.max_queue) {
+        // Overload: more requests already wait for a Python thread than --max-queue. A quick 503
+        // now beats an answer after an unbounded wait (and a client's retry can go elsewhere).
+        ResponseHead head{503, "Service Unavailable", {{"Content-Type", "text/plain; charset=utf-8"}, {"Retry-After", "1"}}};
+        sink_->send_whole(std::move(head), "503 Service Unavailable: the server is overloaded, retry shortly\n");
     } else {
         auto call = std::make_unique<AppCall>();
         call->request = std::move(request);
@@ -875,8 +913,8 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
             case SinkEvent::Kind::fail:
                 finished = true;
                 if (!head_sent) {
-                    status = 500;
-                    error_bytes = render_error_response(500, "Internal Server Error", facts.keep_alive && !draining_,
+                    status = e.head.status == 504 ? 504 : 500;  // 504: the app outlived --timeout
+                    error_bytes = render_error_response(status, reason_phrase(status), facts.keep_alive && !draining_,
                                                         !facts.is_head);
                     buffers.push_back(asio::buffer(error_bytes));
                     rendered.keep_alive = facts.keep_alive && !draining_;
@@ -978,7 +1016,10 @@ public:
         }
     }
 
-    void drain() { stop_accepting_then(&Session::drain); }
+    void drain() {
+        shared_.draining.store(true, std::memory_order_relaxed);
+        stop_accepting_then(&Session::drain);
+    }
 
     void stop() {
         stop_accepting_then(&Session::close);

@@ -49,6 +49,8 @@ struct HttpServerSettings {
     std::function<void(const CompletedExchange&)> on_complete;  // access log; runs on an I/O thread
     const Pipeline* pipeline = nullptr;                 // the native middleware chain (may be empty)
     MetricsStages metrics;                              // store null: no metrics
+    std::size_t max_queue = 0;                          // requests waiting for Python above this: 503 (0: no limit)
+    std::string health_path;                            // answered natively; +"/ready" for readiness ("" : none)
 };
 
 class HttpServer {

@@ -238,7 +238,8 @@ void Master::reap_workers() {
         if (WIFEXITED(status)) {
             int code = WEXITSTATUS(status);
             if (code == kWorkerBootError) boot_failed_ = true;
-            if (code != 0 || !stopping_) log.warn("Worker (pid:{}) exited with code {}", pid, code);
+            if (code != 0) log.warn("Worker (pid:{}) exited with code {}", pid, code);
+            else if (!stopping_) log.info("Worker (pid:{}) exited (recycled); starting a new one", pid);
         } else if (WIFSIGNALED(status)) {
             int sig = WTERMSIG(status);
             if (sig == SIGKILL)

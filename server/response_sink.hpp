@@ -40,6 +40,10 @@ public:
     virtual void finish_stream() = 0;
 
     virtual void fail() = 0;
+    // The app did not finish within --timeout (called by the worker's watchdog, from any thread):
+    // the client gets a 504 (or, after the head, a close) at once, and whatever the stuck app
+    // sends later is dropped.
+    virtual void fail_timeout() { fail(); }
 
     // True once the client disconnected (or the connection failed); cheap, lock-free.
     virtual bool client_gone() const = 0;

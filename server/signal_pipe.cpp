@@ -63,6 +63,8 @@ void SignalPipe::forget_inherited() {
     g_read_fd = -1;
 }
 
+void SignalPipe::wake() { on_signal(0); }
+
 int SignalPipe::wait(std::chrono::milliseconds timeout) {
     pollfd p{g_read_fd, POLLIN, 0};
     int n = ::poll(&p, 1, static_cast<int>(timeout.count()));

@@ -18,8 +18,10 @@ public:
     SignalPipe(const SignalPipe&) = delete;
     SignalPipe& operator=(const SignalPipe&) = delete;
 
-    // The next signal received, or 0 once `timeout` passes with none.
+    // The next signal received, or 0 once `timeout` passes with none (or on a wake()).
     int wait(std::chrono::milliseconds timeout);
+    // Ends a wait() now, from any thread (async-signal-safe too): the waiter looks around.
+    static void wake();
 
     // In a forked child: stop using the parent's pipe (the child makes its own SignalPipe).
     static void forget_inherited();

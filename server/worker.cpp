@@ -2,8 +2,10 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <random>
 #include <string>
 
 #include <sched.h>
@@ -56,6 +58,8 @@ HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline)
     s.forwarded_allow_ips = config.forwarded_allow_ips;
     s.io_threads = config.io_threads;
     s.pipeline = &pipeline;
+    s.max_queue = static_cast<std::size_t>(config.max_queue);
+    s.health_path = config.health_path;
     spdlog::logger* access = access_log();
     spdlog::logger* access_json = access_json_log();
     if (access || access_json) {
@@ -87,14 +91,64 @@ HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline)
     return s;
 }
 
-// Waits for TERM/INT/QUIT or for the master to disappear. Returns the signal, or 0 when the
-// master is gone.
-int wait_for_stop(SignalPipe& signals, int master_pid) {
+// Why a worker stops.
+enum class StopReason { graceful, quick, master_gone, recycle, timed_out };
+
+// This process's private resident memory (RSS less shared pages: the shared cache store and the
+// preloaded app's untouched pages belong to every worker, not to this one), in bytes.
+std::uint64_t private_rss_bytes() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long long size = 0, resident = 0, shared = 0;
+    int n = std::fscanf(f, "%llu %llu %llu", &size, &resident, &shared);
+    std::fclose(f);
+    if (n != 3 || shared > resident) return 0;
+    return (resident - shared) * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+// Waits for a signal, the master's disappearance, or one of the worker's own limits: a request
+// over --timeout, --max-requests reached, --max-worker-memory exceeded.
+// --max-requests plus this worker's share of --max-requests-jitter; 0: never.
+std::uint64_t requests_before_recycle(const Config& config) {
+    if (config.max_requests <= 0) return 0;
+    // Jitter: workers started together do not all recycle together.
+    std::mt19937_64 rng(static_cast<std::uint64_t>(::getpid()) ^ static_cast<std::uint64_t>(::time(nullptr)));
+    return static_cast<std::uint64_t>(config.max_requests) +
+           (config.max_requests_jitter > 0 ? rng() % static_cast<std::uint64_t>(config.max_requests_jitter + 1) : 0);
+}
+
+StopReason wait_for_stop(SignalPipe& signals, int master_pid, const Config& config,
+                         PythonRuntime::Executor& executor, std::uint64_t max_requests) {
+    auto& log = error_log();
+    const std::uint64_t max_memory = static_cast<std::uint64_t>(config.max_worker_memory) << 20;
+    const auto timeout = milliseconds(static_cast<long long>(config.timeout * 1000));
+    std::uint64_t checked_at = 0;
     for (;;) {
-        int sig = signals.wait(std::chrono::seconds(1));
-        if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT) return sig;
+        int sig = signals.wait(milliseconds(250));
+        if (sig == SIGTERM || sig == SIGINT) return StopReason::graceful;
+        if (sig == SIGQUIT) return StopReason::quick;
         if (sig == SIGUSR1) flush_logs();
-        if (::getppid() != master_pid) return 0;
+        if (::getppid() != master_pid) return StopReason::master_gone;
+        if (config.timeout > 0) {
+            auto overdue = executor.expire_overdue(timeout);
+            for (const auto& report : overdue)
+                log.critical("WORKER TIMEOUT (pid:{}): {}", ::getpid(), report);
+            if (!overdue.empty()) return StopReason::timed_out;
+        }
+        std::uint64_t done = executor.completed();
+        if (max_requests && done >= max_requests) {
+            log.info("Autorestarting worker after {} requests (pid: {})", done, ::getpid());
+            return StopReason::recycle;
+        }
+        if (max_memory && done != checked_at) {  // between requests: only when some were served
+            checked_at = done;
+            std::uint64_t rss = private_rss_bytes();
+            if (rss > max_memory) {
+                log.warn("Worker (pid: {}) uses {} MB of private memory, over --max-worker-memory {} MB: recycling it",
+                         ::getpid(), rss >> 20, config.max_worker_memory);
+                return StopReason::recycle;
+            }
+        }
     }
 }
 
@@ -160,13 +214,20 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     HttpServerSettings settings = make_settings(config, *pipeline);
     settings.metrics = metrics_stages(metrics, *pipeline);
     HttpServer server(std::move(settings), sockets, *executor);
+    std::uint64_t max_requests = requests_before_recycle(config);
+    // The executor pokes the wait loop when a call finishes past the limit: the recycle starts
+    // right after that request, not at the next tick.
+    if (max_requests) executor->on_completed(max_requests, [] { SignalPipe::wake(); });
     server.start();
 
-    int sig = wait_for_stop(signals, master_pid);
-    if (sig == SIGQUIT) {
+    StopReason why = wait_for_stop(signals, master_pid, config, *executor, max_requests);
+    if (why == StopReason::quick) {
         log.info("Worker exiting (pid: {}): quick shutdown", ::getpid());
     } else {
-        if (sig == 0) log.warn("Master (pid: {}) went away; worker {} shutting down", master_pid, ::getpid());
+        if (why == StopReason::master_gone)
+            log.warn("Master (pid: {}) went away; worker {} shutting down", master_pid, ::getpid());
+        // Recycled or timed out: the in-flight requests finish first; the master starts a new
+        // worker when this one has gone.
         server.drain();
         auto deadline = steady_clock::now() + to_ms(config.graceful_timeout);
         if (!server.wait_idle(deadline))
@@ -175,6 +236,12 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         log.info("Worker exiting (pid: {})", ::getpid());
     }
     server.stop();
+    if (why == StopReason::timed_out) {
+        // A thread is stuck in the app: it cannot be joined. Fail what is queued and leave.
+        executor->abandon();
+        shutdown_logging();
+        std::_Exit(0);
+    }
     executor->stop();
     shutdown_logging();
     // No interpreter finalisation: a non-daemon thread started by the app would keep a stopping

@@ -169,6 +169,30 @@ def sleep_view(environ, start_response):
     return _respond(start_response, "slept %s\n" % s)
 
 
+_HOARD = []
+
+
+def hog_view(environ, start_response):
+    """Keeps `mb` megabytes alive (touched, so resident): a leaking app for --max-worker-memory."""
+    mb = min(int(_query(environ).get("mb", "10")), 1024)
+    _HOARD.append(bytearray(b"x" * (mb << 20)))
+    return _json(start_response, {"pid": os.getpid(), "held_mb": sum(len(b) for b in _HOARD) >> 20})
+
+
+def spin_in_python(deadline):
+    x = 0
+    while time.monotonic() < deadline:
+        x += 1
+    return x
+
+
+def spin_view(environ, start_response):
+    """Busy in Python (holding the GIL but for its periodic switches) for `s` seconds."""
+    s = min(float(_query(environ).get("s", "1")), 60.0)
+    spin_in_python(time.monotonic() + s)
+    return _respond(start_response, "spun %s\n" % s)
+
+
 def boom(environ, start_response):
     raise RuntimeError("probe boom: deliberate failure")
 
@@ -243,6 +267,8 @@ ROUTES = {
     "/file": file_view,
     "/pid": pid_view,
     "/sleep": sleep_view,
+    "/hog": hog_view,
+    "/spin": spin_view,
     "/boom": boom,
     "/badheader": badheader,
     "/close-marker": close_marker,
