@@ -346,13 +346,13 @@ public:
     // The session lives as long as this coroutine: it holds the owning pointer in its frame.
     static asio::awaitable<void> run(std::shared_ptr<Session> self) { co_await self->serve(); }
 
-    // Stop after the current response; an idle connection closes now.
+    // Stop after the current response. An idle keep-alive connection closes after a short
+    // linger (a request its client sent just now is still served, with Connection: close); a
+    // connection accepted but not yet spoken on gets its first request served: its client has
+    // sent it or is about to, and a close now would fail a request no one refused.
     void drain() {
         draining_ = true;
-        if (idle_) {
-            error_code ignored;  // the read in progress ends with operation_aborted; we close then
-            socket_.cancel(ignored);
-        }
+        if (idle_ && served_) arm(std::min(deadline_, Clock::now() + std::chrono::milliseconds(500)));
     }
     // Close now: in-flight writes fail, a blocked app sees client_gone().
     void close() {
@@ -468,6 +468,7 @@ private:
     bool armed_ = false;
     bool timed_out_ = false;
     bool idle_ = true;
+    bool served_ = false;   // a request was answered on this connection
     bool draining_ = false;
     bool closed_ = false;
     bool keep_alive_ = true;
@@ -516,7 +517,7 @@ asio::awaitable<void> Session::serve() {
                 if (parser.state() != RequestParser::State::need_more) break;
             }
             idle_ = !have_first_byte;
-            if (idle_ && draining_) {
+            if (idle_ && draining_ && served_) {
                 close();
                 co_return;
             }
@@ -573,6 +574,7 @@ asio::awaitable<void> Session::serve() {
         }
         disarm();
         first_request = false;
+        served_ = true;
         Clock::time_point header_done = have_first_byte ? first_byte : Clock::now();
         co_await answer(parser.take(), header_done, wall_start);
         if (!keep_alive_ || draining_) {

@@ -1,6 +1,8 @@
 #include "server/listen_socket.hpp"
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -103,6 +105,86 @@ ListenSocket open_tcp(const BindAddress& address, int backlog) {
 ListenSocket open_listen_socket(const BindAddress& address, int backlog) {
     return address.kind == BindAddress::Kind::unix_socket ? open_unix(address, backlog)
                                                           : open_tcp(address, backlog);
+}
+
+std::vector<ListenSocket> inherited_listen_sockets() {
+    std::vector<ListenSocket> out;
+    const char* pid = std::getenv("LISTEN_PID");
+    const char* fds = std::getenv("LISTEN_FDS");
+    std::string names = std::getenv("LISTEN_FDNAMES") ? std::getenv("LISTEN_FDNAMES") : "";
+    bool ours = pid && fds && std::strtol(pid, nullptr, 10) == ::getpid();
+    int count = ours ? static_cast<int>(std::strtol(fds, nullptr, 10)) : 0;
+    ::unsetenv("LISTEN_PID");
+    ::unsetenv("LISTEN_FDS");
+    ::unsetenv("LISTEN_FDNAMES");
+    for (int i = 0; i < count; ++i) {
+        int fd = 3 + i;
+        std::string name;
+        if (!names.empty()) {
+            auto colon = names.find(':');
+            name = names.substr(0, colon);
+            names = colon == std::string::npos ? "" : names.substr(colon + 1);
+        }
+        sockaddr_storage ss{};
+        socklen_t len = sizeof(ss);
+        if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0)
+            throw std::runtime_error("inherited fd " + std::to_string(fd) + " is not a socket");
+        ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+        ListenSocket socket;
+        socket.fd = fd;
+        socket.family = ss.ss_family;
+        socket.metrics = name == "metrics";
+        char host[INET6_ADDRSTRLEN] = {};
+        if (ss.ss_family == AF_INET) {
+            auto* in = reinterpret_cast<sockaddr_in*>(&ss);
+            ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+            socket.address.host = host;
+            socket.address.port = ntohs(in->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+            ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+            socket.address.host = host;
+            socket.address.port = ntohs(in6->sin6_port);
+        } else if (ss.ss_family == AF_UNIX) {
+            socket.address.kind = BindAddress::Kind::unix_socket;
+            socket.address.path = reinterpret_cast<sockaddr_un*>(&ss)->sun_path;
+        }
+        out.push_back(std::move(socket));
+    }
+    return out;
+}
+
+std::vector<std::string> hand_over_listen_sockets(const std::vector<ListenSocket>& sockets) {
+    // First out of the way of 3.., then into place: a socket may already sit where another goes.
+    std::vector<int> moved;
+    for (const auto& s : sockets) moved.push_back(::fcntl(s.fd, F_DUPFD_CLOEXEC, 3 + static_cast<int>(sockets.size())));
+    std::string names;
+    for (std::size_t i = 0; i < moved.size(); ++i) {
+        ::dup2(moved[i], 3 + static_cast<int>(i));  // dup2's copy is inheritable
+        ::close(moved[i]);
+        names += (i ? ":" : "") + std::string(sockets[i].metrics ? "metrics" : "http");
+    }
+    return {"LISTEN_PID=" + std::to_string(::getpid()), "LISTEN_FDS=" + std::to_string(sockets.size()),
+            "LISTEN_FDNAMES=" + names};
+}
+
+void notify_service_manager(const std::string& state) {
+    const char* path = std::getenv("NOTIFY_SOCKET");
+    if (!path || !*path) return;
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::size_t n = std::strlen(path);
+    if (n >= sizeof(sa.sun_path)) return;
+    std::memcpy(sa.sun_path, path, n);
+    if (path[0] == '@') sa.sun_path[0] = '\0';  // an abstract socket
+    int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return;
+    // Best effort: a service manager that is gone must not stop the server.
+    [[maybe_unused]] ssize_t sent = ::sendto(fd, state.data(), state.size(), MSG_NOSIGNAL,
+                                             reinterpret_cast<sockaddr*>(&sa),
+                                             static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n));
+    ::close(fd);
 }
 
 void close_listen_sockets(std::vector<ListenSocket>& sockets, bool unlink_unix) {

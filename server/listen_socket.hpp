@@ -21,4 +21,20 @@ ListenSocket open_listen_socket(const BindAddress& address, int backlog);
 // Closes them; removes unix socket files when `unlink_unix` (the master, at exit).
 void close_listen_sockets(std::vector<ListenSocket>& sockets, bool unlink_unix);
 
+// Sockets handed over by systemd socket activation or by the gantry this one replaces (USR2):
+// LISTEN_PID is this process and LISTEN_FDS says how many, from fd 3 on; LISTEN_FDNAMES may name
+// one "metrics". Empty when there are none. The variables are removed from the environment
+// (the app's own children must not take the sockets for theirs).
+std::vector<ListenSocket> inherited_listen_sockets();
+
+// Makes `sockets` the LISTEN_FDS of a process about to exec (in the forked child, before exec):
+// moved to fds 3.., inheritable. Returns the LISTEN_PID/LISTEN_FDS/LISTEN_FDNAMES entries to add
+// to its environment (built here, not with setenv, which is not safe after fork).
+std::vector<std::string> hand_over_listen_sockets(const std::vector<ListenSocket>& sockets);
+
+// systemd's readiness protocol (sd_notify): "READY=1", "RELOADING=1", "STOPPING=1", "STATUS=...".
+// A datagram to $NOTIFY_SOCKET; nothing without it. Written here rather than linking libsystemd:
+// the protocol is one sendto().
+void notify_service_manager(const std::string& state);
+
 }  // namespace gantry

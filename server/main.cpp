@@ -2,6 +2,8 @@
 #include <cstdio>
 #include <iostream>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "server/config.hpp"
 #include "server/master.hpp"
@@ -34,5 +36,5 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    return gantry::run_master(command.config);
+    return gantry::run_master(command.config, std::vector<std::string>(argv, argv + argc));
 }

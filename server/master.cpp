@@ -7,11 +7,19 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
 #include <thread>
+#include <vector>
+
+#include <sys/mman.h>
 
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char** environ;
 
 #include "cache/shared_store.hpp"
 #include "embed/cache_binding.hpp"
@@ -35,29 +43,73 @@ std::string describe_listen(const ListenSocket& s) {
     return "http://" + shown.to_string();
 }
 
+// Where each worker says it is serving: a slot per worker number, in memory shared before the
+// fork. A worker writes its pid there once its server is up; a HUP reload waits for these.
+class ReadyBoard {
+public:
+    static constexpr int kSlots = 1024;
+    ReadyBoard() {
+        void* m = ::mmap(nullptr, sizeof(std::atomic<int>) * kSlots, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED) throw std::runtime_error("mmap of the worker board failed");
+        slots_ = new (m) std::atomic<int>[kSlots]();
+    }
+    std::atomic<int>* slot(int n) { return n >= 0 && n < kSlots ? &slots_[n] : nullptr; }
+
+private:
+    std::atomic<int>* slots_;
+};
+
 class Master {
 public:
-    explicit Master(const Config& config) : config_(config) {}
+    Master(const Config& config, std::vector<std::string> argv) : config_(config), argv_(std::move(argv)) {}
 
     int run();
 
 private:
+    struct Worker {
+        int slot;        // its number: metrics slot, ready-board slot, slot 0 subscribes to purges
+        int generation;  // a HUP starts a new generation; the old one leaves once it is ready
+        bool retiring = false;  // sent TERM by TTOU: leaving, no longer counted
+    };
+
     void spawn_worker();
     void reap_workers();
     void signal_workers(int sig);
     void wait_workers_gone(Clock::time_point deadline);
     int halt(int status);
+    int current_workers() const;
+    void start_reload();
+    void check_reload();
+    void abort_reload(const char* why);
+    void retire_one_worker();
+    void upgrade_binary();
 
     const Config& config_;
+    std::vector<std::string> argv_;            // for USR2: the command line to exec again
     std::unique_ptr<SignalPipe> signals_;
     std::vector<ListenSocket> sockets_;
     std::unique_ptr<PythonRuntime> runtime_;   // only with --preload
     std::unique_ptr<MetricsStore> metrics_;    // --metrics-bind: shared with every worker
     std::unique_ptr<SharedStore> cache_;       // --cache-size: shared with every worker
-    std::map<pid_t, int> workers_;             // pid -> worker slot (0..workers-1, reused)
+    std::map<pid_t, Worker> workers_;
+    ReadyBoard ready_;
+    int target_ = 1;                           // workers wanted per generation (TTIN/TTOU change it)
+    int generation_ = 0;                       // the generation that is (or becomes) the serving one
+    int last_generation_ = 0;                  // generations are never reused
+    int previous_generation_ = 0;              // what a failed reload goes back to
+    bool reloading_ = false;                   // a new generation is starting; the old one serves meanwhile
+    Clock::time_point reload_started_{};
+    bool ever_ready_ = false;                  // READY=1 said to the service manager
+    bool handed_over_ = false;                 // USR2: a new master has our sockets (do not unlink them)
     bool stopping_ = false;
     bool boot_failed_ = false;
 };
+
+int Master::current_workers() const {
+    int n = 0;
+    for (const auto& [pid, w] : workers_) n += w.generation == generation_ && !w.retiring;
+    return n;
+}
 
 int Master::run() {
     setup_logging(config_, LogMode::master_sync);
@@ -72,7 +124,19 @@ int Master::run() {
         flush_logs();
         return 2;
     }
+    target_ = config_.workers;
+    try {
+        sockets_ = inherited_listen_sockets();  // systemd socket activation, or the gantry we replace
+    } catch (const std::exception& e) {
+        log.error("Cannot use the inherited sockets: {}", e.what());
+        flush_logs();
+        return 1;
+    }
+    bool inherited = !sockets_.empty(), inherited_metrics = false;
+    for (const auto& s : sockets_) inherited_metrics = inherited_metrics || s.metrics;
+    if (inherited) log.info("Using {} inherited listening socket(s) instead of --bind", sockets_.size());
     for (const auto& bind : config_.binds) {
+        if (inherited) break;
         try {
             sockets_.push_back(open_listen_socket(bind, config_.backlog));
         } catch (const std::exception& e) {
@@ -92,10 +156,13 @@ int Master::run() {
         for (const char* s : {"python_wait", "app", "write", "total"}) stages.emplace_back(s);
         metrics_ = MetricsStore::create(std::move(stages));
         try {
+            if (inherited_metrics) throw std::logic_error("inherited");
             ListenSocket socket = open_listen_socket(*config_.metrics_bind, config_.backlog);
             socket.metrics = true;
             log.info("Metrics at: http://{}/metrics", socket.address.to_string());
             sockets_.push_back(std::move(socket));
+        } catch (const std::logic_error&) {
+            // The metrics socket came with the others.
         } catch (const std::exception& e) {
             log.error("Connection in use or unusable: {}", e.what());
             close_listen_sockets(sockets_, true);
@@ -133,10 +200,12 @@ int Master::run() {
         }
     }
 
-    for (int i = 0; i < config_.workers; ++i) spawn_worker();
+    for (int i = 0; i < target_; ++i) spawn_worker();
 
     for (;;) {
-        int sig = signals_->wait(std::chrono::seconds(1));
+        // Faster ticks while workers start: readiness (READY=1, a reload's switch-over) is polled.
+        bool starting = reloading_ || !ever_ready_;
+        int sig = signals_->wait(starting ? std::chrono::milliseconds(50) : std::chrono::milliseconds(1000));
         switch (sig) {
         case SIGCHLD:
             reap_workers();
@@ -148,6 +217,7 @@ int Master::run() {
         case SIGTERM:
         case SIGINT: {
             log.info("Handling signal: {}", sig == SIGTERM ? "term" : "int");
+            notify_service_manager("STOPPING=1");
             stopping_ = true;
             signal_workers(SIGTERM);
             // The workers finish in-flight requests within the graceful timeout; then they die.
@@ -162,19 +232,44 @@ int Master::run() {
             wait_workers_gone(Clock::now() + std::chrono::seconds(2));
             return halt(0);
         case SIGHUP:
-            log.warn("Handling signal: hup (reloading workers is not supported yet; ignored)");
+            log.info("Handling signal: hup");
+            start_reload();
+            break;
+        case SIGTTIN:
+            log.info("Handling signal: ttin");
+            ++target_;
+            break;
+        case SIGTTOU:
+            log.info("Handling signal: ttou");
+            if (target_ > 1) {
+                --target_;
+                retire_one_worker();
+            }
+            break;
+        case SIGUSR2:
+            log.info("Handling signal: usr2");
+            upgrade_binary();
             break;
         case SIGUSR1:
             flush_logs();
             signal_workers(SIGUSR1);
             break;
         default:
-            break;  // the tick (EAGAIN), TTIN/TTOU (not supported yet), USR2
+            break;  // the tick
+        }
+        if (reloading_) check_reload();
+        if (!ever_ready_) {
+            int ready = 0;
+            for (const auto& [pid, w] : workers_) ready += ready_.slot(w.slot) && ready_.slot(w.slot)->load() == pid;
+            if (ready >= target_) {
+                ever_ready_ = true;
+                notify_service_manager("READY=1\nMAINPID=" + std::to_string(::getpid()));
+            }
         }
         // Keep the count: a worker that exited between SIGCHLDs is noticed here too, and a slot
         // whose fork failed is filled again.
         reap_workers();
-        while (!boot_failed_ && static_cast<int>(workers_.size()) < config_.workers) {
+        while (!boot_failed_ && current_workers() < target_) {
             std::size_t before = workers_.size();
             spawn_worker();
             if (workers_.size() == before) break;  // fork still failing: try again next tick
@@ -189,13 +284,14 @@ int Master::run() {
 void Master::spawn_worker() {
     // The lowest free slot: a replacement takes the slot of the worker it replaces.
     auto taken = [&](int n) {
-        for (const auto& [pid, slot] : workers_)
-            if (slot == n) return true;
+        for (const auto& [pid, w] : workers_)
+            if (w.slot == n) return true;
         return false;
     };
     int number = 0;
     while (taken(number)) ++number;
     int master_pid = ::getpid();
+    if (auto* r = ready_.slot(number)) r->store(0);
     if (runtime_) runtime_->before_fork();
     flush_logs();
     // Signals stay blocked across fork until the child has its own signal pipe: one sent to a
@@ -216,12 +312,12 @@ void Master::spawn_worker() {
         SignalPipe::forget_inherited();
         signals_.release();  // the parent's; its descriptors are closed above
         if (runtime_) runtime_->after_fork_child();
-        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number});
+        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number, ready_.slot(number)});
         std::_Exit(status);
     }
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     if (runtime_) runtime_->after_fork_parent();
-    workers_[pid] = number;
+    workers_[pid] = Worker{number, generation_};
 }
 
 void Master::reap_workers() {
@@ -233,13 +329,20 @@ void Master::reap_workers() {
         auto it = workers_.find(pid);
         if (it == workers_.end()) continue;
         // Its requests in flight died with it.
-        if (metrics_) metrics_->reset_worker_slot(static_cast<std::size_t>(it->second));
+        if (metrics_) metrics_->reset_worker_slot(static_cast<std::size_t>(it->second.slot));
+        Worker gone = it->second;
         workers_.erase(it);
         if (WIFEXITED(status)) {
             int code = WEXITSTATUS(status);
-            if (code == kWorkerBootError) boot_failed_ = true;
+            if (code == kWorkerBootError) {
+                // A new generation that cannot load the app: the old one keeps serving.
+                if (reloading_ && gone.generation == generation_) abort_reload("a new worker cannot load the app");
+                else if (gone.generation == generation_) boot_failed_ = true;
+                // else: a worker of a reload already abandoned, leaving
+            }
             if (code != 0) log.warn("Worker (pid:{}) exited with code {}", pid, code);
-            else if (!stopping_) log.info("Worker (pid:{}) exited (recycled); starting a new one", pid);
+            else if (!stopping_ && !gone.retiring && gone.generation == generation_)
+                log.info("Worker (pid:{}) exited (recycled); starting a new one", pid);
         } else if (WIFSIGNALED(status)) {
             int sig = WTERMSIG(status);
             if (sig == SIGKILL)
@@ -247,7 +350,9 @@ void Master::reap_workers() {
             else
                 log.error("Worker (pid:{}) was sent {}!", pid, ::sigabbrev_np(sig) ? ::sigabbrev_np(sig) : "a signal");
         }
-        if (!stopping_ && !boot_failed_) {
+        // Replaced if it belongs to the current generation and is still wanted (not retired by
+        // TTOU, not an old generation leaving after a reload).
+        if (!stopping_ && !boot_failed_ && gone.generation == generation_ && current_workers() < target_) {
             if (metrics_) metrics_->count_worker_restart();
             spawn_worker();
         }
@@ -255,7 +360,96 @@ void Master::reap_workers() {
 }
 
 void Master::signal_workers(int sig) {
-    for (const auto& [pid, number] : workers_) ::kill(pid, sig);
+    for (const auto& [pid, w] : workers_) ::kill(pid, sig);
+}
+
+// HUP: a new generation of workers loads the app anew; the old one serves until every new worker
+// is up, then drains. A new generation that cannot load the app is stopped, the old one stays.
+void Master::start_reload() {
+    if (reloading_) {
+        error_log().warn("A reload is already in progress; HUP ignored");
+        return;
+    }
+    if (runtime_)
+        error_log().warn("With --preload the new workers fork from the master's already loaded app: "
+                         "HUP restarts them but does not load changed code");
+    notify_service_manager("RELOADING=1");
+    reloading_ = true;
+    reload_started_ = Clock::now();
+    previous_generation_ = generation_;
+    generation_ = ++last_generation_;
+    for (int i = 0; i < target_; ++i) spawn_worker();
+}
+
+void Master::check_reload() {
+    int ready = 0;
+    for (const auto& [pid, w] : workers_)
+        if (w.generation == generation_ && ready_.slot(w.slot) && ready_.slot(w.slot)->load() == pid) ++ready;
+    if (ready >= target_) {
+        for (const auto& [pid, w] : workers_)
+            if (w.generation != generation_) ::kill(pid, SIGTERM);  // they finish what they serve
+        reloading_ = false;
+        error_log().info("Reload complete: {} new worker(s) serving, the old ones draining", ready);
+        notify_service_manager("READY=1");
+        return;
+    }
+    auto limit = std::chrono::milliseconds(static_cast<long long>(std::max(config_.timeout, 30.0) * 1000));
+    if (Clock::now() - reload_started_ > limit) abort_reload("the new workers did not get ready in time");
+}
+
+void Master::abort_reload(const char* why) {
+    error_log().error("Reload failed ({}); the old workers keep serving", why);
+    for (const auto& [pid, w] : workers_)
+        if (w.generation == generation_) ::kill(pid, SIGTERM);
+    generation_ = previous_generation_;
+    reloading_ = false;
+    notify_service_manager("READY=1");
+}
+
+// TTOU: the newest worker of the current generation leaves after its in-flight requests.
+void Master::retire_one_worker() {
+    Worker* newest = nullptr;
+    pid_t newest_pid = 0;
+    for (auto& [pid, w] : workers_)
+        if (w.generation == generation_ && !w.retiring && (!newest || w.slot > newest->slot)) {
+            newest = &w;
+            newest_pid = pid;
+        }
+    if (!newest) return;
+    newest->retiring = true;
+    ::kill(newest_pid, SIGTERM);
+}
+
+// USR2: a new gantry (the binary on disk now) starts with our listening sockets; both serve
+// until this one is sent TERM (then it drains), as gunicorn and nginx do. The pid file becomes
+// PIDFILE.oldbin meanwhile.
+void Master::upgrade_binary() {
+    if (argv_.empty()) return;
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e)
+        if (std::strncmp(*e, "LISTEN_", 7) != 0) env.emplace_back(*e);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        error_log().error("USR2: fork failed: {}", std::strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        for (auto& extra : hand_over_listen_sockets(sockets_)) env.push_back(std::move(extra));
+        std::vector<char*> args, envp;
+        for (auto& a : argv_) args.push_back(a.data());
+        args.push_back(nullptr);
+        for (auto& e : env) envp.push_back(e.data());
+        envp.push_back(nullptr);
+        sigset_t none;
+        sigemptyset(&none);
+        ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
+        ::execve("/proc/self/exe", args.data(), envp.data());
+        std::_Exit(127);
+    }
+    handed_over_ = true;
+    if (!config_.pidfile.empty()) std::rename(config_.pidfile.c_str(), (config_.pidfile + ".oldbin").c_str());
+    error_log().info("Started a new master (pid: {}) with the listening sockets; send TERM to this one ({}) "
+                     "to finish the upgrade", pid, ::getpid());
 }
 
 void Master::wait_workers_gone(Clock::time_point deadline) {
@@ -282,8 +476,8 @@ int Master::halt(int status) {
         signal_workers(SIGTERM);
         wait_workers_gone(Clock::now() + std::chrono::seconds(5));
     }
-    close_listen_sockets(sockets_, true);
-    if (!config_.pidfile.empty()) ::unlink(config_.pidfile.c_str());
+    close_listen_sockets(sockets_, !handed_over_);  // a new master uses the unix socket files now
+    if (!config_.pidfile.empty()) ::unlink((handed_over_ ? config_.pidfile + ".oldbin" : config_.pidfile).c_str());
     error_log().info("Shutting down: Master");
     flush_logs();
     // The preloaded interpreter is not finalised: the process is ending.
@@ -292,8 +486,8 @@ int Master::halt(int status) {
 
 }  // namespace
 
-int run_master(const Config& config) {
-    return Master(config).run();
+int run_master(const Config& config, std::vector<std::string> argv) {
+    return Master(config, std::move(argv)).run();
 }
 
 }  // namespace gantry

@@ -2,11 +2,15 @@
 // The master process: binds the listen sockets, forks and supervises the workers, like gunicorn's
 // arbiter. TERM/INT: graceful stop within --graceful-timeout; QUIT: stop now; a dead worker is
 // replaced; a worker that cannot load the app stops the whole server.
+#include <string>
+#include <vector>
+
 #include "server/config.hpp"
 
 namespace gantry {
 
-// Runs the server until it stops; returns the process exit status.
-int run_master(const Config& config);
+// Runs the server until it stops; returns the process exit status. `argv`: the command line,
+// to start the binary again on USR2.
+int run_master(const Config& config, std::vector<std::string> argv = {});
 
 }  // namespace gantry

@@ -219,6 +219,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     // right after that request, not at the next tick.
     if (max_requests) executor->on_completed(max_requests, [] { SignalPipe::wake(); });
     server.start();
+    if (shared.ready) shared.ready->store(::getpid());  // the master's HUP reload waits for this
 
     StopReason why = wait_for_stop(signals, master_pid, config, *executor, max_requests);
     if (why == StopReason::quick) {

@@ -1,6 +1,7 @@
 #pragma once
 // One worker process: the Python executor plus the HTTP server on the listen sockets it inherited
 // from the master. Runs until TERM/INT (graceful) or QUIT (now), or until the master goes away.
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -18,6 +19,7 @@ struct WorkerShared {
     MetricsStore* metrics = nullptr;  // --metrics-bind
     SharedStore* cache = nullptr;     // --cache-size > 0: the response cache and Django's cache backend
     int number = 0;                   // this worker's slot, 0..workers-1 (slot 0 subscribes to purges)
+    std::atomic<int>* ready = nullptr;  // where it writes its pid once serving (the master's board)
 };
 
 // Exit status a worker uses when the app cannot be loaded: the master stops instead of
