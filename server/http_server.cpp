@@ -328,6 +328,9 @@ private:
     AppTimes times_;
 };
 
+// How long a draining server still waits on an idle keep-alive connection for a request.
+constexpr auto kDrainLinger = std::chrono::milliseconds(500);
+
 class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(Socket socket, IoThread& io, ServerShared& shared, const ListenerInfo& listener)
@@ -352,7 +355,7 @@ public:
     // sent it or is about to, and a close now would fail a request no one refused.
     void drain() {
         draining_ = true;
-        if (idle_ && served_) arm(std::min(deadline_, Clock::now() + std::chrono::milliseconds(500)));
+        if (idle_ && served_) arm(std::min(deadline_, Clock::now() + kDrainLinger));
     }
     // Close now: in-flight writes fail, a blocked app sees client_gone().
     void close() {
@@ -517,18 +520,27 @@ asio::awaitable<void> Session::serve() {
                 if (parser.state() != RequestParser::State::need_more) break;
             }
             idle_ = !have_first_byte;
-            if (idle_ && draining_ && served_) {
-                close();
-                co_return;
-            }
             if (buffer_.size() >= buffer_.max_size()) {
                 co_await send_error(431, "Request Header Fields Too Large", false, false);
                 co_return;
             }
+            // Draining: an idle keep-alive connection waits only a short linger for a request its
+            // client may already have sent (served, with Connection: close), then closes.
             arm(have_first_byte ? first_byte + settings.header_timeout
-                                : Clock::now() + (first_request ? settings.header_timeout : settings.keep_alive));
+                : first_request ? Clock::now() + settings.header_timeout
+                : Clock::now() + (draining_ ? std::min<Clock::duration>(settings.keep_alive, kDrainLinger) : settings.keep_alive));
             error_code ec;
             co_await read_some(ec);
+            if (ec && timed_out_ && !have_first_byte && !closed_) {
+                // An idle deadline (keep-alive, or a drain's linger) that expired in the same
+                // moment a request arrived - a thread starved of CPU sees both at once: serve the
+                // request rather than reset it unread.
+                error_code ignored;
+                if (socket_.available(ignored) > 0) {
+                    timed_out_ = false;
+                    continue;
+                }
+            }
             if (ec) {
                 if (timed_out_ && have_first_byte && !closed_) {
                     co_await send_error(408, "Request Timeout", false, false);
@@ -577,7 +589,9 @@ asio::awaitable<void> Session::serve() {
         served_ = true;
         Clock::time_point header_done = have_first_byte ? first_byte : Clock::now();
         co_await answer(parser.take(), header_done, wall_start);
-        if (!keep_alive_ || draining_) {
+        // A response that promised keep-alive is followed by the linger even when a drain began
+        // meanwhile: its client may already be sending the next request (served with close).
+        if (!keep_alive_) {
             if (!closed_ && buffer_.size() > 0) {
                 // Requests already sent behind this one: closing with them unread would reset
                 // the connection and could destroy the response just written.
@@ -1079,6 +1093,9 @@ private:
                 ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             }
             auto session = std::make_shared<Session>(std::move(socket), io, shared_, listener);
+            // An accept that completed as the drain closed the acceptor: this connection is served
+            // once, with Connection: close, like the others.
+            if (shared_.draining.load(std::memory_order_relaxed)) session->drain();
             asio::co_spawn(io.context, Session::run(std::move(session)), log_session_exception);
         }
     }

@@ -220,6 +220,9 @@ int Master::run() {
             notify_service_manager("STOPPING=1");
             stopping_ = true;
             signal_workers(SIGTERM);
+            // The workers stop accepting now; so does the master's copy of the sockets, so new
+            // connections are refused at once rather than queued for no one (and reset later).
+            close_listen_sockets(sockets_, false);
             // The workers finish in-flight requests within the graceful timeout; then they die.
             auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<long long>(config_.graceful_timeout * 1000));
             wait_workers_gone(deadline);
@@ -348,7 +351,8 @@ void Master::reap_workers() {
             if (sig == SIGKILL)
                 log.error("Worker (pid:{}) was sent SIGKILL! Perhaps out of memory?", pid);
             else
-                log.error("Worker (pid:{}) was sent {}!", pid, ::sigabbrev_np(sig) ? ::sigabbrev_np(sig) : "a signal");
+                log.error("Worker (pid:{}) was sent {}!", pid,
+                          ::sigabbrev_np(sig) ? std::string("SIG") + ::sigabbrev_np(sig) : std::string("a signal"));
         }
         // Replaced if it belongs to the current generation and is still wanted (not retired by
         // TTOU, not an old generation leaving after a reload).

@@ -193,6 +193,13 @@ def spin_view(environ, start_response):
     return _respond(start_response, "spun %s\n" % s)
 
 
+def crash_view(environ, start_response):
+    """Crashes the interpreter (a NULL read through ctypes): SIGSEGV, the whole process goes."""
+    import ctypes
+    ctypes.string_at(0)
+    return _respond(start_response, "unreachable\n")
+
+
 def boom(environ, start_response):
     raise RuntimeError("probe boom: deliberate failure")
 
@@ -269,6 +276,7 @@ ROUTES = {
     "/sleep": sleep_view,
     "/hog": hog_view,
     "/spin": spin_view,
+    "/crash": crash_view,
     "/boom": boom,
     "/badheader": badheader,
     "/close-marker": close_marker,
