@@ -176,5 +176,52 @@ TEST(StaticRegistry, DefaultChainIsTimingThenStatic) {
     EXPECT_EQ(p->names()[1], "static");
 }
 
+TEST(StaticRegistry, NothingToServeLeavesTheChainInAWorker) {
+    Config c;  // as a worker builds it: no --static, no Django app
+    DjangoStaticSettings none;
+    auto p = build_pipeline(c, PipelineInputs{true, &none});
+    EXPECT_EQ(p->names(), std::vector<std::string>{"timing"});
+    char tmpl[] = "/tmp/gantry-static-reg-XXXXXX";
+    std::string dir = ::mkdtemp(tmpl);
+    c.static_mounts = {{"/s/", dir}};
+    EXPECT_EQ(build_pipeline(c, PipelineInputs{true, &none})->names(), (std::vector<std::string>{"timing", "static"}));
+    fs::remove_all(dir);
+}
+
+TEST(StaticRegistry, DjangoSettingsMakeTheMounts) {
+    char tmpl[] = "/tmp/gantry-static-dj-XXXXXX";
+    fs::path dir = ::mkdtemp(tmpl);
+    fs::create_directories(dir / "root" / "css");
+    fs::create_directories(dir / "app" / "static");
+    std::ofstream(dir / "root" / "css" / "collected.css") << "c";
+    std::ofstream(dir / "app" / "static" / "dev.css") << "d";
+    Config c;
+    c.middleware = {{"static", {}}};
+    DjangoStaticSettings dj;
+    dj.found = true;
+    dj.static_url = "/assets/";
+    dj.static_root = (dir / "root").string();
+    dj.finder_sources = {{(dir / "app" / "static").string(), ""}};
+    auto mounts_of = [&](const Pipeline& p) {
+        // The chain holds one StaticMiddleware; what it serves shows through a request.
+        HttpRequest req;
+        req.method = "GET";
+        std::vector<int> statuses;
+        for (const char* t : {"/assets/css/collected.css", "/assets/dev.css"}) {
+            req.target = t;
+            RequestContext ctx(req);
+            p.run_request(ctx);
+            statuses.push_back(ctx.answered() ? ctx.answer_head().status : 0);
+        }
+        return statuses;
+    };
+    EXPECT_EQ(mounts_of(*build_pipeline(c, PipelineInputs{true, &dj})), (std::vector<int>{200, 404}));  // STATIC_ROOT
+    dj.debug = true;
+    EXPECT_EQ(mounts_of(*build_pipeline(c, PipelineInputs{true, &dj})), (std::vector<int>{404, 200}));  // finders
+    c.middleware = {{"static", {{"django", "false"}}}};
+    EXPECT_EQ(build_pipeline(c, PipelineInputs{true, &dj})->size(), 0u);
+    fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace gantry
