@@ -33,7 +33,6 @@ struct ServerTimingMetric {
     std::string description;
 };
 
-// Per-request state, owned by the connection for the duration of one request.
 // A body a middleware answers with without copying it per request: bytes it keeps alive (shared
 // with the write), or a range of an open file sent with sendfile(2).
 struct AnswerBody {
@@ -44,6 +43,7 @@ struct AnswerBody {
     std::uint64_t count = 0;
 };
 
+// Per-request state, owned by the connection for the duration of one request.
 class RequestContext {
 public:
     explicit RequestContext(HttpRequest& request) : request_(&request), client_addr_(request.remote_addr) {}

@@ -103,6 +103,10 @@ Flow StaticMiddleware::serve(RequestContext& ctx, const StaticIndex& index, std:
     if (!is_head && request.method != "GET")
         return answer_text(ctx, 405, "405 Method Not Allowed\n", "GET, HEAD");
 
+    auto header = [&](std::string_view name) -> const std::string* {
+        const HttpHeader* h = request.find_header(name);
+        return h ? &h->value : nullptr;
+    };
     // The precompressed variant the client takes best (br, then zstd, then gzip on equal q).
     const StaticVariant* variant = &file->variants.front();
     if (file->has_encodings()) {
@@ -110,15 +114,11 @@ Flow StaticMiddleware::serve(RequestContext& ctx, const StaticIndex& index, std:
         std::size_t n = 0;
         for (std::string_view enc : {"br", "zstd", "gzip"})
             if (file->variant(enc)) offered[n++] = enc;
-        auto accept = AcceptEncoding::parse(request.find_header("Accept-Encoding") ? &request.find_header("Accept-Encoding")->value : nullptr);
+        auto accept = AcceptEncoding::parse(header("Accept-Encoding"));
         std::string_view chosen = choose_encoding(accept, std::span<const std::string_view>(offered.data(), n));
         if (!chosen.empty()) variant = file->variant(chosen);
     }
 
-    auto header = [&](std::string_view name) -> const std::string* {
-        const HttpHeader* h = request.find_header(name);
-        return h ? &h->value : nullptr;
-    };
     ConditionalRequest conditional;
     conditional.is_get = !is_head;
     conditional.if_none_match = header("If-None-Match");

@@ -159,7 +159,7 @@ struct SinkEvent {
     std::size_t count = 0;
     // A data event whose bytes a middleware keeps (a static file in memory): [offset, offset +
     // count) of these are written, never copied.
-    std::shared_ptr<const std::string> shared;
+    std::shared_ptr<const std::string> shared = nullptr;
 };
 
 // When the app side took the call and when it handed over its last byte (set by a Python thread,
