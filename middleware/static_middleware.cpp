@@ -73,12 +73,19 @@ StaticMiddleware::~StaticMiddleware() {
 }
 
 Flow StaticMiddleware::on_request(RequestContext& ctx) const {
-    // With nothing mounted this loop is empty: static costs a size check.
-    const std::string& target = ctx.request().target;
+    std::string_view target = ctx.request().target;
+    if (target.empty() || target.front() != '/') {
+        // Absolute-form ("http://host/static/x.css", RFC 9112 §3.2.2): its path.
+        auto scheme = target.find("://");
+        if (scheme == std::string_view::npos) return Flow::next;
+        auto path = target.find('/', scheme + 3);
+        if (path == std::string_view::npos) return Flow::next;
+        target.remove_prefix(path);
+    }
     for (const auto& index : indexes_) {
         const std::string& prefix = index->url_prefix();
         if (target.size() >= prefix.size() && target.compare(0, prefix.size(), prefix) == 0)
-            return serve(ctx, *index, std::string_view(target).substr(prefix.size()));
+            return serve(ctx, *index, target.substr(prefix.size()));
     }
     return Flow::next;
 }

@@ -271,6 +271,15 @@ def test_big_file_by_curl_and_keep_alive(static_server, files):
             assert r.status_code == 200 and r.content == (files / path[len("/static/"):]).read_bytes()
 
 
+def test_absolute_form_target(static_server):
+    with raw(static_server) as c:
+        c.send(b"GET http://example.com/static/a.js HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        r = c.response()
+        assert r.status == 200 and r.body == b"x" * 10
+        c.send(b"GET http://example.com/static/../secret.txt HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        assert c.response().status == 404
+
+
 def test_pipelined_static_requests(static_server, files):
     with raw(static_server) as c:
         c.send(b"GET /static/a.js HTTP/1.1\r\nHost: x\r\n\r\n" * 3 + b"GET /static/big.bin HTTP/1.1\r\nHost: x\r\n\r\n"

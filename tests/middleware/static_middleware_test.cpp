@@ -77,6 +77,9 @@ TEST_F(StaticMiddlewareTest, OtherPathsGoOnToTheApp) {
     EXPECT_EQ(get("/").flow, Flow::next);
     EXPECT_EQ(get("/staticfoo/site.css").flow, Flow::next);
     EXPECT_EQ(get("/static").flow, Flow::next);
+    EXPECT_EQ(get("*", {}, "OPTIONS").flow, Flow::next);
+    EXPECT_EQ(get("http://h").flow, Flow::next);
+    EXPECT_EQ(get("http://h/static/site.css").status, 200);  // absolute-form
 }
 
 TEST_F(StaticMiddlewareTest, ServesFromMemoryWithWhitenoiseHeaders) {
