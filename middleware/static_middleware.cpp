@@ -73,12 +73,19 @@ StaticMiddleware::~StaticMiddleware() {
 }
 
 Flow StaticMiddleware::on_request(RequestContext& ctx) const {
-    // With nothing mounted this loop is empty: static costs a size check.
-    const std::string& target = ctx.request().target;
+    std::string_view target = ctx.request().target;
+    if (target.empty() || target.front() != '/') {
+        // Absolute-form ("http://host/static/x.css", RFC 9112 §3.2.2): its path.
+        auto scheme = target.find("://");
+        if (scheme == std::string_view::npos) return Flow::next;
+        auto path = target.find('/', scheme + 3);
+        if (path == std::string_view::npos) return Flow::next;
+        target.remove_prefix(path);
+    }
     for (const auto& index : indexes_) {
         const std::string& prefix = index->url_prefix();
         if (target.size() >= prefix.size() && target.compare(0, prefix.size(), prefix) == 0)
-            return serve(ctx, *index, std::string_view(target).substr(prefix.size()));
+            return serve(ctx, *index, target.substr(prefix.size()));
     }
     return Flow::next;
 }
@@ -103,6 +110,10 @@ Flow StaticMiddleware::serve(RequestContext& ctx, const StaticIndex& index, std:
     if (!is_head && request.method != "GET")
         return answer_text(ctx, 405, "405 Method Not Allowed\n", "GET, HEAD");
 
+    auto header = [&](std::string_view name) -> const std::string* {
+        const HttpHeader* h = request.find_header(name);
+        return h ? &h->value : nullptr;
+    };
     // The precompressed variant the client takes best (br, then zstd, then gzip on equal q).
     const StaticVariant* variant = &file->variants.front();
     if (file->has_encodings()) {
@@ -110,15 +121,11 @@ Flow StaticMiddleware::serve(RequestContext& ctx, const StaticIndex& index, std:
         std::size_t n = 0;
         for (std::string_view enc : {"br", "zstd", "gzip"})
             if (file->variant(enc)) offered[n++] = enc;
-        auto accept = AcceptEncoding::parse(request.find_header("Accept-Encoding") ? &request.find_header("Accept-Encoding")->value : nullptr);
+        auto accept = AcceptEncoding::parse(header("Accept-Encoding"));
         std::string_view chosen = choose_encoding(accept, std::span<const std::string_view>(offered.data(), n));
         if (!chosen.empty()) variant = file->variant(chosen);
     }
 
-    auto header = [&](std::string_view name) -> const std::string* {
-        const HttpHeader* h = request.find_header(name);
-        return h ? &h->value : nullptr;
-    };
     ConditionalRequest conditional;
     conditional.is_get = !is_head;
     conditional.if_none_match = header("If-None-Match");

@@ -160,7 +160,7 @@ struct SinkEvent {
     std::size_t count = 0;
     // A data event whose bytes a middleware keeps (a static file in memory): [offset, offset +
     // count) of these are written, never copied.
-    std::shared_ptr<const std::string> shared;
+    std::shared_ptr<const std::string> shared = nullptr;
 };
 
 // When the app side took the call and when it handed over its last byte (set by a Python thread,
@@ -448,6 +448,11 @@ private:
             drained += co_await read_some(ec);
         }
         close();
+    }
+
+    void set_cork(bool on) {
+        int value = on ? 1 : 0;  // best effort: a failure only costs an extra segment
+        ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
     }
 
     asio::awaitable<void> serve();
@@ -834,6 +839,10 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
             }
             case SinkEvent::Kind::file: {
                 data_bytes += std::min(e.count, shared_.settings.stream_buffer_bytes);
+                // The head and the file's first bytes leave in full segments (nginx's tcp_nopush):
+                // corked until the file is sent, so the client is not woken for the head alone.
+                const bool cork = listener_.family != AF_UNIX && e.count > 0 && rendered.framing != BodyFraming::none;
+                if (cork) set_cork(true);
                 if (!co_await write_all(buffers)) break;
                 if (streaming_hooks && ctx.stream_rewritten()) {
                     // A middleware rewrites this stream (compression): the file's bytes must go
@@ -879,7 +888,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
                 off_t offset = e.offset;
                 std::uint64_t left = count;
                 std::uint64_t since_yield = 0;
-                socket_.native_non_blocking(true);
+                if (!socket_.native_non_blocking()) socket_.native_non_blocking(true);  // once per connection
                 arm(Clock::now() + settings.io_timeout);
                 while (left > 0 && !closed_) {
                     ssize_t n = ::sendfile(socket_.native_handle(), e.fd, &offset, std::min<std::uint64_t>(left, 1 << 20));
@@ -913,6 +922,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
                     truncated = true;
                     close();
                 }
+                if (cork && !closed_) set_cork(false);
                 if (rendered.framing == BodyFraming::chunked && count > 0) buffers.push_back(asio::buffer(crlf));
                 break;
             }

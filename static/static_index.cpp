@@ -183,6 +183,7 @@ StaticIndex::StaticIndex(StaticMountSpec spec, StaticMemoryLimits limits, bool w
 }
 
 void StaticIndex::rebuild() {
+    if (!watched_) return;
     auto fresh = StaticSnapshot::build(spec_, limits_);
     std::lock_guard lock(mutex_);
     snapshot_ = std::move(fresh);

@@ -93,6 +93,8 @@ public:
     }
     // The unwatched fast path: no reference count touched.
     const StaticSnapshot& fixed_snapshot() const { return *snapshot_; }
+    // Re-reads the sources and swaps the snapshot (the watcher's thread); a no-op unless watched,
+    // since an unwatched snapshot is read without the lock.
     void rebuild();
 
 private:

@@ -67,7 +67,7 @@ http {{
   uwsgi_temp_path {dir}/uwsgi;
   scgi_temp_path {dir}/scgi;
   server {{
-    listen 127.0.0.1:{port} reuseport;
+    listen 127.0.0.1:{port};
     location /static/ {{ alias {root}/; }}
   }}
 }}
@@ -141,6 +141,34 @@ def wait_ready(port, proc, timeout=30):
         except OSError:
             time.sleep(0.05)
     raise SystemExit("%s did not start" % proc.name)
+
+
+def tree_pids(root):
+    """The process and its descendants (nginx and gunicorn fork workers; gantry too)."""
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        try:
+            for tid in os.listdir("/proc/%d/task" % pid):
+                with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return pids
+
+
+def cpu_seconds(pids):
+    """utime + stime of these processes (all their threads), in seconds."""
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except OSError:
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def check(port, path, headers, want_body, want_encoding):
@@ -235,14 +263,19 @@ def main():
                         check(port, path, hdrs, want, enc)
                         url = "http://127.0.0.1:%d%s" % (port, path)
                         run_wrk(url, headers, opts.warmup, opts.threads, opts.connections, str(tmp / "wrk.lua"))
+                        # Server CPU per request: steadier than req/s when a neighbour loads the machine.
+                        pids = tree_pids(proc.p.pid)
+                        cpu_before = cpu_seconds(pids)
                         r = run_wrk(url, headers, opts.duration, opts.threads, opts.connections, str(tmp / "wrk.lua"))
+                        r["cpu_us_per_request"] = (cpu_seconds(pids) - cpu_before) / max(1, r["requests"]) * 1e6
                     finally:
                         proc.stop()
                     if r["status_errors"]:
                         raise SystemExit("%s %s: %d non-2xx answers" % (name, sc, r["status_errors"]))
                     by_server[name].append(r)
-                    print("round %d %-4s %-10s %9.0f req/s  p50 %6d us  p99 %6d us  socket errors %d"
-                          % (rnd + 1, sc, name, r["rps"], r["p50_us"], r["p99_us"], r["socket_errors"]), flush=True)
+                    print("round %d %-4s %-10s %9.0f req/s  p50 %6d us  p99 %6d us  server CPU %7.1f us/request  socket errors %d"
+                          % (rnd + 1, sc, name, r["rps"], r["p50_us"], r["p99_us"], r["cpu_us_per_request"],
+                             r["socket_errors"]), flush=True)
     finally:
         load_after = os.getloadavg()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -251,20 +284,24 @@ def main():
     rows = []
     for sc, by_server in results.items():
         med = {n: statistics.median(r["rps"] for r in rs) for n, rs in by_server.items() if rs}
-        row = {"scenario": sc, **{n: round(v) for n, v in med.items()}}
+        cpu = {n: statistics.median(r["cpu_us_per_request"] for r in rs) for n, rs in by_server.items() if rs}
+        row = {"scenario": sc, **{n: round(v) for n, v in med.items()},
+               **{n + "_cpu_us": round(v, 1) for n, v in cpu.items()}}
         if "gantry" in med and "nginx" in med:
             row["gantry/nginx"] = med["gantry"] / med["nginx"]
         if "gantry" in med and "whitenoise" in med:
             row["gantry/whitenoise"] = med["gantry"] / med["whitenoise"]
         rows.append(row)
     if opts.markdown:
-        print("\n| file | nginx req/s | gantry req/s | whitenoise req/s | gantry/nginx | gantry/whitenoise |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        print("\n| file | nginx req/s | gantry req/s | whitenoise req/s | gantry/nginx | gantry/whitenoise "
+              "| server CPU µs/request: nginx / gantry / whitenoise |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
         for r in rows:
-            print("| %s | %s | %s | %s | %s | %s |" % (
+            print("| %s | %s | %s | %s | %s | %s | %s / %s / %s |" % (
                 r["scenario"], r.get("nginx", "-"), r.get("gantry", "-"), r.get("whitenoise", "-"),
                 "%.2f" % r["gantry/nginx"] if "gantry/nginx" in r else "-",
-                "%.1f" % r["gantry/whitenoise"] if "gantry/whitenoise" in r else "-"))
+                "%.1f" % r["gantry/whitenoise"] if "gantry/whitenoise" in r else "-",
+                r.get("nginx_cpu_us", "-"), r.get("gantry_cpu_us", "-"), r.get("whitenoise_cpu_us", "-")))
     else:
         for r in rows:
             print(json.dumps(r))

@@ -1,6 +1,12 @@
 // What the middleware pipeline costs a request: the runner around an empty chain, around the
-// timing middleware alone (its default: no Server-Timing header), and with the header on.
+// timing middleware alone (its default: no Server-Timing header), with the header on, the default
+// chain as a worker builds it with nothing to serve (timing,static: static leaves the chain), and a
+// static hit.
 #include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "middleware/pipeline.hpp"
 #include "middleware/registry.hpp"
@@ -47,15 +53,48 @@ void BM_NoPipeline(benchmark::State& state) {
 BENCHMARK(BM_NoPipeline);
 
 void BM_TimingOnly(benchmark::State& state) {
-    Config config;  // default chain: timing, Server-Timing off
+    Config config;
+    config.middleware = {{"timing", {}}};  // Server-Timing off
     auto pipeline = build_pipeline(config);
     HttpRequest request = make_request();
     run_once(*pipeline, request, state);
 }
 BENCHMARK(BM_TimingOnly);
 
+void BM_DefaultChain(benchmark::State& state) {
+    Config config;  // timing,static as a worker builds it: static has nothing mounted and leaves
+    auto pipeline = build_pipeline(config, PipelineInputs{true, nullptr});
+    HttpRequest request = make_request();
+    run_once(*pipeline, request, state);
+}
+BENCHMARK(BM_DefaultChain);
+
+// A 60 KB stylesheet with a .gz beside it, asked for with Accept-Encoding: gzip: the static
+// middleware's whole answer (resolve, look up, negotiate, conditionals, the head), no socket.
+void BM_StaticHitFromMemory(benchmark::State& state) {
+    char tmpl[] = "/tmp/gantry-bench-static-XXXXXX";
+    std::filesystem::path root = ::mkdtemp(tmpl);
+    std::ofstream(root / "site.css") << std::string(60 * 1024, 'c');
+    std::ofstream(root / "site.css.gz") << std::string(9 * 1024, 'z');
+    Config config;
+    config.static_mounts = {{"/static/", root.string()}};
+    auto pipeline = build_pipeline(config, PipelineInputs{true, nullptr});
+    HttpRequest request = make_request();
+    request.target = "/static/site.css";
+    request.headers.push_back({"Accept-Encoding", "gzip"});
+    for (auto _ : state) {
+        RequestContext ctx(request);
+        std::size_t entered = pipeline->run_request(ctx);
+        pipeline->run_response(ctx, ctx.answer_head(), nullptr, entered);
+        benchmark::DoNotOptimize(ctx.answer_extra());
+    }
+    std::filesystem::remove_all(root);
+}
+BENCHMARK(BM_StaticHitFromMemory);
+
 void BM_TimingWithServerTimingHeader(benchmark::State& state) {
     Config config;
+    config.middleware = {{"timing", {}}};
     config.server_timing = true;
     auto pipeline = build_pipeline(config);
     HttpRequest request = make_request();
@@ -65,6 +104,7 @@ BENCHMARK(BM_TimingWithServerTimingHeader);
 
 void BM_TimingOff(benchmark::State& state) {
     Config config;
+    config.middleware = {{"timing", {}}};
     config.timing = "off";
     auto pipeline = build_pipeline(config);
     HttpRequest request = make_request();

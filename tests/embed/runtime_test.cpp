@@ -143,5 +143,46 @@ TEST_F(Virtualenv, VirtualEnvVariableIsHonoured) {
     EXPECT_EQ(j["prefix"], dir_);
 }
 
+// What the static middleware learns from the app (PythonRuntime::django_static_settings).
+json static_settings(const std::vector<std::string>& env, const std::string& app) {
+    auto r = run_child({"--static-settings", "--pythonpath", kApps, app}, env);
+    return loaded_json(r);
+}
+
+TEST(StaticSettings, NotDjangoIsNotFound) {
+    json j = static_settings({}, "loadforms:application");
+    EXPECT_FALSE(j["found"]);
+    EXPECT_TRUE(j["notes"].empty());
+}
+
+TEST(StaticSettings, ProductionIsStaticRootUnderStaticUrl) {
+    json j = static_settings({}, "djangostatic");
+    EXPECT_TRUE(j["found"]);
+    EXPECT_FALSE(j["debug"]);
+    EXPECT_EQ(j["static_url"], "/static/");  // Django's relative form, made a path
+    EXPECT_EQ(j["static_root"], "/srv/collected");
+    EXPECT_TRUE(j["sources"].empty());  // finders only in DEBUG
+}
+
+TEST(StaticSettings, DebugListsTheFindersInOrder) {
+    json j = static_settings({"DJANGOSTATIC_DEBUG=1"}, "djangostatic");
+    EXPECT_TRUE(j["debug"]);
+    const auto& sources = j["sources"];
+    ASSERT_GE(sources.size(), 3u) << j;
+    EXPECT_EQ(sources[0][0], kApps + "/djangostatic_files/assets");  // STATICFILES_DIRS first
+    EXPECT_EQ(sources[0][1], "");
+    EXPECT_EQ(sources[1][0], kApps + "/djangostatic_files/vendor");
+    EXPECT_EQ(sources[1][1], "vendor");
+    bool admin = false;  // then the apps' static/ directories
+    for (const auto& s : sources) admin = admin || s[0].get<std::string>().ends_with("django/contrib/admin/static");
+    EXPECT_TRUE(admin) << j;
+}
+
+TEST(StaticSettings, AnAbsoluteStaticUrlIsNotServed) {
+    json j = static_settings({"DJANGOSTATIC_URL=https://cdn.example.com/s/"}, "djangostatic");
+    EXPECT_TRUE(j["found"]);
+    EXPECT_EQ(j["static_url"], "");
+}
+
 }  // namespace
 }  // namespace gantry::test

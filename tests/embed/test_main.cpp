@@ -1,6 +1,7 @@
 // One Python interpreter per test process, started by a gtest Environment; plus a child mode
 // (`embed_tests --child ...`) for tests whose configuration must be fixed before Py_Initialize.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
@@ -52,19 +53,20 @@ public:
     }
 };
 
-// --child [--fork] [--burst N] [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
+// --child [--fork] [--static-settings] [--burst N] [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
 // Starts a runtime, loads APP, prints "LOADED" or "LOAD ERROR" + the error, then the body of
 // one GET TARGET. Exit code 0, or 3 on a load error.
 int child_main(int argc, char** argv) {
     Config config;
     std::string target = "/";
     std::vector<std::string> positional;
-    bool fork_first = false;
+    bool fork_first = false, static_settings = false;
     int burst = 0;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return std::string(argv[++i]); };
         if (a == "--fork") fork_first = true;
+        else if (a == "--static-settings") static_settings = true;
         else if (a == "--burst") burst = std::stoi(next());
         else if (a == "--venv") config.virtualenv = next();
         else if (a == "--chdir") config.chdir = next();
@@ -86,6 +88,16 @@ int child_main(int argc, char** argv) {
         return 3;
     }
     std::cout << "LOADED\n" << std::flush;
+    if (static_settings) {
+        // What the static middleware learns from the app, as JSON.
+        DjangoStaticSettings s = runtime->django_static_settings();
+        nlohmann::json sources = nlohmann::json::array();
+        for (const auto& src : s.finder_sources) sources.push_back({src.dir, src.sub_prefix});
+        nlohmann::json out = {{"found", s.found}, {"debug", s.debug}, {"static_url", s.static_url},
+                              {"static_root", s.static_root}, {"sources", sources}, {"notes", s.notes}};
+        std::cout << out.dump() << std::flush;
+        return 0;
+    }
     if (fork_first) {
         // As a prefork master does: fork with the app loaded, both sides then serve.
         runtime->before_fork();

@@ -201,7 +201,7 @@ TEST(TimingMiddleware, HeaderOnlyForAllowedClients) {
 
 TEST(Registry, BuildsTheConfiguredChainAndRefusesBadOnes) {
     Config config;
-    EXPECT_EQ(build_pipeline(config)->names(), std::vector<std::string>{"timing"});
+    EXPECT_EQ(build_pipeline(config)->names(), (std::vector<std::string>{"timing", "static"}));
     config.middleware = {{"nope", {}}};
     EXPECT_THROW(build_pipeline(config), ConfigError);
     config.middleware = {{"timing", {}}, {"timing", {}}};

@@ -361,8 +361,9 @@ class MiddlewareConfigTest : public ConfigTest {};
 
 TEST_F(MiddlewareConfigTest, DefaultsAndFlags) {
     Config d = config({"m:a"});
-    ASSERT_EQ(d.middleware.size(), 1u);
+    ASSERT_EQ(d.middleware.size(), 2u);
     EXPECT_EQ(d.middleware[0].name, "timing");
+    EXPECT_EQ(d.middleware[1].name, "static");
     EXPECT_EQ(d.timing, "on");
     EXPECT_FALSE(d.server_timing);
     EXPECT_EQ(d.timing_allow_ips, (std::vector<std::string>{"127.0.0.1", "::1"}));
@@ -404,6 +405,32 @@ level = 6
 
     auto nameless = write_toml("app = \"m:a\"\n[[middleware]]\nlevel = 1\n");
     EXPECT_CONTAINS(error_of({"-c", nameless}), "name");
+}
+
+TEST_F(MiddlewareConfigTest, StaticMountsFromFlagsAndToml) {
+    Config d = config({"m:a"});
+    EXPECT_TRUE(d.static_mounts.empty());
+    EXPECT_FALSE(d.static_watch);
+    Config c = config({"--static", "/static/=/srv/static", "--static", "/media=/srv/media", "--static-watch", "m:a"});
+    EXPECT_EQ(c.static_mounts, (std::vector<std::pair<std::string, std::string>>{{"/static/", "/srv/static"},
+                                                                                  {"/media", "/srv/media"}}));
+    EXPECT_TRUE(c.static_watch);
+    EXPECT_EQ(c.app, "m:a");
+    auto path = write_toml("app = \"m:a\"\nstatic = [\"/s/=/srv/s\"]\nstatic_watch = true\n");
+    Config t = config({"-c", path});
+    EXPECT_EQ(t.static_mounts, (std::vector<std::pair<std::string, std::string>>{{"/s/", "/srv/s"}}));
+    EXPECT_TRUE(t.static_watch);
+    EXPECT_CONTAINS(error_of({"--static", "/static/", "m:a"}), "URL_PREFIX=DIR");
+    EXPECT_CONTAINS(error_of({"--static", "static=/x", "m:a"}), "starting with '/'");
+    EXPECT_CONTAINS(error_of({"--static", "/s=", "m:a"}), "URL_PREFIX=DIR");
+}
+
+TEST_F(MiddlewareConfigTest, CompressStaticSubcommand) {
+    CommandLine cl = parse({"compress-static", "/srv/static"});
+    EXPECT_FALSE(cl.exit_now);
+    EXPECT_EQ(cl.compress_static_dir, "/srv/static");
+    EXPECT_TRUE(parse({"compress-static", "--help"}).exit_now);
+    error_of({"compress-static"});  // DIR is required
 }
 
 }  // namespace
