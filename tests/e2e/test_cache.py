@@ -257,9 +257,10 @@ def test_django_cache_backend_passes_its_suite_inside_the_server(server):
 
 def test_concurrent_misses_of_an_expired_page_make_one_app_call(start_server):
     s = start_server("cache_app:app", *CHAIN, workers=2)
-    path = "/page/herd?cc=max-age=1&sleep=0.4"
+    # max-age=2, not 1: lifetimes count whole seconds, so a 1 s entry may be stale at once.
+    path = "/page/herd?cc=max-age=2&sleep=0.4"
     _, _, first = fetch(s, path)
-    time.sleep(1.3)  # expired: the next requests all miss at once
+    time.sleep(3.1)  # expired: the next requests all miss at once
     with ThreadPoolExecutor(max_workers=6) as pool:
         results = list(pool.map(lambda _: fetch(s, path, timeout=20), range(6)))
     ids = {ident(body) for _, _, body in results}
@@ -280,9 +281,9 @@ def test_a_page_never_cached_is_not_serialised(start_server):
 
 def test_stale_while_revalidate_serves_stale_while_one_request_refreshes(start_server):
     s = start_server("cache_app:app", *CHAIN, workers=2)
-    path = "/page/swr?cc=max-age=1,stale-while-revalidate=30&sleep=0.5"
+    path = "/page/swr?cc=max-age=2,stale-while-revalidate=30&sleep=0.5"
     _, _, first = fetch(s, path)
-    time.sleep(1.3)
+    time.sleep(3.1)
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda _: fetch(s, path, timeout=20), range(4)))
     timings = [h["server-timing"] for _, h, _ in results]
