@@ -40,8 +40,9 @@ def load_cases(path=CORPUS):
     assert len(names) == len(set(names)), "duplicate case names in %s" % path
     for c in cases:
         c["raw"] = expand(c["request"]).encode("latin-1")
-        if "body" in c:
-            c["body"] = expand(c["body"]).encode("latin-1")
+        for key in ("body", "gunicorn_body"):
+            if key in c:
+                c[key] = expand(c[key]).encode("latin-1")
     return cases
 
 
@@ -82,7 +83,7 @@ def exchange(server, data):
         try:
             sock.sendall(data)
             sock.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:
             pass  # the server answered and closed before taking all of it (an over-long line)
         yield
         while True:
@@ -146,8 +147,9 @@ def test_hostile_request(hostile_server, case):
             assert statuses == expected, data[:300]
         else:
             assert statuses == [expected], data[:300]
-        if "body" in case:
-            assert responses[0].body == case["body"]
+        body = case.get("gunicorn_body", case.get("body")) if IS_GUNICORN else case.get("body")
+        if body is not None and not (IS_GUNICORN and "gunicorn" in case):
+            assert responses[0].body == body
         # The worker that answered is still the one serving: same pid, same connection.
         assert worker_pid(side) == server.first_pid
     finally:
