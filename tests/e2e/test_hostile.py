@@ -158,6 +158,21 @@ def test_hostile_request(hostile_server, case):
     assert status == 200 and body.startswith(b"probe GET /hello"), (status, body)
 
 
+@pytest.mark.skipif(IS_GUNICORN, reason="gantry's log line")
+def test_refusals_are_logged_at_debug_level_only(start_server):
+    """A refused request leaves a line in the error log with --log-level debug, none by default
+    (a flood of bad requests must not fill the log)."""
+    quiet = start_server("probe:app")
+    loud = start_server("probe:app", "--log-level", "debug")
+    for s in (quiet, loud):
+        with s.connect() as sock:
+            sock.sendall(b"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+            assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+    assert loud.wait_for_output(r"refused a request from 127\.0\.0\.1: 400 Bad Request"), loud.log()
+    quiet.assert_serving()
+    assert "refused" not in quiet.stderr(), quiet.log()
+
+
 def test_corpus_is_large_and_covers_each_kind():
     """At least 100 cases, and every kind of hostile input the corpus exists for."""
     assert len(CASES) >= 100
