@@ -18,6 +18,8 @@
 #include <CLI/CLI.hpp>
 #include <toml.hpp>
 
+#include "static/path_resolver.hpp"  // is_strict_utf8
+
 namespace gantry {
 
 namespace {
@@ -223,6 +225,9 @@ Layer read_config_file(const std::string& path) {
         std::ifstream file(path, std::ios::binary);
         if (!file) error("cannot read config file " + path + ": " + std::strerror(errno));
         std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+        // TOML is UTF-8 only, and toml11 3.7 reads out of bounds reporting bad UTF-8 in a literal
+        // string (a heap overflow under ASan, found with fuzz/config_fuzz): refuse it first.
+        if (!is_strict_utf8(text)) error("config file " + path + " is not valid TOML: it is not UTF-8");
         if (toml_nesting_depth(text) > 32)
             error("config file " + path + " is not valid for gantry: arrays or tables nested more than 32 deep");
         std::istringstream in(text);

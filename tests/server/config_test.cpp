@@ -328,6 +328,14 @@ TEST_F(ConfigTest, DeeplyNestedConfigFileIsAnErrorNotACrash) {
     EXPECT_EQ(c.proc_name, std::string(100, '{'));
 }
 
+// Found by fuzz/config_fuzz: toml11 3.7 reads past its buffer reporting invalid UTF-8 in a
+// literal-string key (a heap overflow under ASan; garbage or a crash in a release build).
+TEST_F(ConfigTest, ConfigFileThatIsNotUtf8IsAnError) {
+    EXPECT_CONTAINS(error_of({"-c", write_toml("'i= \x8b'i=b:\x8b'i= \x8b'i= "), "a:b"}), "it is not UTF-8");
+    EXPECT_CONTAINS(error_of({"-c", write_toml("proc_name = \"caf\xe9\"\n"), "a:b"}), "it is not UTF-8");
+    EXPECT_EQ(config({"-c", write_toml("proc_name = \"caf\xc3\xa9\"\n"), "a:b"}).proc_name, "caf\xc3\xa9");
+}
+
 TEST_F(ConfigTest, PrecedenceFlagOverFileOverEnvironmentOverDefault) {
     ::setenv("WEB_CONCURRENCY", "6", 1);
     ::setenv("VIRTUAL_ENV", "/env/venv", 1);
