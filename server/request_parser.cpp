@@ -103,6 +103,7 @@ public:
     bool expect_continue_ = false;
     bool content_length_seen_ = false;
     bool host_seen_ = false;
+    bool transfer_encoding_seen_ = false;
     std::size_t trailer_fields_ = 0;
 
 private:
@@ -119,7 +120,7 @@ private:
         // Beast gives 10 or 11 only; other versions are sorted out in put_checked().
         if (method == "CONNECT") return reject(ec, 501, "Not Implemented");  // no tunnels: not a proxy
         // origin-form ("/p?q"), absolute-form ("http://h/p"), or "*" for OPTIONS (RFC 9112 3.2).
-        bool target_ok = target.front() == '/' || is_absolute_form(target) || (target == "*" && method == "OPTIONS");
+        bool target_ok = (!target.empty() && target.front() == '/') || is_absolute_form(target) || (target == "*" && method == "OPTIONS");
         if (!target_ok) return reject(ec, 400, "Bad Request");
         request_.method.assign(method);
         request_.target.assign(target);
@@ -162,6 +163,7 @@ private:
             });
             if (chunked_count != 1 || chunked_at != codings) return reject(ec, 400, "Bad Request");
             if (codings != 1) return reject(ec, 501, "Not Implemented");
+            transfer_encoding_seen_ = true;
         }
         // One Content-Length, one number: lists and repeats ("5, 5") are what a front proxy and
         // the server may read differently. Beast accepts equal ones; gantry refuses as nginx does.
@@ -186,6 +188,9 @@ private:
     }
 
     void on_header_impl(error_code& ec) override {
+        // Whatever our reading of the list above, Beast must frame the body as chunked too;
+        // should it read a list differently, a refusal beats two framings of one body.
+        if (transfer_encoding_seen_ && !chunked()) return reject(ec, 400, "Bad Request");
         request_.keep_alive = keep_alive();
         if (request_.version == 10) expect_continue_ = false;  // 100 is an HTTP/1.1 response
     }

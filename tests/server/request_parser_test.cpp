@@ -227,6 +227,21 @@ TEST(RequestParser, ChunkedWithTrailersAndAllowedWhitespace) {
     EXPECT_EQ(req.find_header("X-T"), nullptr);  // trailers are dropped
 }
 
+TEST(RequestParser, EveryAcceptedTransferEncodingIsFramedAsChunked) {
+    // Beast and gantry each read the Transfer-Encoding list; an accepted request must be read
+    // as chunked by both, or the chunks would become the next request.
+    for (std::string te : {"chunked", "CHUNKED", " chunked", "\tchunked\t", ", chunked", "chunked ,", "chunked,",
+                           ",,chunked,,", "chunked\t,", "gzip, chunked", "chunked, chunked", "chunked;x=1", "xchunked"}) {
+        RequestParser p({});
+        p.feed("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: " + te +
+               "\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+        if (p.state() == RequestParser::State::complete)
+            EXPECT_EQ(p.take().body.memory(), "hello") << "'" << te << "'";
+        else
+            EXPECT_EQ(p.state(), RequestParser::State::error) << "'" << te << "'";
+    }
+}
+
 // Found by fuzz/request_parser_fuzz: end of stream before any byte "completed" an empty request.
 TEST(RequestParser, EofBeforeAnyByteIsNoRequest) {
     RequestParser p({});
