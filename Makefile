@@ -4,7 +4,7 @@ PORT ?= 8000
 RELEASE := build/release
 ASAN := build/asan
 
-.PHONY: deps build build-asan demo test test-release test-asan bench clean
+.PHONY: deps build build-asan demo test test-release test-asan bench fuzz clean
 
 deps:
 	scripts/install-deps.sh
@@ -28,6 +28,11 @@ test: build build-asan
 	examples/django_demo/setup.sh
 	cd $(RELEASE) && ctest --output-on-failure
 	cd $(ASAN) && ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure
+
+# The libFuzzer targets (clang, ASan+UBSan; see docs/operations.md), 30 s each
+# from their seed corpora: fails on any crash. CI runs it after `make test`.
+fuzz: deps
+	fuzz/run.sh 30
 
 bench: build
 	examples/django_demo/setup.sh

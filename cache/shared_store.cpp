@@ -133,8 +133,9 @@ struct SharedStore::Region {
         e->value_len = static_cast<std::uint32_t>(value.size());
         e->flags = flags;
         e->expires_ns = expires_ns;
-        std::memcpy(e->key_data(), key.data(), key.size());
-        std::memcpy(e->key_data() + key.size(), value.data(), value.size());
+        // An empty view may have a null data(): memcpy's pointers must not be null even for 0 bytes.
+        if (!key.empty()) std::memcpy(e->key_data(), key.data(), key.size());
+        if (!value.empty()) std::memcpy(e->key_data() + key.size(), value.data(), value.size());
         index->insert(*e);
         lru->push_front(*e);
         stats.entries += 1;

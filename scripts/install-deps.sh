@@ -10,6 +10,7 @@ packages=(
   python3-whitenoise python3-brotli python3-zstandard brotli zstd
   nginx-light redis-server
   curl wrk procps util-linux
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

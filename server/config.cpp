@@ -4,8 +4,12 @@
 #include <charconv>
 #include <cstdint>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <functional>
+#include <algorithm>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -13,6 +17,8 @@
 
 #include <CLI/CLI.hpp>
 #include <toml.hpp>
+
+#include "static/path_resolver.hpp"  // is_strict_utf8
 
 namespace gantry {
 
@@ -181,10 +187,55 @@ std::string toml_scalar_text(const TomlReader& r, const toml::value& v) {
     r.wrong("a list of tables with a name and scalar options");
 }
 
+// How deeply arrays and inline tables nest, outside strings and comments. toml11 parses them by
+// recursion, so a file of 100000 '[' overflowed the stack (a segfault instead of an error; found
+// with fuzz/config_fuzz). A gantry config nests two or three levels.
+std::size_t toml_nesting_depth(std::string_view text) {
+    std::size_t depth = 0, deepest = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (c == '#') {
+            i = text.find('\n', i);
+            if (i == std::string_view::npos) break;
+        } else if (c == '"' || c == '\'') {
+            // A string: basic ones end at an unescaped quote, literal ones at the next quote; the
+            // multi-line forms at three quotes.
+            bool multi = text.substr(i, 3) == std::string(3, c);
+            std::string_view end = multi ? std::string_view(c == '"' ? "\"\"\"" : "'''") : std::string_view(&text[i], 1);
+            std::size_t j = i + (multi ? 3 : 1);
+            for (; j < text.size(); ++j) {
+                if (c == '"' && text[j] == '\\') {
+                    ++j;
+                    continue;
+                }
+                if (text.substr(j, end.size()) == end) break;
+                if (!multi && text[j] == '\n') break;  // unterminated: toml11 reports it
+            }
+            i = j + end.size() - 1;
+        } else if (c == '[' || c == '{') {
+            deepest = std::max(deepest, ++depth);
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            --depth;
+        }
+    }
+    return deepest;
+}
+
 Layer read_config_file(const std::string& path) {
     toml::value root;
     try {
-        root = toml::parse(path);
+        std::ifstream file(path, std::ios::binary);
+        if (!file) error("cannot read config file " + path + ": " + std::strerror(errno));
+        std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+        // TOML is UTF-8 only, and toml11 3.7 reads out of bounds reporting bad UTF-8 in a literal
+        // string (a heap overflow under ASan, found with fuzz/config_fuzz): refuse it first.
+        if (!is_strict_utf8(text)) error("config file " + path + " is not valid TOML: it is not UTF-8");
+        if (toml_nesting_depth(text) > 32)
+            error("config file " + path + " is not valid for gantry: arrays or tables nested more than 32 deep");
+        std::istringstream in(text);
+        root = toml::parse(in, path);
+    } catch (const ConfigError&) {
+        throw;
     } catch (const toml::syntax_error& e) {
         error("config file " + path + " is not valid TOML:\n" + e.what());
     } catch (const std::exception& e) {

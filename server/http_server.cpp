@@ -438,6 +438,14 @@ private:
         if (!keep_alive) co_await linger_close();
     }
 
+    // A request the parser refused: its error answer, then close. Logged at debug level only, so a
+    // flood of bad requests cannot fill the error log (gunicorn does the same).
+    asio::awaitable<void> refuse(const RequestParser& parser) {
+        spdlog::debug("refused a request from {}: {} {}", peer_addr_.empty() ? "unix socket" : peer_addr_,
+                      parser.error_status(), parser.error_reason());
+        co_await send_error(parser.error_status(), parser.error_reason(), false, false);
+    }
+
     asio::awaitable<void> linger_close() {
         error_code ec;
         socket_.shutdown(asio::socket_base::shutdown_send, ec);
@@ -519,7 +527,7 @@ asio::awaitable<void> Session::serve() {
                     first_byte = Clock::now();
                 }
                 if (feed(parser) == RequestParser::State::error) {
-                    co_await send_error(parser.error_status(), parser.error_reason(), false, false);
+                    co_await refuse(parser);
                     co_return;
                 }
                 if (parser.state() != RequestParser::State::need_more) break;
@@ -552,7 +560,7 @@ asio::awaitable<void> Session::serve() {
                 } else if (ec == asio::error::eof && have_first_byte) {
                     parser.feed_eof();
                     if (parser.state() == RequestParser::State::error)
-                        co_await send_error(parser.error_status(), parser.error_reason(), false, false);
+                        co_await refuse(parser);
                 }
                 close();
                 co_return;
@@ -569,7 +577,7 @@ asio::awaitable<void> Session::serve() {
         while (parser.state() == RequestParser::State::header_done) {
             if (buffer_.size() > 0) {
                 if (feed(parser) == RequestParser::State::error) {
-                    co_await send_error(parser.error_status(), parser.error_reason(), false, false);
+                    co_await refuse(parser);
                     co_return;
                 }
                 if (parser.state() == RequestParser::State::complete) break;

@@ -1,5 +1,6 @@
 #include "server/request_parser.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -32,10 +33,49 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-// The last element of a comma-separated list, e.g. "gzip, chunked" -> "chunked".
-std::string_view last_token(std::string_view list) {
-    auto comma = list.rfind(',');
-    return trim(comma == std::string_view::npos ? list : list.substr(comma + 1));
+// The non-empty elements of a comma-separated list, e.g. "gzip, chunked" -> {"gzip", "chunked"}
+// (empty elements are allowed and ignored, RFC 9110 5.6.1).
+template <class F>
+void for_each_element(std::string_view list, F&& f) {
+    while (!list.empty()) {
+        auto comma = list.find(',');
+        auto element = trim(list.substr(0, comma));
+        if (!element.empty()) f(element);
+        if (comma == std::string_view::npos) break;
+        list.remove_prefix(comma + 1);
+    }
+}
+
+// "METHOD SP target SP HTTP/D.D" -> 10 * D + D, or -1 for any other shape of line.
+int version_of_request_line(std::string_view line) {
+    if (line.size() < 10 || std::count(line.begin(), line.end(), ' ') != 2) return -1;
+    std::string_view tail = line.substr(line.size() - 9);  // " HTTP/D.D"
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    if (tail.substr(0, 6) != " HTTP/" || !digit(tail[6]) || tail[7] != '.' || !digit(tail[8])) return -1;
+    return (tail[6] - '0') * 10 + (tail[8] - '0');
+}
+
+// A Host value (RFC 9110 7.2: uri-host [ ":" port ]): the characters of a reg-name, an IP literal
+// and a port. Refuses what would make the authority mean something else ("a/b", "user@h", "a b").
+bool valid_host(std::string_view host) {
+    for (unsigned char c : host) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  std::string_view("-._~%!$&'()*+,;=:[]").find(static_cast<char>(c)) != std::string_view::npos;
+        if (!ok) return false;
+    }
+    return true;
+}
+
+// absolute-form: scheme "://" ... with scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
+bool is_absolute_form(std::string_view target) {
+    auto colon = target.find("://");
+    if (colon == std::string_view::npos || colon == 0) return false;
+    for (std::size_t i = 0; i < colon; ++i) {
+        char c = target[i];
+        bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!(alpha || (i > 0 && ((c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.')))) return false;
+    }
+    return true;
 }
 
 }  // namespace
@@ -61,6 +101,10 @@ public:
     int status_ = 0;           // set by our own checks, mapped from Beast's errors otherwise
     const char* reason_ = "";
     bool expect_continue_ = false;
+    bool content_length_seen_ = false;
+    bool host_seen_ = false;
+    bool transfer_encoding_seen_ = false;
+    std::size_t trailer_fields_ = 0;
 
 private:
     void reject(error_code& ec, int status, const char* reason) {
@@ -73,8 +117,11 @@ private:
                          error_code& ec) override {
         if (limits_.request_line && method.size() + 1 + target.size() + 9 > limits_.request_line)
             return reject(ec, 414, "Request-URI Too Long");
-        if (version != 10 && version != 11)
-            return reject(ec, 400, "Bad Request");  // HTTP/0.9 or 2.x on an HTTP/1 parser
+        // Beast gives 10 or 11 only; other versions are sorted out in put_checked().
+        if (method == "CONNECT") return reject(ec, 501, "Not Implemented");  // no tunnels: not a proxy
+        // origin-form ("/p?q"), absolute-form ("http://h/p"), or "*" for OPTIONS (RFC 9112 3.2).
+        bool target_ok = (!target.empty() && target.front() == '/') || is_absolute_form(target) || (target == "*" && method == "OPTIONS");
+        if (!target_ok) return reject(ec, 400, "Bad Request");
         request_.method.assign(method);
         request_.target.assign(target);
         request_.version = static_cast<unsigned>(version);
@@ -86,18 +133,51 @@ private:
 
     void on_field_impl(http::field name, std::string_view name_string, std::string_view value,
                        error_code& ec) override {
-        // Chunked trailers arrive here too. They are dropped: a header smuggled in after the
-        // body would bypass whatever a front proxy checked in the real header.
-        if (is_header_done()) return;
-        if (limits_.fields && request_.headers.size() >= limits_.fields)
-            return reject(ec, 431, "Request Header Fields Too Large");
         if (limits_.field_size && name_string.size() + 2 + value.size() > limits_.field_size)
             return reject(ec, 431, "Request Header Fields Too Large");
+        // Chunked trailers arrive here too. They are counted against the same limits, then
+        // dropped: a header smuggled in after the body would bypass whatever a front proxy checked
+        // in the real header. (Beast has refused Content-Length and Transfer-Encoding there.)
+        if (is_header_done()) {
+            if (limits_.fields && ++trailer_fields_ > limits_.fields)
+                return reject(ec, 431, "Request Header Fields Too Large");
+            return;
+        }
+        if (limits_.fields && request_.headers.size() >= limits_.fields)
+            return reject(ec, 431, "Request Header Fields Too Large");
         // Beast has already refused Content-Length with Transfer-Encoding, conflicting
-        // Content-Lengths and a repeated Transfer-Encoding. A Transfer-Encoding whose final coding
-        // is not chunked leaves the body length unknowable: RFC 9112 6.3 says 400.
-        if (name == http::field::transfer_encoding && !iequals(last_token(value), "chunked"))
-            return reject(ec, 400, "Bad Request");
+        // Content-Lengths and a repeated Transfer-Encoding header.
+        if (name == http::field::transfer_encoding) {
+            if (request_.version == 10)
+                return reject(ec, 400, "Bad Request");  // RFC 9112 6.1: faulty framing in HTTP/1.0
+            // The codings: chunked must come last and once, or the body length is unknowable
+            // (RFC 9112 6.3: 400; Beast would quietly read no body and take the chunks for the
+            // next request). Any other coding could only be passed on still encoded: 501.
+            std::size_t codings = 0, chunked_at = 0, chunked_count = 0;
+            for_each_element(value, [&](std::string_view coding) {
+                ++codings;
+                if (iequals(coding, "chunked")) {
+                    ++chunked_count;
+                    chunked_at = codings;
+                }
+            });
+            if (chunked_count != 1 || chunked_at != codings) return reject(ec, 400, "Bad Request");
+            if (codings != 1) return reject(ec, 501, "Not Implemented");
+            transfer_encoding_seen_ = true;
+        }
+        // One Content-Length, one number: lists and repeats ("5, 5") are what a front proxy and
+        // the server may read differently. Beast accepts equal ones; gantry refuses as nginx does.
+        if (name == http::field::content_length) {
+            if (content_length_seen_ || value.find(',') != std::string_view::npos)
+                return reject(ec, 400, "Bad Request");
+            content_length_seen_ = true;
+        }
+        // RFC 9112 3.2: more than one Host, or one that is not a host[:port], is a 400. The cache
+        // keys and the app's ALLOWED_HOSTS check must see the one authority the client named.
+        if (name == http::field::host) {
+            if (host_seen_ || !valid_host(value)) return reject(ec, 400, "Bad Request");
+            host_seen_ = true;
+        }
         if (name == http::field::expect) {
             if (iequals(trim(value), "100-continue"))
                 expect_continue_ = true;
@@ -108,6 +188,9 @@ private:
     }
 
     void on_header_impl(error_code& ec) override {
+        // Whatever our reading of the list above, Beast must frame the body as chunked too;
+        // should it read a list differently, a refusal beats two framings of one body.
+        if (transfer_encoding_seen_ && !chunked()) return reject(ec, 400, "Bad Request");
         request_.keep_alive = keep_alive();
         if (request_.version == 10) expect_continue_ = false;  // 100 is an HTTP/1.1 response
     }
@@ -120,7 +203,11 @@ private:
         return append_body(body, ec);
     }
 
-    void on_chunk_header_impl(std::uint64_t, std::string_view, error_code&) override {}
+    void on_chunk_header_impl(std::uint64_t, std::string_view extensions, error_code& ec) override {
+        // Beast does not bound a chunk line; extensions carry nothing gantry uses. Bounded like
+        // a header field.
+        if (limits_.field_size && extensions.size() > limits_.field_size) reject(ec, 400, "Bad Request");
+    }
 
     std::size_t on_chunk_body_impl(std::uint64_t, std::string_view body, error_code& ec) override {
         return append_body(body, ec);
@@ -163,35 +250,25 @@ std::size_t RequestParser::feed(std::string_view bytes) {
     // keeps unparsed header bytes in the caller's buffer, so `bytes` starts at the request line).
     if (impl_->request_.method.empty() && impl_->limits_.request_line) {
         std::size_t window = impl_->limits_.request_line + 2;
-        if (bytes.size() > window && bytes.substr(0, window).find('\n') == std::string_view::npos) {
-            state_ = State::error;
-            error_status_ = 414;
-            error_reason_ = "Request-URI Too Long";
-            return 0;
-        }
+        if (bytes.size() > window && bytes.substr(0, window).find('\n') == std::string_view::npos)
+            return fail(414, "Request-URI Too Long"), 0;
     }
     std::size_t used = 0;
     while (used < bytes.size()) {
         error_code ec;
-        std::size_t n = impl_->put(boost::asio::const_buffer(bytes.data() + used, bytes.size() - used), ec);
+        std::size_t n = put_checked(bytes.substr(used), ec);
         used += n;
         if (ec == http::error::need_more) break;
         if (ec) {
-            state_ = State::error;
             if (std::getenv("GANTRY_PARSER_DEBUG")) std::fprintf(stderr, "parser: %s\n", ec.message().c_str());
-            if (impl_->status_) {
-                error_status_ = impl_->status_;
-                error_reason_ = impl_->reason_;
-            } else if (ec == http::error::header_limit) {
-                error_status_ = 431;
-                error_reason_ = "Request Header Fields Too Large";
-            } else if (ec == http::error::body_limit) {
-                error_status_ = 413;
-                error_reason_ = "Payload Too Large";
-            } else {
-                error_status_ = 400;
-                error_reason_ = "Bad Request";
-            }
+            if (impl_->status_)
+                fail(impl_->status_, impl_->reason_);
+            else if (ec == http::error::header_limit)
+                fail(431, "Request Header Fields Too Large");
+            else if (ec == http::error::body_limit)
+                fail(413, "Payload Too Large");
+            else
+                fail(400, "Bad Request");
             return used;
         }
         if (impl_->is_done()) {
@@ -200,12 +277,67 @@ std::size_t RequestParser::feed(std::string_view bytes) {
         }
         if (n == 0) break;
     }
+    if (!impl_->is_header_done() && impl_->limits_.field_size) {
+        // All of bytes[used..] is an unfinished header (Beast found no end in it). A field line
+        // that never ends is refused at the field-size limit, not at the whole header's. (Before
+        // the request line is parsed, a line without a newline is the request line: 414 above.)
+        std::string_view pending = bytes.substr(used);
+        auto newline = pending.rfind('\n');
+        std::size_t partial = newline != std::string_view::npos ? pending.size() - newline - 1
+                              : impl_->request_.method.empty() ? 0 : pending.size();
+        if (partial > impl_->limits_.field_size + 2) return fail(431, "Request Header Fields Too Large"), used;
+    }
     state_ = impl_->is_header_done() ? State::header_done : State::need_more;
     return used;
 }
 
+std::size_t RequestParser::put_checked(std::string_view in, boost::system::error_code& ec) {
+    const bool in_header = !impl_->is_header_done();
+    std::size_t n = impl_->put(boost::asio::const_buffer(in.data(), in.size()), ec);
+    if (!in_header) return n;
+    if (ec == http::error::bad_version) {
+        // Beast refuses every version but 1.0 and 1.1 alike. Another major version (0.9, 2.0:
+        // an h2 preface) is 505; a higher 1.x is read as 1.1 (RFC 9110 2.5), by parsing again
+        // with the digit replaced: the same length, so what is consumed is the same.
+        std::string_view line = in.substr(0, in.find("\r\n"));
+        int version = version_of_request_line(line);
+        if (version < 0 || version == 10 || version == 11) return n;  // malformed otherwise: 400
+        if (version / 10 != 1) {
+            impl_->status_ = 505;
+            impl_->reason_ = "HTTP Version Not Supported";
+            return n;
+        }
+        std::string as_11(in);
+        as_11[line.size() - 1] = '1';
+        impl_ = std::make_unique<Impl>(impl_->limits_);  // nothing of this request was parsed yet
+        ec = {};
+        return put_checked(as_11, ec);
+    }
+    if (ec && ec != http::error::need_more) return n;
+    // Beast unfolds obsolete line folding (a line starting with SP or HTAB continues the previous
+    // field). RFC 9112 5.2 allows that or a 400; gantry refuses, so that no proxy in front can read
+    // the folded line as a field of its own. Beast takes a field only with the byte after its
+    // CRLF, so a fold is always within what one put() consumed; the header ends at its first
+    // empty line (what follows may be body).
+    std::string_view header = in.substr(0, n);
+    header = header.substr(0, header.find("\r\n\r\n"));
+    if (header.find("\n ") != std::string_view::npos || header.find("\n\t") != std::string_view::npos) {
+        impl_->status_ = 400;
+        impl_->reason_ = "Bad Request";
+        ec = http::error::bad_field;
+    }
+    return n;
+}
+
+void RequestParser::fail(int status, const char* reason) {
+    state_ = State::error;
+    error_status_ = status;
+    error_reason_ = reason;
+}
+
 void RequestParser::feed_eof() {
     if (state_ == State::complete || state_ == State::error) return;
+    if (!impl_->got_some()) return;  // nothing was sent: no request to complete or refuse
     error_code ec;
     impl_->put_eof(ec);
     if (ec) {

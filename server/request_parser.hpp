@@ -6,6 +6,8 @@
 #include <memory>
 #include <string_view>
 
+#include <boost/system/error_code.hpp>
+
 #include "server/http_request.hpp"
 
 namespace gantry {
@@ -39,7 +41,7 @@ public:
     void feed_eof();
 
     State state() const { return state_; }
-    int error_status() const { return error_status_; }   // 400, 413, 414, 431
+    int error_status() const { return error_status_; }   // 400, 413, 414, 417, 431, 501, 505
     const char* error_reason() const { return error_reason_; }
     bool started() const;                 // any byte of this request seen
     bool expects_continue() const;        // header_done, "Expect: 100-continue", and a body to come
@@ -51,6 +53,10 @@ public:
 
 private:
     class Impl;
+    // One Beast put() on `in` plus the checks that need the raw header bytes (versions, folding).
+    std::size_t put_checked(std::string_view in, boost::system::error_code& ec);
+    void fail(int status, const char* reason);
+
     std::unique_ptr<Impl> impl_;
     State state_ = State::need_more;
     int error_status_ = 0;

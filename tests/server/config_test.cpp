@@ -315,6 +315,27 @@ TEST_F(ConfigTest, ConfigFileErrors) {
     EXPECT_CONTAINS(error_of({"-c", (dir_ / "missing.toml").string(), "a:b"}), "missing.toml");
 }
 
+// Found by fuzz/config_fuzz: toml11 parses nested arrays by recursion, and a file of deeply
+// nested '[' or '{' overflowed the stack (a segfault, not "gantry: error: ...").
+TEST_F(ConfigTest, DeeplyNestedConfigFileIsAnErrorNotACrash) {
+    EXPECT_CONTAINS(error_of({"-c", write_toml("a = " + std::string(100000, '[') + "\n"), "a:b"}), "nested more than 32 deep");
+    EXPECT_CONTAINS(error_of({"-c", write_toml("a = " + std::string(100000, '{') + "\n"), "a:b"}), "nested more than 32 deep");
+    // Brackets inside strings and comments do not count; real nesting within the bound parses.
+    auto c = parse({"-c", write_toml("# " + std::string(100, '[') + "\naccess_logformat = \"" + std::string(100, '[') +
+                                     "\"\nproc_name = '''" + std::string(100, '{') + "'''\n[[middleware]]\nname = \"timing\"\n"
+                                     "level = [[[1]]]\n"), "a:b"}).config;
+    EXPECT_EQ(c.access_logformat, std::string(100, '['));
+    EXPECT_EQ(c.proc_name, std::string(100, '{'));
+}
+
+// Found by fuzz/config_fuzz: toml11 3.7 reads past its buffer reporting invalid UTF-8 in a
+// literal-string key (a heap overflow under ASan; garbage or a crash in a release build).
+TEST_F(ConfigTest, ConfigFileThatIsNotUtf8IsAnError) {
+    EXPECT_CONTAINS(error_of({"-c", write_toml("'i= \x8b'i=b:\x8b'i= \x8b'i= "), "a:b"}), "it is not UTF-8");
+    EXPECT_CONTAINS(error_of({"-c", write_toml("proc_name = \"caf\xe9\"\n"), "a:b"}), "it is not UTF-8");
+    EXPECT_EQ(config({"-c", write_toml("proc_name = \"caf\xc3\xa9\"\n"), "a:b"}).proc_name, "caf\xc3\xa9");
+}
+
 TEST_F(ConfigTest, PrecedenceFlagOverFileOverEnvironmentOverDefault) {
     ::setenv("WEB_CONCURRENCY", "6", 1);
     ::setenv("VIRTUAL_ENV", "/env/venv", 1);
