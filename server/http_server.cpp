@@ -148,6 +148,9 @@ struct ServerShared {
     AppDispatcher* dispatcher = nullptr;
     std::atomic<std::size_t> connections{0};
     std::atomic<bool> draining{false};  // readiness: a draining worker is not ready
+    // Accept loops still running: one whose accept completed as its acceptor closed has a
+    // connection it has not made a session of yet. A drained server is idle only once none runs.
+    std::atomic<std::size_t> accept_loops{0};
 };
 
 // What the app side sends, queued until the session's thread writes it.
@@ -1076,6 +1079,9 @@ public:
     }
 
     std::size_t open_connections() const { return shared_.connections.load(); }
+    // Sessions, plus accept loops that may still make one (a drain closes the acceptors; a loop
+    // ends once it sees that, after making a session of an accept that had already completed).
+    std::size_t busy() const { return shared_.connections.load() + shared_.accept_loops.load(); }
 
 private:
     // On each I/O thread: close the acceptors, then apply `action` to every session.
@@ -1093,6 +1099,11 @@ private:
     }
 
     asio::awaitable<void> accept_loop(IoThread& io, Acceptor& acceptor, const ListenerInfo& listener) {
+        shared_.accept_loops.fetch_add(1);
+        struct Running {
+            std::atomic<std::size_t>& loops;
+            ~Running() { loops.fetch_sub(1); }
+        } running{shared_.accept_loops};
         for (;;) {
             error_code ec;
             Socket socket(io.context);
@@ -1132,7 +1143,7 @@ void HttpServer::stop() { impl_->stop(); }
 std::size_t HttpServer::open_connections() const { return impl_->open_connections(); }
 
 bool HttpServer::wait_idle(std::chrono::steady_clock::time_point deadline) {
-    while (impl_->open_connections() > 0) {
+    while (impl_->busy() > 0) {
         if (Clock::now() >= deadline) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
