@@ -1,4 +1,5 @@
 #include "cache/cache_control.hpp"
+#include "server/header_fields.hpp"
 
 #include <cctype>
 #include <charconv>
@@ -8,12 +9,6 @@ namespace gantry {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-    return true;
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

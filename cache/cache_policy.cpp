@@ -5,23 +5,13 @@
 
 #include "cache/cache_control.hpp"
 #include "server/http_date.hpp"
+#include "server/header_fields.hpp"
 
 namespace gantry {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-    return true;
-}
 
-const HttpHeader* find(const std::vector<HttpHeader>& headers, std::string_view name) {
-    for (const auto& h : headers)
-        if (iequals(h.name, name)) return &h;
-    return nullptr;
-}
 
 }  // namespace
 
@@ -50,7 +40,7 @@ StorageDecision CachePolicy::decide(const HttpRequest& request, std::string_view
     if (cc.no_store) return refuse("no-store");
     if (cc.no_cache) return refuse("no-cache");
     // A cookie set by the response belongs to one client: never stored, whatever the request had.
-    if (find(response_headers, "Set-Cookie")) return refuse("set-cookie");
+    if (find_field(response_headers, "Set-Cookie")) return refuse("set-cookie");
     for (const auto& h : response_headers)
         if (iequals(h.name, "Vary") && header_list_contains(h.value, "*")) return refuse("vary-star");
 
@@ -61,10 +51,10 @@ StorageDecision CachePolicy::decide(const HttpRequest& request, std::string_view
     std::optional<std::int64_t> lifetime;
     if (cc.s_maxage) lifetime = cc.s_maxage;
     else if (cc.max_age) lifetime = cc.max_age;
-    else if (const HttpHeader* expires = find(response_headers, "Expires")) {
+    else if (const HttpHeader* expires = find_field(response_headers, "Expires")) {
         auto at = parse_http_date(expires->value);
         std::time_t base = now;
-        if (const HttpHeader* date = find(response_headers, "Date"))
+        if (const HttpHeader* date = find_field(response_headers, "Date"))
             if (auto parsed = parse_http_date(date->value)) base = *parsed;
         lifetime = at ? std::max<std::int64_t>(0, *at - base) : 0;  // an invalid Expires is in the past
     }

@@ -13,6 +13,7 @@
 #include "cache/redis_tier.hpp"
 #include "cache/shared_store.hpp"
 #include "middleware/accept_encoding.hpp"
+#include "server/header_fields.hpp"
 
 namespace gantry {
 
@@ -27,7 +28,6 @@ struct RedisLookup {
 // What on_request learnt, for on_response; kept across Flow::wait.
 struct CacheState final : MiddlewareState {
     SharedStore* store = nullptr;
-    std::string url_key;              // CacheKey::url(), to rebuild the key after learning Vary
     std::string host;
     std::string coding;               // the coding compress below would choose for this client
     std::optional<CachedResponse> stale;  // a stale copy that may stand in for an error
@@ -52,15 +52,7 @@ namespace {
 // of coding is its own.
 constexpr std::string_view kRawAcceptEncoding = "accept-encoding:raw";
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
-const HttpHeader* find(const std::vector<HttpHeader>& headers, std::string_view name) {
-    for (const auto& h : headers)
-        if (iequals(h.name, name)) return &h;
-    return nullptr;
-}
 
 void remove_all(std::vector<HttpHeader>& headers, std::string_view name) {
     std::erase_if(headers, [&](const HttpHeader& h) { return iequals(h.name, name); });
@@ -180,7 +172,6 @@ Flow CacheMiddleware::on_request(RequestContext& ctx) const {
             state->coding = std::string(
                 choose_encoding(AcceptEncoding::parse(ae ? &ae->value : nullptr), options_.codings_below));
         }
-        state->url_key = CacheKey(request, state->host).url();
     }
     CacheKey key(request, state->host);
 
@@ -244,7 +235,7 @@ Flow CacheMiddleware::on_request(RequestContext& ctx) const {
     std::string body = std::move(cached->body);
     add_age(head, now, cached->stored_at);
     const HttpHeader* inm = request.find_header("If-None-Match");
-    const HttpHeader* etag = find(head.headers, "ETag");
+    const HttpHeader* etag = find_field(head.headers, "ETag");
     if (inm && etag && none_match(inm->value, etag->value)) {
         // 304: the validators and caching headers only (RFC 9110 §15.4.5).
         ResponseHead not_modified{304, "Not Modified", {}};
@@ -285,7 +276,7 @@ void CacheMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::
     std::string coding = state->coding;
     bool raw = false;
     if (std::find(names.begin(), names.end(), "accept-encoding") != names.end()) {
-        const HttpHeader* ce = find(head.headers, "Content-Encoding");
+        const HttpHeader* ce = find_field(head.headers, "Content-Encoding");
         std::string_view sent = ce ? std::string_view(ce->value) : std::string_view();
         // Keyed by the chosen coding only when that coding is what the response carries (gantry's
         // compress made it); otherwise the app chose: key this URL by the raw header from now on.

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "middleware/accept_encoding.hpp"
+#include "server/header_fields.hpp"
 
 namespace gantry {
 
@@ -20,9 +21,6 @@ struct CompressState final : MiddlewareState {
     std::unique_ptr<StreamCompressor> stream;  // a streamed response being compressed
 };
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -38,12 +36,6 @@ bool list_has(std::string_view list, std::string_view token) {
         if (comma == std::string_view::npos) return false;
         list.remove_prefix(comma + 1);
     }
-}
-
-HttpHeader* find(ResponseHead& head, std::string_view name) {
-    for (auto& h : head.headers)
-        if (iequals(h.name, name)) return &h;
-    return nullptr;
 }
 
 void erase_all(ResponseHead& head, std::string_view name) {
@@ -158,7 +150,7 @@ void CompressMiddleware::on_response(RequestContext& ctx, ResponseHead& head, st
             if (ec == std::errc() && end == v.data() + v.size()) app_length = n;
         }
     }
-    const HttpHeader* type = find(head, "Content-Type");
+    const HttpHeader* type = find_field(head.headers, "Content-Type");
     if (!type || !compressible_type(type->value)) return;
     if (whole_body) {
         if (whole_body->size() < options_.min_length) return;
@@ -174,7 +166,7 @@ void CompressMiddleware::on_response(RequestContext& ctx, ResponseHead& head, st
     if (whole_body) {
         // HEAD is compressed too (the app made the body anyway): its Content-Length is GET's.
         if (!compress_whole(state->coding, options_.levels, *whole_body)) return;  // not shorter
-        if (HttpHeader* length = find(head, "Content-Length")) length->value = std::to_string(whole_body->size());
+        if (HttpHeader* length = find_field(head.headers, "Content-Length")) length->value = std::to_string(whole_body->size());
     } else {
         // A stream's compressed length is unknown: it goes out chunked (or until close in HTTP/1.0).
         erase_all(head, "Content-Length");

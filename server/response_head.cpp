@@ -1,4 +1,5 @@
 #include "server/response_head.hpp"
+#include "server/header_fields.hpp"
 
 #include <charconv>
 #include <ctime>
@@ -10,9 +11,6 @@ namespace gantry {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool contains_token(std::string_view list, std::string_view token) {
     while (!list.empty()) {
