@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import brotli
 import pytest
 
-from conftest import SANITIZE, ServerFactory
+from conftest import SANITIZE, ServerFactory, until
 
 CHAIN = ("--middleware", "timing,cache", "--server-timing")
 # The access log says which worker answered each request (gunicorn's %(p)s atom).
@@ -337,16 +337,6 @@ def redis_server(tmp_path):
 
 
 HOST = {"Host": "shop.example"}
-
-
-def until(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 def test_redis_tier_shares_hits_and_purges_between_servers(start_server, redis_server):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO, START_TIMEOUT, IO_TIMEOUT, free_port, gantry_bin, _session_pids
+from conftest import REPO, START_TIMEOUT, IO_TIMEOUT, free_port, gantry_bin, _session_pids, until
 
 APP_V = '''
 import os
@@ -51,16 +51,6 @@ def _ppid(pid):
 def booted(server, n):
     """Until n workers have loaded the app ("Booting worker" comes after the import)."""
     return until(lambda: len(re.findall(r"Booting worker with pid", server.stderr())) >= n)
-
-
-def until(predicate, timeout=START_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    return predicate()
 
 
 class Hammer:
