@@ -1,5 +1,5 @@
 #include "cache/cache_control.hpp"
-#include "server/header_fields.hpp"
+#include "http/header_fields.hpp"
 
 #include <cctype>
 #include <charconv>
@@ -10,11 +10,6 @@ namespace gantry {
 namespace {
 
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 // delta-seconds; an overflow saturates (RFC 9111 §1.2.2: 2^31 means "forever" enough).
 std::optional<std::int64_t> parse_delta(std::string_view v) {
@@ -27,26 +22,6 @@ std::optional<std::int64_t> parse_delta(std::string_view v) {
     return n;
 }
 
-// Splits on commas outside quoted strings.
-template <class F>
-void for_each_element(std::string_view list, F f) {
-    std::size_t start = 0;
-    bool quoted = false;
-    for (std::size_t i = 0; i <= list.size(); ++i) {
-        if (i < list.size()) {
-            char c = list[i];
-            if (c == '"') quoted = !quoted;
-            if (c == '\\' && quoted) {
-                ++i;
-                continue;
-            }
-            if (c != ',' || quoted) continue;
-        }
-        std::string_view element = trim(list.substr(start, i - start));
-        if (!element.empty()) f(element);
-        start = i + 1;
-    }
-}
 
 void apply(CacheControl& cc, std::string_view element) {
     std::string_view name = element, value;
@@ -79,20 +54,15 @@ void apply(CacheControl& cc, std::string_view element) {
 
 CacheControl CacheControl::parse(std::string_view value) {
     CacheControl cc;
-    for_each_element(value, [&](std::string_view e) { apply(cc, e); });
+    for_each_list_element(value, [&](std::string_view e) { apply(cc, e); });
     return cc;
 }
 
 CacheControl CacheControl::parse(std::span<const std::string_view> values) {
     CacheControl cc;
-    for (auto v : values) for_each_element(v, [&](std::string_view e) { apply(cc, e); });
+    for (auto v : values) for_each_list_element(v, [&](std::string_view e) { apply(cc, e); });
     return cc;
 }
 
-bool header_list_contains(std::string_view list, std::string_view token) {
-    bool found = false;
-    for_each_element(list, [&](std::string_view e) { found = found || iequals(e, token); });
-    return found;
-}
 
 }  // namespace gantry

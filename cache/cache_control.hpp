@@ -30,7 +30,4 @@ struct CacheControl {
     static CacheControl parse(std::span<const std::string_view> values);
 };
 
-// Whether `list` (a comma-separated header value such as Vary) names `token`, case-insensitively.
-bool header_list_contains(std::string_view list, std::string_view token);
-
 }  // namespace gantry

@@ -2,17 +2,14 @@
 
 #include <algorithm>
 #include <cctype>
-#include <strings.h>
+
+#include "http/text.hpp"
 
 namespace gantry {
 
 namespace {
 
-std::string lower(std::string_view s) {
-    std::string out(s);
-    for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return out;
-}
+
 
 void append_field(std::string& out, std::string_view text) {
     // Length-prefixed, so no value can forge a separator and collide with another key.
@@ -30,7 +27,7 @@ CacheKey::CacheKey(const HttpRequest& request, std::string_view host) : request_
     url_ += ' ';
     url_ += request.url_scheme;
     url_ += "://";
-    url_ += lower(host);
+    url_ += to_lower(host);
     std::string_view target = request.target;
     if (target.substr(0, 7) == "http://" || target.substr(0, 8) == "https://") {  // absolute-form: its path
         auto slash = target.find('/', target.find("//") + 2);
@@ -56,7 +53,7 @@ std::string CacheKey::variant_key(const std::vector<std::string>& vary, std::str
         bool present = false;
         std::string joined;
         for (const auto& h : request_->headers) {
-            if (h.name.size() != name.size() || ::strncasecmp(h.name.data(), name.data(), name.size()) != 0) continue;
+            if (!iequals(h.name, name)) continue;
             if (present) joined += ", ";
             joined += h.value;
             present = true;
@@ -74,17 +71,8 @@ std::string CacheKey::variant_key(const std::vector<std::string>& vary, std::str
 std::vector<std::string> vary_names(const std::vector<HttpHeader>& response_headers) {
     std::vector<std::string> names;
     for (const auto& h : response_headers) {
-        if (h.name.size() != 4 || ::strncasecmp(h.name.data(), "vary", 4) != 0) continue;
-        std::string_view list = h.value;
-        while (!list.empty()) {
-            auto comma = list.find(',');
-            std::string_view item = list.substr(0, comma);
-            while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-            while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-            if (!item.empty()) names.push_back(lower(item));
-            if (comma == std::string_view::npos) break;
-            list.remove_prefix(comma + 1);
-        }
+        if (!iequals(h.name, "vary")) continue;
+        for_each_list_element(h.value, [&](std::string_view item) { names.push_back(to_lower(item)); });
     }
     std::sort(names.begin(), names.end());
     names.erase(std::unique(names.begin(), names.end()), names.end());

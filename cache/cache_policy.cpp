@@ -4,8 +4,8 @@
 #include <cstring>
 
 #include "cache/cache_control.hpp"
-#include "server/http_date.hpp"
-#include "server/header_fields.hpp"
+#include "http/http_date.hpp"
+#include "http/header_fields.hpp"
 
 namespace gantry {
 
@@ -42,7 +42,7 @@ StorageDecision CachePolicy::decide(const HttpRequest& request, std::string_view
     // A cookie set by the response belongs to one client: never stored, whatever the request had.
     if (find_field(response_headers, "Set-Cookie")) return refuse("set-cookie");
     for (const auto& h : response_headers)
-        if (iequals(h.name, "Vary") && header_list_contains(h.value, "*")) return refuse("vary-star");
+        if (iequals(h.name, "Vary") && list_contains(h.value, "*")) return refuse("vary-star");
 
     // RFC 9111 §3.5: a response to a request with Authorization is shared only if it says so.
     d.serves_authorized = cc.is_public || cc.s_maxage.has_value() || cc.must_revalidate;

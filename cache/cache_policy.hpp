@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/http_request.hpp"
+#include "http/request.hpp"
 
 namespace gantry {
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/response_sink.hpp"
+#include "http/response_sink.hpp"
 
 namespace gantry {
 

@@ -51,6 +51,16 @@ void RedisTier::run() {
     }
 }
 
+std::size_t RedisTier::purge_everywhere(const std::vector<std::string>& patterns) {
+    std::size_t removed = 0;
+    for (const auto& p : patterns) {
+        if (!p.empty() && p[0] == '=') removed += store_.erase(std::string_view(p).substr(1)) ? 1 : 0;
+        else removed += store_.erase_prefix(p).value_or(0);
+        store_.publish(kPurgeChannel, p);
+    }
+    return removed;
+}
+
 void RedisTier::subscribe_purges(std::function<void(const std::string&)> on_purge) {
     subscriber_ = std::thread([this, on_purge = std::move(on_purge)] { run_subscriber(on_purge); });
 }

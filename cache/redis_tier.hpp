@@ -17,15 +17,16 @@
 #include <vector>
 
 #include "cache/redis_store.hpp"
+#include "http/key_value_store.hpp"
 
 namespace gantry {
 
-class RedisTier {
+class RedisTier final : public PurgeBroadcaster {
 public:
     static constexpr const char* kPurgeChannel = "gantry:purge";
 
     RedisTier(RedisSettings settings, std::size_t threads = 2, std::size_t max_queue = 4096);
-    ~RedisTier();  // drops queued jobs, joins
+    ~RedisTier() override;  // drops queued jobs, joins
     RedisTier(const RedisTier&) = delete;
     RedisTier& operator=(const RedisTier&) = delete;
 
@@ -35,6 +36,11 @@ public:
 
     RedisStore& store() { return store_; }
     const RedisSettings& settings() const { return settings_; }
+
+    // Removes each pattern ("=key" or a prefix) from Redis and publishes it on kPurgeChannel, so
+    // every server's subscriber removes it from its own store. Blocking Redis calls, on the
+    // caller's thread. Returns how many Redis keys went.
+    std::size_t purge_everywhere(const std::vector<std::string>& patterns) override;
 
     // Subscribes to the purge channel on a thread of its own and calls `on_purge(prefix)` for
     // each message, reconnecting by itself while Redis is away.

@@ -17,56 +17,43 @@
 #include <string>
 #include <string_view>
 
+#include "http/key_value_store.hpp"
+
 namespace gantry {
 
-struct SharedStoreStats {
-    std::uint64_t entries = 0;
-    std::uint64_t bytes_used = 0;    // by entries (keys, values and their bookkeeping)
-    std::uint64_t capacity = 0;      // the mapping's size
-    std::uint64_t hits = 0;
-    std::uint64_t misses = 0;
-    std::uint64_t evictions = 0;     // entries dropped to make room (not expiries)
-    std::uint64_t wipes = 0;         // times a dead worker's lock made the store start over
-};
+using SharedStoreStats = KeyValueStats;  // capacity: the mapping's size
 
-class SharedStore {
+class SharedStore final : public KeyValueStore {
 public:
-    using Clock = std::chrono::steady_clock;  // CLOCK_MONOTONIC: one clock for all processes
-    using Ttl = std::optional<std::chrono::milliseconds>;  // nullopt: never expires
 
     // Maps `capacity_bytes` (at least 64 KiB) of shared anonymous memory. Throws std::system_error.
     explicit SharedStore(std::size_t capacity_bytes);
-    ~SharedStore();
+    ~SharedStore() override;
     SharedStore(const SharedStore&) = delete;
     SharedStore& operator=(const SharedStore&) = delete;
 
-    struct Value {
-        std::string bytes;
-        std::uint32_t flags = 0;
-        std::optional<Clock::time_point> expires;  // nullopt: never
-    };
     // Copies the value out (the lock is held only for the copy). nullopt when absent or expired.
     std::optional<Value> get(std::string_view key);
     // Like get, but reuses `out`'s buffer (the hit path allocates nothing once warm).
-    bool get_into(std::string_view key, Value& out);
-    bool contains(std::string_view key);
+    bool get_into(std::string_view key, Value& out) override;
+    bool contains(std::string_view key) override;
 
     // Stores (replacing). False when the value can never fit (larger than an eighth of the
     // store), in which case any old value under the key is removed too.
-    bool set(std::string_view key, std::string_view value, std::uint32_t flags, Ttl ttl);
+    bool set(std::string_view key, std::string_view value, std::uint32_t flags, Ttl ttl) override;
     // Stores only if absent (or expired). False if present.
-    bool add(std::string_view key, std::string_view value, std::uint32_t flags, Ttl ttl);
-    bool erase(std::string_view key);
+    bool add(std::string_view key, std::string_view value, std::uint32_t flags, Ttl ttl) override;
+    bool erase(std::string_view key) override;
     // New TTL for a present key. False if absent.
-    bool touch(std::string_view key, Ttl ttl);
+    bool touch(std::string_view key, Ttl ttl) override;
     // Adds `delta` to a value that is an ASCII decimal integer (keeping its TTL and flags).
     // nullopt if absent, not an integer, or the result overflows.
-    std::optional<std::int64_t> incr(std::string_view key, std::int64_t delta);
+    std::optional<std::int64_t> incr(std::string_view key, std::int64_t delta) override;
     // Removes every key starting with `prefix`; returns how many.
-    std::size_t erase_prefix(std::string_view prefix);
+    std::size_t erase_prefix(std::string_view prefix) override;
     void clear();
 
-    SharedStoreStats stats();
+    SharedStoreStats stats() override;
 
     // Test hook: lock the store and never unlock, as a worker killed mid-update would.
     void lock_and_abandon_for_test();

@@ -9,19 +9,18 @@
 #include <string>
 #include <vector>
 
-#include "cache/redis_tier.hpp"
-#include "cache/shared_store.hpp"
 #include "embed/cache_module.hpp"
 #include "embed/py_util.hpp"
+#include "http/key_value_store.hpp"
 
 namespace gantry {
 
 namespace {
 
-SharedStore* g_store = nullptr;
-RedisTier* g_redis = nullptr;
+KeyValueStore* g_store = nullptr;
+PurgeBroadcaster* g_purge = nullptr;
 
-SharedStore* store_or_raise() {
+KeyValueStore* store_or_raise() {
     if (!g_store) PyErr_SetString(PyExc_RuntimeError, "gantry's shared cache is not available in this process");
     return g_store;
 }
@@ -43,7 +42,7 @@ bool view_of(PyObject* obj, std::string_view& out, const char* what) {
 }
 
 // None: never expires; a number: seconds (0 or less: expired at once).
-bool ttl_of(PyObject* obj, SharedStore::Ttl& ttl) {
+bool ttl_of(PyObject* obj, KeyValueStore::Ttl& ttl) {
     if (obj == Py_None) {
         ttl.reset();
         return true;
@@ -56,10 +55,10 @@ bool ttl_of(PyObject* obj, SharedStore::Ttl& ttl) {
 }
 
 PyObject* cache_get(PyObject*, PyObject* key_obj) {
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     std::string_view key;
     if (!store || !view_of(key_obj, key, "key")) return nullptr;
-    thread_local SharedStore::Value value;  // reused: the hit path allocates only the bytes object
+    thread_local KeyValueStore::Value value;  // reused: the hit path allocates only the bytes object
     if (!store->get_into(key, value)) Py_RETURN_NONE;
     py::Ref bytes(PyBytes_FromStringAndSize(value.bytes.data(), static_cast<Py_ssize_t>(value.bytes.size())));
     if (!bytes) return nullptr;
@@ -70,9 +69,9 @@ PyObject* store_call(PyObject* args, bool only_add) {
     PyObject *key_obj, *value_obj, *ttl_obj;
     unsigned int flags = 0;
     if (!PyArg_ParseTuple(args, "OOIO", &key_obj, &value_obj, &flags, &ttl_obj)) return nullptr;
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     std::string_view key, value;
-    SharedStore::Ttl ttl;
+    KeyValueStore::Ttl ttl;
     if (!store || !view_of(key_obj, key, "key") || !view_of(value_obj, value, "value") || !ttl_of(ttl_obj, ttl))
         return nullptr;
     bool ok = only_add ? store->add(key, value, flags, ttl) : store->set(key, value, flags, ttl);
@@ -83,14 +82,14 @@ PyObject* cache_set(PyObject*, PyObject* args) { return store_call(args, false);
 PyObject* cache_add(PyObject*, PyObject* args) { return store_call(args, true); }
 
 PyObject* cache_delete(PyObject*, PyObject* key_obj) {
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     std::string_view key;
     if (!store || !view_of(key_obj, key, "key")) return nullptr;
     return PyBool_FromLong(store->erase(key));
 }
 
 PyObject* cache_contains(PyObject*, PyObject* key_obj) {
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     std::string_view key;
     if (!store || !view_of(key_obj, key, "key")) return nullptr;
     return PyBool_FromLong(store->contains(key));
@@ -99,9 +98,9 @@ PyObject* cache_contains(PyObject*, PyObject* key_obj) {
 PyObject* cache_touch(PyObject*, PyObject* args) {
     PyObject *key_obj, *ttl_obj;
     if (!PyArg_ParseTuple(args, "OO", &key_obj, &ttl_obj)) return nullptr;
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     std::string_view key;
-    SharedStore::Ttl ttl;
+    KeyValueStore::Ttl ttl;
     if (!store || !view_of(key_obj, key, "key") || !ttl_of(ttl_obj, ttl)) return nullptr;
     return PyBool_FromLong(store->touch(key, ttl));
 }
@@ -110,7 +109,7 @@ PyObject* cache_incr(PyObject*, PyObject* args) {
     PyObject* key_obj;
     long long delta = 1;
     if (!PyArg_ParseTuple(args, "OL", &key_obj, &delta)) return nullptr;
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     std::string_view key;
     if (!store || !view_of(key_obj, key, "key")) return nullptr;
     auto result = store->incr(key, delta);
@@ -120,27 +119,27 @@ PyObject* cache_incr(PyObject*, PyObject* args) {
 
 // Seconds left (a float), None for never, or -1.0 when absent.
 PyObject* cache_ttl(PyObject*, PyObject* key_obj) {
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     std::string_view key;
     if (!store || !view_of(key_obj, key, "key")) return nullptr;
-    thread_local SharedStore::Value value;
+    thread_local KeyValueStore::Value value;
     if (!store->get_into(key, value)) return PyFloat_FromDouble(-1.0);
     if (!value.expires) Py_RETURN_NONE;
-    auto left = std::chrono::duration<double>(*value.expires - SharedStore::Clock::now()).count();
+    auto left = std::chrono::duration<double>(*value.expires - KeyValueStore::Clock::now()).count();
     return PyFloat_FromDouble(left > 0 ? left : 0.0);
 }
 
 PyObject* cache_erase_prefix(PyObject*, PyObject* prefix_obj) {
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     std::string_view prefix;
     if (!store || !view_of(prefix_obj, prefix, "prefix")) return nullptr;
     return PyLong_FromSize_t(store->erase_prefix(prefix));
 }
 
 PyObject* cache_stats(PyObject*, PyObject*) {
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     if (!store) return nullptr;
-    SharedStoreStats s = store->stats();
+    KeyValueStats s = store->stats();
     return Py_BuildValue("{sKsKsKsKsKsKsK}", "entries", (unsigned long long)s.entries, "bytes_used",
                          (unsigned long long)s.bytes_used, "capacity", (unsigned long long)s.capacity, "hits",
                          (unsigned long long)s.hits, "misses", (unsigned long long)s.misses, "evictions",
@@ -161,15 +160,10 @@ PyObject* cache_publish_purge(PyObject*, PyObject* patterns_obj) {
         if (!view_of(PySequence_Fast_GET_ITEM(seq.get(), i), text, "pattern")) return nullptr;
         patterns.emplace_back(text);
     }
-    if (!g_redis) return PyLong_FromLong(0);
+    if (!g_purge) return PyLong_FromLong(0);
     std::size_t removed = 0;
     Py_BEGIN_ALLOW_THREADS
-    RedisStore& redis = g_redis->store();
-    for (const auto& p : patterns) {
-        if (!p.empty() && p[0] == '=') removed += redis.erase(std::string_view(p).substr(1)) ? 1 : 0;
-        else removed += redis.erase_prefix(p).value_or(0);
-        redis.publish(RedisTier::kPurgeChannel, p);
-    }
+    removed = g_purge->purge_everywhere(patterns);
     Py_END_ALLOW_THREADS
     return PyLong_FromSize_t(removed);
 }
@@ -284,11 +278,11 @@ PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
         if (at < 0) return PyErr_Format(PyExc_TypeError, "get() got an unexpected keyword argument '%s'", name);
         slots[at] = args[nargs + i];
     }
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     if (!store) return nullptr;
     thread_local std::string key;
     if (!make_key(c, slots[0], slots[2], key)) return nullptr;
-    thread_local SharedStore::Value value;
+    thread_local KeyValueStore::Value value;
     if (!store->get_into(key, value)) return Py_NewRef(slots[1]);
     const auto& b = value.bytes;
     switch (value.flags) {
@@ -322,13 +316,13 @@ PyObject* core_set(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
         slots[at] = args[nargs + i];
     }
     if (!slots[0] || !slots[1]) return PyErr_Format(PyExc_TypeError, "set() needs a key and a value");
-    SharedStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise();
     if (!store) return nullptr;
     thread_local std::string key;
     if (!make_key(c, slots[0], slots[3], key)) return nullptr;
 
     PyObject* timeout = slots[2] == c->sentinel ? c->default_timeout : slots[2];
-    SharedStore::Ttl ttl;
+    KeyValueStore::Ttl ttl;
     if (!ttl_of(timeout, ttl)) return nullptr;
     if (ttl && ttl->count() <= 0) {  // Django: a timeout of 0 or less means "expire now"
         store->erase(key);
@@ -419,9 +413,9 @@ PyObject* init_module() {
 
 }  // namespace
 
-void set_python_cache_store(SharedStore* store, RedisTier* redis) {
+void set_python_cache_store(KeyValueStore* store, PurgeBroadcaster* purge) {
     g_store = store;
-    g_redis = redis;
+    g_purge = purge;
 }
 
 bool register_cache_module() { return PyImport_AppendInittab("_gantry_cache", &init_module) == 0; }

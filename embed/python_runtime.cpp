@@ -16,7 +16,7 @@ namespace gantry {
 namespace fs = std::filesystem;
 
 struct PythonRuntime::State {
-    Config config;
+    RuntimeSettings settings;
     py::Ref app;                             // the loaded WSGI callable
     PyThreadState* released_main = nullptr;  // the starting thread's state while executors run
 };
@@ -141,11 +141,11 @@ bool list_insert_str(PyObject* list, Py_ssize_t index, const std::string& s) {
 
 PyObject* init_gantry_native_module() { return PyInit__gantry(); }
 
-PythonRuntime::PythonRuntime(const Config& config) : state_(std::make_unique<State>()) {
-    state_->config = config;
+PythonRuntime::PythonRuntime(const RuntimeSettings& settings) : state_(std::make_unique<State>()) {
+    state_->settings = settings;
 }
 
-std::unique_ptr<PythonRuntime> PythonRuntime::start(const Config& config) {
+std::unique_ptr<PythonRuntime> PythonRuntime::start(const RuntimeSettings& config) {
     if (Py_IsInitialized()) throw AppLoadError("the Python interpreter is already running in this process");
 
     // -e/--env first: the interpreter reads PYTHON* variables at start, and the app os.environ.
@@ -220,8 +220,8 @@ PythonRuntime::~PythonRuntime() {
 }
 
 void PythonRuntime::load_app() {
-    const std::string& spec = state_->config.app;
-    if (state_->config.timing == "full") {
+    const std::string& spec = state_->settings.app;
+    if (state_->settings.timing_full) {
         // Django's middleware chain is wrapped as it is built: before the app's import builds it.
         py::Ref timing(PyImport_ImportModule("gantry.django_timing"));
         py::Ref enabled(timing ? PyObject_CallMethod(timing.get(), "enable", nullptr) : nullptr);
@@ -299,10 +299,10 @@ void PythonRuntime::before_fork() { PyOS_BeforeFork(); }
 void PythonRuntime::after_fork_parent() { PyOS_AfterFork_Parent(); }
 void PythonRuntime::after_fork_child() { PyOS_AfterFork_Child(); }
 
-std::unique_ptr<PythonRuntime::Executor> PythonRuntime::start_executor() {
+std::unique_ptr<PythonRuntime::Executor> PythonRuntime::start_executor(const ExecutorSettings& settings) {
     if (!state_->app) throw AppLoadError("start_executor() before load_app()");
     if (state_->released_main) throw AppLoadError("the executor is already running");
-    auto executor = make_wsgi_executor(state_->config, state_->app.get());
+    auto executor = make_wsgi_executor(settings, state_->app.get());
     // The executor threads need the GIL; this thread gives it up until the runtime is destroyed.
     state_->released_main = PyEval_SaveThread();
     return executor;

@@ -7,17 +7,34 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
-#include "server/app_dispatcher.hpp"
-#include "server/config.hpp"
-#include "static/static_settings.hpp"
+#include "http/app_dispatcher.hpp"
+#include "http/app_static_files.hpp"
 
 namespace gantry {
 
 // The app could not be imported or built; what() holds the Python traceback as text.
 struct AppLoadError : std::runtime_error {
     using std::runtime_error::runtime_error;
+};
+
+// What the interpreter and the app loader need (from the command line: --chdir, --pythonpath, ...).
+struct RuntimeSettings {
+    std::string app;                       // "module:callable", "module:factory(args)", ...
+    std::string chdir;                     // --chdir ("" : stay)
+    std::vector<std::string> pythonpath;   // --pythonpath, in order
+    std::string virtualenv;                // --virtualenv ("" : $VIRTUAL_ENV, if set)
+    std::vector<std::pair<std::string, std::string>> env;  // -e KEY=VALUE
+    bool timing_full = false;              // --timing full: Django's middleware is timed from the import on
+};
+
+// What the WSGI executor needs.
+struct ExecutorSettings {
+    int threads = 1;            // --threads: Python threads serving calls
+    bool multiprocess = false;  // wsgi.multiprocess: more than one worker
+    bool timing_full = false;   // --timing full: report the app's breakdown with each response
 };
 
 // The interpreter of this process (one per process) and the loaded WSGI application.
@@ -27,10 +44,10 @@ public:
     // applies --chdir, the virtualenv (--virtualenv or $VIRTUAL_ENV), --pythonpath, -e/--env, and
     // puts the `gantry` Python package (embed/python) on sys.path. The calling thread holds the GIL
     // afterwards. Throws AppLoadError.
-    static std::unique_ptr<PythonRuntime> start(const Config& config);
+    static std::unique_ptr<PythonRuntime> start(const RuntimeSettings& settings);
     ~PythonRuntime();  // finalises the interpreter
 
-    // Imports config.app ("module:callable" or "module:factory(args)"). Throws AppLoadError.
+    // Imports settings.app ("module:callable" or "module:factory(args)"). Throws AppLoadError.
     void load_app();
     bool app_loaded() const;
 
@@ -44,7 +61,7 @@ public:
     void after_fork_parent();
     void after_fork_child();
 
-    // Starts config.threads Python executor threads serving the loaded app, and releases the GIL
+    // Starts settings.threads Python executor threads serving the loaded app, and releases the GIL
     // from the calling thread so they can run. dispatch() never blocks and never takes the GIL.
     // stop() lets queued and running calls finish, then joins the threads.
     class Executor : public AppDispatcher {
@@ -63,13 +80,13 @@ public:
         // and returns without joining the threads (the process is about to end).
         virtual void abandon() = 0;
     };
-    std::unique_ptr<Executor> start_executor();
+    std::unique_ptr<Executor> start_executor(const ExecutorSettings& settings);
 
     PythonRuntime(const PythonRuntime&) = delete;
     PythonRuntime& operator=(const PythonRuntime&) = delete;
 
 private:
-    explicit PythonRuntime(const Config& config);
+    explicit PythonRuntime(const RuntimeSettings& settings);
     struct State;
     std::unique_ptr<State> state_;
 };

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "embed/runtime_state.hpp"
+#include "http/text.hpp"
 
 #include <sys/mman.h>
 
@@ -51,20 +52,6 @@ using py::Ref;
 
 constexpr std::size_t kWholeResponseLimit = 1 << 20;  // Content-Length up to this: one send_whole
 constexpr std::size_t kHeaderKeyCacheLimit = 1024;    // distinct HTTP_* keys kept interned
-
-bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
-
-// RFC 7230 tchar.
-bool is_token(std::string_view s) {
-    if (s.empty()) return false;
-    for (unsigned char c : s) {
-        if (std::isalnum(c)) continue;
-        if (!std::strchr("!#$%&'*+-.^_`|~", c) || c == 0) return false;
-    }
-    return true;
-}
 
 // Field values: visible latin-1, SP and HTAB; no CR, LF, NUL or other controls.
 bool is_field_value(std::string_view s) {
@@ -386,7 +373,7 @@ PyType_Spec start_response_spec = {"gantry.StartResponse", sizeof(StartResponseO
 
 class WsgiExecutor final : public PythonRuntime::Executor {
 public:
-    WsgiExecutor(const Config& config, PyObject* app) : threads_count_(std::max(1, config.threads)) {
+    WsgiExecutor(const ExecutorSettings& config, PyObject* app) : threads_count_(std::max(1, config.threads)) {
         init_shared(config, app);  // GIL held by the caller
         for (int i = 0; i < threads_count_; ++i) running_.push_back(std::make_unique<Running>());
         for (int i = 0; i < threads_count_; ++i) threads_.emplace_back([this, i] { thread_main(*running_[i]); });
@@ -466,7 +453,7 @@ private:
         bool expired = false;
     };
 
-    void init_shared(const Config& config, PyObject* app);
+    void init_shared(const ExecutorSettings& config, PyObject* app);
     void thread_main(Running& slot);
     void handle(AppCall& call);
     PyObject* build_environ(AppCall& call, Ref& input);
@@ -488,10 +475,10 @@ private:
     std::vector<std::thread> threads_;
 };
 
-void WsgiExecutor::init_shared(const Config& config, PyObject* app) {
+void WsgiExecutor::init_shared(const ExecutorSettings& config, PyObject* app) {
     Shared& s = shared_;
     s.app = Ref::borrow(app);
-    if (config.timing == "full") {
+    if (config.timing_full) {
         // load_app() enabled it before the app was imported; here we only need take().
         Ref module(PyImport_ImportModule("gantry.django_timing"));
         if (module) s.timing_take = Ref(PyObject_GetAttrString(module.get(), "take_raw"));
@@ -557,7 +544,7 @@ void WsgiExecutor::init_shared(const Config& config, PyObject* app) {
     Ref wsgi_version(Py_BuildValue("(ii)", 1, 0));
     put("wsgi.version", wsgi_version.get());
     put("wsgi.multithread", config.threads > 1 ? Py_True : Py_False);
-    put("wsgi.multiprocess", config.workers > 1 ? Py_True : Py_False);
+    put("wsgi.multiprocess", config.multiprocess ? Py_True : Py_False);
     put("wsgi.run_once", Py_False);
     put("wsgi.input_terminated", Py_True);  // bodies are buffered whole before the app runs
     put("wsgi.errors", errors.get());
@@ -960,8 +947,8 @@ void WsgiExecutor::thread_main(Running& slot) {
 
 }  // namespace
 
-std::unique_ptr<PythonRuntime::Executor> make_wsgi_executor(const Config& config, PyObject* app) {
-    return std::make_unique<WsgiExecutor>(config, app);
+std::unique_ptr<PythonRuntime::Executor> make_wsgi_executor(const ExecutorSettings& settings, PyObject* app) {
+    return std::make_unique<WsgiExecutor>(settings, app);
 }
 
 }  // namespace gantry

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/text.hpp"
 #include "static/path_resolver.hpp"
 
 namespace {

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/http_request.hpp"
+#include "http/request.hpp"
 #include "server/request_parser.hpp"
 
 namespace {

@@ -3,13 +3,11 @@
 #include <algorithm>
 #include <cctype>
 
+#include "http/text.hpp"
+
 namespace gantry {
 
 namespace {
-
-bool is_tchar(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
 
 void skip_ows(std::string_view s, std::size_t& i) {
     while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;

@@ -13,7 +13,7 @@
 #include "cache/redis_tier.hpp"
 #include "cache/shared_store.hpp"
 #include "middleware/accept_encoding.hpp"
-#include "server/header_fields.hpp"
+#include "http/header_fields.hpp"
 
 namespace gantry {
 

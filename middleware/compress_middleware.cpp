@@ -5,10 +5,9 @@
 #include <charconv>
 #include <memory>
 
-#include <strings.h>
 
 #include "middleware/accept_encoding.hpp"
-#include "server/header_fields.hpp"
+#include "http/header_fields.hpp"
 
 namespace gantry {
 
@@ -20,23 +19,6 @@ struct CompressState final : MiddlewareState {
     bool is_head = false;
     std::unique_ptr<StreamCompressor> stream;  // a streamed response being compressed
 };
-
-
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
-// Whether the comma-separated list holds `token` (case-insensitive; "no-transform", "*").
-bool list_has(std::string_view list, std::string_view token) {
-    while (true) {
-        auto comma = list.find(',');
-        if (iequals(trim(list.substr(0, comma)), token)) return true;
-        if (comma == std::string_view::npos) return false;
-        list.remove_prefix(comma + 1);
-    }
-}
 
 void erase_all(ResponseHead& head, std::string_view name) {
     std::erase_if(head.headers, [&](const HttpHeader& h) { return iequals(h.name, name); });
@@ -94,7 +76,7 @@ void CompressMiddleware::add_vary_accept_encoding(ResponseHead& head) {
     HttpHeader* first = nullptr;
     for (auto& h : head.headers) {
         if (!iequals(h.name, "Vary")) continue;
-        if (list_has(h.value, "Accept-Encoding") || list_has(h.value, "*")) return;
+        if (list_contains(h.value, "Accept-Encoding") || list_contains(h.value, "*")) return;
         if (!first) first = &h;
     }
     if (!first)
@@ -142,7 +124,7 @@ void CompressMiddleware::on_response(RequestContext& ctx, ResponseHead& head, st
     std::optional<std::uint64_t> app_length;
     for (const auto& h : head.headers) {
         if (iequals(h.name, "Content-Encoding") || iequals(h.name, "Content-Range")) return;
-        if (iequals(h.name, "Cache-Control") && list_has(h.value, "no-transform")) return;
+        if (iequals(h.name, "Cache-Control") && list_contains(h.value, "no-transform")) return;
         if (iequals(h.name, "Content-Length")) {
             std::uint64_t n = 0;
             auto v = trim(h.value);

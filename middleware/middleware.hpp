@@ -15,9 +15,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "middleware/request_timings.hpp"
-#include "server/http_request.hpp"
-#include "server/response_sink.hpp"
+#include "http/request_timings.hpp"
+#include "http/request.hpp"
+#include "http/response_sink.hpp"
 
 namespace gantry {
 

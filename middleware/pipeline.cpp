@@ -4,7 +4,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "server/response_head.hpp"
 
 namespace gantry {
 

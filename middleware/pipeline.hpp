@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "middleware/middleware.hpp"
-#include "middleware/request_timings.hpp"
+#include "http/request_timings.hpp"
 
 namespace gantry {
 

@@ -11,25 +11,12 @@
 #include "middleware/compress_middleware.hpp"
 #include "middleware/static_middleware.hpp"
 #include "middleware/timing_middleware.hpp"
+#include "http/text.hpp"
 
 namespace gantry {
 
 namespace {
 
-std::vector<std::string> split_commas(const std::string& text) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        auto comma = text.find(',', start);
-        std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        while (!item.empty() && item.front() == ' ') item.erase(item.begin());
-        while (!item.empty() && item.back() == ' ') item.pop_back();
-        if (!item.empty()) out.push_back(item);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-    }
-    return out;
-}
 
 bool parse_bool(const MiddlewareSpec& spec, const std::string& key, const std::string& value) {
     if (value == "true" || value == "1" || value == "yes" || value == "on") return true;
@@ -37,7 +24,7 @@ bool parse_bool(const MiddlewareSpec& spec, const std::string& key, const std::s
     throw ConfigError("middleware '" + spec.name + "': option '" + key + "' must be true or false, got '" + value + "'");
 }
 
-std::unique_ptr<const Middleware> make_timing(const MiddlewareSpec& spec, const Config& config,
+std::unique_ptr<const Middleware> make_timing(const MiddlewareSpec& spec, const ChainSettings& config,
                                               const std::vector<std::string>& names) {
     bool server_timing = config.server_timing;
     std::vector<std::string> allow = config.timing_allow_ips;
@@ -127,7 +114,7 @@ std::vector<CacheRule> parse_cache_rules(const MiddlewareSpec& spec, const std::
     return rules;
 }
 
-std::unique_ptr<const Middleware> make_cache(const MiddlewareSpec& spec, const Config& config,
+std::unique_ptr<const Middleware> make_cache(const MiddlewareSpec& spec, const ChainSettings& config,
                                              const PipelineInputs& inputs) {
     CacheOptions o;
     for (const auto& [key, value] : spec.options) {
@@ -143,7 +130,7 @@ std::unique_ptr<const Middleware> make_cache(const MiddlewareSpec& spec, const C
     }
     // Compression below the cache: entries are its output, keyed by the coding it would choose.
     bool below = false;
-    for (const auto& s : config.middleware) {
+    for (const auto& s : config.chain) {
         if (s.name == CacheMiddleware::kName) below = true;
         else if (below && s.name == CompressMiddleware::kName)
             for (Coding c : compress_options(s).prefer) o.codings_below.push_back(coding_token(c));
@@ -155,7 +142,7 @@ std::unique_ptr<const Middleware> make_cache(const MiddlewareSpec& spec, const C
 
 // The mounts: --static ones first, then the Django app's STATIC_URL (finders in DEBUG, as
 // runserver; STATIC_ROOT otherwise) unless a --static mount already has that prefix.
-std::unique_ptr<const Middleware> make_static(const MiddlewareSpec& spec, const Config& config,
+std::unique_ptr<const Middleware> make_static(const MiddlewareSpec& spec, const ChainSettings& config,
                                               const PipelineInputs& inputs) {
     StaticOptions options;
     bool use_django = true, watch = config.static_watch;
@@ -226,13 +213,13 @@ std::unique_ptr<const Middleware> make_static(const MiddlewareSpec& spec, const 
 
 }  // namespace
 
-std::unique_ptr<Pipeline> build_pipeline(const Config& config, const PipelineInputs& inputs) {
+std::unique_ptr<Pipeline> build_pipeline(const ChainSettings& config, const PipelineInputs& inputs) {
     static const std::set<std::string> known = {std::string(TimingMiddleware::kName), std::string(StaticMiddleware::kName),
                                                 std::string(CompressMiddleware::kName),
                                                 std::string(CacheMiddleware::kName)};
     std::vector<std::string> names;
     std::set<std::string> seen;
-    for (const auto& spec : config.middleware) {
+    for (const auto& spec : config.chain) {
         if (!known.count(spec.name)) {
             std::string list;
             for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
@@ -260,10 +247,10 @@ std::unique_ptr<Pipeline> build_pipeline(const Config& config, const PipelineInp
     }
     // Timing is built last: it names the entries of the final chain, and a static middleware with
     // nothing to serve leaves the chain (its timed hooks would cost ~100 ns a request for nothing).
-    std::vector<std::unique_ptr<const Middleware>> built(config.middleware.size());
+    std::vector<std::unique_ptr<const Middleware>> built(config.chain.size());
     std::vector<std::string> final_names;
-    for (std::size_t i = 0; i < config.middleware.size(); ++i) {
-        const auto& spec = config.middleware[i];
+    for (std::size_t i = 0; i < config.chain.size(); ++i) {
+        const auto& spec = config.chain[i];
         if (spec.name == StaticMiddleware::kName) {
             built[i] = make_static(spec, config, inputs);
             if (!built[i]) continue;
@@ -272,13 +259,13 @@ std::unique_ptr<Pipeline> build_pipeline(const Config& config, const PipelineInp
         if (spec.name == CacheMiddleware::kName) built[i] = make_cache(spec, config, inputs);
         final_names.push_back(spec.name);
     }
-    for (std::size_t i = 0; i < config.middleware.size(); ++i)
-        if (config.middleware[i].name == TimingMiddleware::kName)
-            built[i] = make_timing(config.middleware[i], config, final_names);
+    for (std::size_t i = 0; i < config.chain.size(); ++i)
+        if (config.chain[i].name == TimingMiddleware::kName)
+            built[i] = make_timing(config.chain[i], config, final_names);
     std::vector<std::unique_ptr<const Middleware>> chain;
     for (auto& m : built)
         if (m) chain.push_back(std::move(m));
-    return std::make_unique<Pipeline>(std::move(chain), config.timing != "off");
+    return std::make_unique<Pipeline>(std::move(chain), config.timed);
 }
 
 }  // namespace gantry

@@ -1,8 +1,8 @@
 #include "server/access_log.hpp"
+#include "http/header_fields.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <strings.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -97,13 +97,8 @@ void append_or_dash(std::string& out, std::string_view v) {
         append_escaped(out, v);
 }
 
-const HttpHeader* find(const std::vector<HttpHeader>* headers, std::string_view lower_name) {
-    if (!headers) return nullptr;
-    for (const auto& h : *headers)
-        if (h.name.size() == lower_name.size() &&
-            ::strncasecmp(h.name.data(), lower_name.data(), lower_name.size()) == 0)
-            return &h;
-    return nullptr;
+const HttpHeader* find(const std::vector<HttpHeader>* headers, std::string_view name) {
+    return headers ? find_field(*headers, name) : nullptr;
 }
 
 void append_header(std::string& out, const std::vector<HttpHeader>* headers, std::string_view lower_name) {
@@ -139,7 +134,7 @@ std::string basic_auth_user(const std::vector<HttpHeader>* headers) {
     const HttpHeader* h = find(headers, "authorization");
     if (!h) return {};
     std::string_view v = h->value;
-    if (v.size() < 6 || ::strncasecmp(v.data(), "basic ", 6) != 0) return {};
+    if (!istarts_with(v, "basic ")) return {};
     v.remove_prefix(6);
     while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
     std::string decoded;

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "middleware/request_timings.hpp"
-#include "server/http_request.hpp"
+#include "http/request_timings.hpp"
+#include "http/request.hpp"
 
 namespace gantry {
 

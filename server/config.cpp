@@ -18,7 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <toml.hpp>
 
-#include "static/path_resolver.hpp"  // is_strict_utf8
+#include "http/text.hpp"
 
 namespace gantry {
 
@@ -26,16 +26,10 @@ namespace {
 
 [[noreturn]] void error(const std::string& message) { throw ConfigError(message); }
 
-std::string trim(std::string_view s) {
-    auto b = s.find_first_not_of(" \t");
-    if (b == std::string_view::npos) return {};
-    auto e = s.find_last_not_of(" \t");
-    return std::string(s.substr(b, e - b + 1));
-}
 
 // "256MB", "1GiB", "512k", "1048576": bytes. K/M/G (with or without i, B) are powers of 1024.
 std::size_t parse_byte_size(const std::string& option, const std::string& text) {
-    std::string t = trim(text);
+    std::string t(trim(text));
     std::size_t n = 0;
     auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
     std::string unit(end, static_cast<const char*>(t.data() + t.size()));
@@ -51,19 +45,6 @@ std::size_t parse_byte_size(const std::string& option, const std::string& text) 
     return n << shift;
 }
 
-// "a, b,,c" -> {"a", "b", "c"}: gunicorn's comma-separated lists.
-std::vector<std::string> split_commas(std::string_view s) {
-    std::vector<std::string> out;
-    std::size_t start = 0;
-    while (start <= s.size()) {
-        auto comma = s.find(',', start);
-        if (comma == std::string_view::npos) comma = s.size();
-        std::string item = trim(s.substr(start, comma - start));
-        if (!item.empty()) out.push_back(std::move(item));
-        start = comma + 1;
-    }
-    return out;
-}
 
 std::pair<std::string, std::string> parse_env_pair(const std::string& what, const std::string& text) {
     auto eq = text.find('=');
@@ -672,6 +653,18 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (config.app.empty())
         error("no application given: gantry [OPTIONS] module:callable (or app = \"module:callable\" in the config file)");
     return result;
+}
+
+ChainSettings chain_settings(const Config& config) {
+    ChainSettings s;
+    s.chain = config.middleware;
+    s.timed = config.timing != "off";
+    s.server_timing = config.server_timing;
+    s.timing_allow_ips = config.timing_allow_ips;
+    s.static_mounts = config.static_mounts;
+    s.static_watch = config.static_watch;
+    s.cache_size = config.cache_size;
+    return s;
 }
 
 }  // namespace gantry

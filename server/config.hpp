@@ -7,20 +7,14 @@
 #include <utility>
 #include <vector>
 
+#include "http/config_error.hpp"
+#include "middleware/registry.hpp"
 #include "server/bind_address.hpp"
 
 namespace gantry {
 
 inline constexpr const char* kGunicornAccessLogFormat =
     R"(%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s")";
-
-// One entry of the native middleware chain: `--middleware timing,...` or a `[[middleware]]` table in
-// the TOML file (name = "...", then the middleware's own options, kept as text for its factory).
-struct MiddlewareSpec {
-    std::string name;
-    std::vector<std::pair<std::string, std::string>> options;
-    bool operator==(const MiddlewareSpec&) const = default;
-};
 
 struct Config {
     // The application, "module:callable" or "module:factory(args)" (positional WSGI_APP).
@@ -34,7 +28,7 @@ struct Config {
     int workers = 1;                            // --workers/-w (also $WEB_CONCURRENCY)
     int threads = 1;                            // --threads: Python executor threads per worker
     int io_threads = 1;                         // --io-threads: Asio I/O threads per worker (gantry)
-    double timeout = 30;                        // --timeout/-t, seconds (enforced in a later issue)
+    double timeout = 30;                        // --timeout/-t, seconds: a longer app call gets 504, the worker is replaced
     double graceful_timeout = 30;               // --graceful-timeout, seconds
     double keep_alive = 2;                      // --keep-alive, seconds idle between requests
     double header_timeout = 10;                 // --header-timeout: whole header must arrive within (408)
@@ -89,11 +83,6 @@ struct Config {
     std::string proc_name = "gantry";           // --name/-n
 };
 
-// Thrown for bad flags, bad values or a bad config file; what() is the message for the user.
-struct ConfigError : std::runtime_error {
-    using std::runtime_error::runtime_error;
-};
-
 // What parse_command_line decided: run with a config, or exit now (--help, --version) printing `output`.
 struct CommandLine {
     Config config;
@@ -102,6 +91,9 @@ struct CommandLine {
     int exit_code = 0;
     std::string output;
 };
+
+// The settings of the native middleware chain, taken from the config.
+ChainSettings chain_settings(const Config& config);
 
 // Flags override the config file, which overrides the environment, which overrides the defaults.
 // Throws ConfigError.

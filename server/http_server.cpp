@@ -36,10 +36,10 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <spdlog/spdlog.h>
 
-#include "middleware/metrics_store.hpp"
+#include "server/metrics_store.hpp"
 #include "middleware/middleware.hpp"
 #include "middleware/pipeline.hpp"
-#include "server/response_head.hpp"
+#include "server/response_framing.hpp"
 
 namespace gantry {
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "server/app_dispatcher.hpp"
+#include "http/app_dispatcher.hpp"
 #include "server/listen_socket.hpp"
 #include "server/request_parser.hpp"
 

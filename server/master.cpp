@@ -24,7 +24,7 @@ extern char** environ;
 #include "cache/shared_store.hpp"
 #include "embed/cache_binding.hpp"
 #include "embed/python_runtime.hpp"
-#include "middleware/metrics_store.hpp"
+#include "server/metrics_store.hpp"
 #include "middleware/registry.hpp"
 #include "server/listen_socket.hpp"
 #include "server/logging.hpp"
@@ -118,7 +118,7 @@ int Master::run() {
     // The middleware chain is built here once only to refuse a bad one before anything starts.
     std::vector<std::string> chain;
     try {
-        chain = build_pipeline(config_)->names();
+        chain = build_pipeline(chain_settings(config_))->names();
     } catch (const ConfigError& e) {
         log.error("{}", e.what());
         flush_logs();
@@ -191,7 +191,7 @@ int Master::run() {
 
     if (config_.preload) {
         try {
-            runtime_ = PythonRuntime::start(config_);
+            runtime_ = PythonRuntime::start(runtime_settings(config_));
             set_python_cache_store(cache_.get());
             runtime_->load_app();
         } catch (const AppLoadError& e) {

@@ -1,5 +1,5 @@
 #include "server/request_parser.hpp"
-#include "server/header_fields.hpp"
+#include "http/header_fields.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -18,24 +18,7 @@ using boost::beast::error_code;
 namespace {
 
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
-// The non-empty elements of a comma-separated list, e.g. "gzip, chunked" -> {"gzip", "chunked"}
-// (empty elements are allowed and ignored, RFC 9110 5.6.1).
-template <class F>
-void for_each_element(std::string_view list, F&& f) {
-    while (!list.empty()) {
-        auto comma = list.find(',');
-        auto element = trim(list.substr(0, comma));
-        if (!element.empty()) f(element);
-        if (comma == std::string_view::npos) break;
-        list.remove_prefix(comma + 1);
-    }
-}
 
 // "METHOD SP target SP HTTP/D.D" -> 10 * D + D, or -1 for any other shape of line.
 int version_of_request_line(std::string_view line) {
@@ -145,7 +128,7 @@ private:
             // (RFC 9112 6.3: 400; Beast would quietly read no body and take the chunks for the
             // next request). Any other coding could only be passed on still encoded: 501.
             std::size_t codings = 0, chunked_at = 0, chunked_count = 0;
-            for_each_element(value, [&](std::string_view coding) {
+            for_each_list_element(value, [&](std::string_view coding) {
                 ++codings;
                 if (iequals(coding, "chunked")) {
                     ++chunked_count;

@@ -8,7 +8,7 @@
 
 #include <boost/system/error_code.hpp>
 
-#include "server/http_request.hpp"
+#include "http/request.hpp"
 
 namespace gantry {
 

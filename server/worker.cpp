@@ -15,7 +15,7 @@
 #include "cache/shared_store.hpp"
 #include "embed/cache_binding.hpp"
 #include "embed/python_runtime.hpp"
-#include "middleware/metrics_store.hpp"
+#include "server/metrics_store.hpp"
 #include "middleware/registry.hpp"
 #include "server/access_log.hpp"
 #include "server/http_server.hpp"
@@ -154,6 +154,25 @@ StopReason wait_for_stop(SignalPipe& signals, int master_pid, const Config& conf
 
 }  // namespace
 
+RuntimeSettings runtime_settings(const Config& config) {
+    RuntimeSettings s;
+    s.app = config.app;
+    s.chdir = config.chdir;
+    s.pythonpath = config.pythonpath;
+    s.virtualenv = config.virtualenv;
+    s.env = config.env;
+    s.timing_full = config.timing == "full";
+    return s;
+}
+
+ExecutorSettings executor_settings(const Config& config) {
+    ExecutorSettings s;
+    s.threads = config.threads;
+    s.multiprocess = config.workers > 1;
+    s.timing_full = config.timing == "full";
+    return s;
+}
+
 int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
                std::unique_ptr<PythonRuntime> runtime, int master_pid, WorkerShared shared) {
     MetricsStore* metrics = shared.metrics;
@@ -188,7 +207,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         log.debug("SCHED_BATCH refused: {}", std::strerror(errno));
     if (!runtime) {
         try {
-            runtime = PythonRuntime::start(config);
+            runtime = PythonRuntime::start(runtime_settings(config));
             set_python_cache_store(shared.cache, redis.get());  // before the app: its settings may use the cache
             runtime->load_app();
         } catch (const AppLoadError& e) {
@@ -204,13 +223,13 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     DjangoStaticSettings django_static = runtime->django_static_settings();
     std::unique_ptr<Pipeline> pipeline;
     try {
-        pipeline = build_pipeline(config, PipelineInputs{true, &django_static, shared.cache, redis.get()});
+        pipeline = build_pipeline(chain_settings(config), PipelineInputs{true, &django_static, shared.cache, redis.get()});
     } catch (const ConfigError& e) {
         log.error("{}", e.what());
         flush_logs();
         return kWorkerBootError;
     }
-    auto executor = runtime->start_executor();
+    auto executor = runtime->start_executor(executor_settings(config));
     HttpServerSettings settings = make_settings(config, *pipeline);
     settings.metrics = metrics_stages(metrics, *pipeline);
     HttpServer server(std::move(settings), sockets, *executor);

@@ -5,14 +5,18 @@
 #include <memory>
 #include <vector>
 
+#include "embed/python_runtime.hpp"
 #include "server/config.hpp"
 #include "server/listen_socket.hpp"
 
 namespace gantry {
 
 class MetricsStore;
-class PythonRuntime;
 class SharedStore;
+
+// What the interpreter and the WSGI executor take from the config.
+RuntimeSettings runtime_settings(const Config& config);
+ExecutorSettings executor_settings(const Config& config);
 
 // What the master maps before forking, shared by every worker.
 struct WorkerShared {

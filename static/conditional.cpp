@@ -4,17 +4,13 @@
 #include <cstring>
 #include <limits>
 
-#include <strings.h>
+
+#include "http/text.hpp"
 
 namespace gantry {
 
 namespace {
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
 
 std::string_view strip_weak(std::string_view tag) {
     if (tag.size() >= 2 && tag[0] == 'W' && tag[1] == '/') tag.remove_prefix(2);
@@ -64,7 +60,7 @@ ByteRange parse_byte_range(std::string_view header, std::uint64_t size) {
     auto eq = header.find('=');
     if (eq == std::string_view::npos) return out;
     std::string_view unit = trim(header.substr(0, eq));
-    if (unit.size() != 5 || ::strncasecmp(unit.data(), "bytes", 5) != 0) return out;
+    if (!iequals(unit, "bytes")) return out;
     std::string_view set = header.substr(eq + 1);
 
     int specs = 0;

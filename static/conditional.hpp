@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/http_date.hpp"
+#include "http/http_date.hpp"
 
 namespace gantry {
 

@@ -17,7 +17,4 @@ namespace gantry {
 //  - is empty or ends with "/" (a directory: no listings).
 std::optional<std::string> resolve_static_path(std::string_view rest);
 
-// Whether `bytes` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, <= U+10FFFF).
-bool is_strict_utf8(std::string_view bytes);
-
 }  // namespace gantry

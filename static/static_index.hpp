@@ -12,14 +12,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace gantry {
+#include "http/app_static_files.hpp"  // StaticSource
 
-// One directory the files of a prefix come from. `sub_prefix` places its files deeper in the URL
-// space (Django's STATICFILES_DIRS = [("vendor", "/srv/vendor")]); "" for the prefix itself.
-struct StaticSource {
-    std::string dir;
-    std::string sub_prefix;
-};
+namespace gantry {
 
 // What one URL prefix serves: sources in priority order (the first holding a name wins, as with
 // Django's finders).

@@ -11,7 +11,7 @@ one side.
     /usr/bin/python3 bench/e2e/compare.py --quick --scenarios a,e
     /usr/bin/python3 bench/e2e/compare.py --markdown           # table for docs/benchmarks.md
 
-Scenarios (targets from the issue in brackets):
+Scenarios (our targets in brackets):
   a  hello           bare WSGI, 2 workers, wrk -t2 -c32      [gantry >= 4x gunicorn sync]
   b  django          /ping/, 2 workers, wrk -t2 -c32         [>= 1.3x sync, p99 no worse]
   c  django-pinned   1 worker on CPU 0, wrk -t1 -c8 on CPU 1 [>= 90% of the Python floor]
@@ -498,7 +498,7 @@ def summarize(sc, samples, floor, floor_so=()):
 
 
 def verdict(sc, res):
-    """Whether gantry met the issue's target, or None when gantry was not measured."""
+    """Whether gantry met its target, or None when gantry was not measured."""
     g, s = res["rows"].get(GANTRY), res["rows"].get(SYNC)
     if g is None:
         return None

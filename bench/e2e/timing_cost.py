@@ -2,7 +2,7 @@
 """What `--timing full` costs end to end: gantry serving the demo's /ping/ (a tiny Django view
 behind the default middleware) with the default timing and with --timing full, alternating in
 one run, 1 worker pinned to CPU 0 and wrk pinned to CPU 1. Prints req/s per round, the medians
-and the ratio (issue 3: full timing may cost at most 5%).
+and the ratio (the budget: full timing may cost at most 5%).
 
     /usr/bin/python3 bench/e2e/timing_cost.py [--rounds 5] [--duration 8]
 """

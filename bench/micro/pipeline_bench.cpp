@@ -10,6 +10,7 @@
 
 #include "middleware/pipeline.hpp"
 #include "middleware/registry.hpp"
+#include "server/config.hpp"  // the chain as the command line sets it
 
 namespace gantry {
 namespace {
@@ -55,7 +56,7 @@ BENCHMARK(BM_NoPipeline);
 void BM_TimingOnly(benchmark::State& state) {
     Config config;
     config.middleware = {{"timing", {}}};  // Server-Timing off
-    auto pipeline = build_pipeline(config);
+    auto pipeline = build_pipeline(chain_settings(config));
     HttpRequest request = make_request();
     run_once(*pipeline, request, state);
 }
@@ -63,7 +64,7 @@ BENCHMARK(BM_TimingOnly);
 
 void BM_DefaultChain(benchmark::State& state) {
     Config config;  // timing,static as a worker builds it: static has nothing mounted and leaves
-    auto pipeline = build_pipeline(config, PipelineInputs{true, nullptr});
+    auto pipeline = build_pipeline(chain_settings(config), PipelineInputs{true, nullptr});
     HttpRequest request = make_request();
     run_once(*pipeline, request, state);
 }
@@ -78,7 +79,7 @@ void BM_StaticHitFromMemory(benchmark::State& state) {
     std::ofstream(root / "site.css.gz") << std::string(9 * 1024, 'z');
     Config config;
     config.static_mounts = {{"/static/", root.string()}};
-    auto pipeline = build_pipeline(config, PipelineInputs{true, nullptr});
+    auto pipeline = build_pipeline(chain_settings(config), PipelineInputs{true, nullptr});
     HttpRequest request = make_request();
     request.target = "/static/site.css";
     request.headers.push_back({"Accept-Encoding", "gzip"});
@@ -96,7 +97,7 @@ void BM_TimingWithServerTimingHeader(benchmark::State& state) {
     Config config;
     config.middleware = {{"timing", {}}};
     config.server_timing = true;
-    auto pipeline = build_pipeline(config);
+    auto pipeline = build_pipeline(chain_settings(config));
     HttpRequest request = make_request();
     run_once(*pipeline, request, state);
 }
@@ -106,7 +107,7 @@ void BM_TimingOff(benchmark::State& state) {
     Config config;
     config.middleware = {{"timing", {}}};
     config.timing = "off";
-    auto pipeline = build_pipeline(config);
+    auto pipeline = build_pipeline(chain_settings(config));
     HttpRequest request = make_request();
     run_once(*pipeline, request, state);
 }

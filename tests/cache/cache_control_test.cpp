@@ -51,12 +51,5 @@ TEST(CacheControl, HugeDeltaSaturates) {
     EXPECT_EQ(CacheControl::parse("max-age=99999999999999999999999").max_age, std::int64_t{1} << 31);
 }
 
-TEST(HeaderList, Contains) {
-    EXPECT_TRUE(header_list_contains("Accept-Encoding, Cookie", "cookie"));
-    EXPECT_TRUE(header_list_contains("*", "*"));
-    EXPECT_FALSE(header_list_contains("Accept-Encoding", "Accept"));
-    EXPECT_FALSE(header_list_contains("", "Cookie"));
-}
-
 }  // namespace
 }  // namespace gantry

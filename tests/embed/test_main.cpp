@@ -36,15 +36,16 @@ void install_logger() {
 class RuntimeEnvironment : public ::testing::Environment {
 public:
     void SetUp() override {
-        Config config;
+        RuntimeSettings config;
         config.app = "testapp:application";
         config.pythonpath = {GANTRY_TEST_APPS_DIR};
-        config.threads = 2;
-        config.workers = 3;
         config.env = {{"GANTRY_TEST_FROM_ENV", "from-env"}};
         g_runtime = PythonRuntime::start(config);
         g_runtime->load_app();
-        g_executor = g_runtime->start_executor();
+        ExecutorSettings executor;
+        executor.threads = 2;
+        executor.multiprocess = true;  // as with 3 workers
+        g_executor = g_runtime->start_executor(executor);
     }
     void TearDown() override {
         g_executor->stop();
@@ -57,7 +58,8 @@ public:
 // Starts a runtime, loads APP, prints "LOADED" or "LOAD ERROR" + the error, then the body of
 // one GET TARGET. Exit code 0, or 3 on a load error.
 int child_main(int argc, char** argv) {
-    Config config;
+    RuntimeSettings config;
+    ExecutorSettings executor;
     std::string target = "/";
     std::vector<std::string> positional;
     bool fork_first = false, static_settings = false;
@@ -113,7 +115,7 @@ int child_main(int argc, char** argv) {
             std::cout << "\nPARENT ";
         }
     }
-    g_executor = runtime->start_executor();
+    g_executor = runtime->start_executor(executor);
     if (burst > 0) {
         // stop() right after queueing: every queued call must still be answered.
         std::vector<std::shared_ptr<RecordingSink>> sinks;

@@ -9,6 +9,7 @@
 
 #include "middleware/pipeline.hpp"
 #include "middleware/registry.hpp"
+#include "server/config.hpp"  // the chain as the command line sets it
 
 namespace gantry {
 namespace {
@@ -284,10 +285,10 @@ Config config_with(std::vector<std::pair<std::string, std::string>> options) {
 }
 
 TEST(CompressRegistry, OptionsAreValidatedAtStartUp) {
-    EXPECT_NO_THROW(build_pipeline(config_with({})));
-    EXPECT_NO_THROW(build_pipeline(config_with({{"min_length", "0"}, {"types", "text/*,*+json"}, {"prefer", "gzip, br"},
+    EXPECT_NO_THROW(build_pipeline(chain_settings(config_with({}))));
+    EXPECT_NO_THROW(build_pipeline(chain_settings(config_with({{"min_length", "0"}, {"types", "text/*,*+json"}, {"prefer", "gzip, br"},
                                                 {"gzip_level", "12"}, {"br_level", "0"}, {"zstd_level", "19"},
-                                                {"breach_mitigation", "true"}})));
+                                                {"breach_mitigation", "true"}}))));
     for (auto bad : std::vector<std::pair<std::string, std::string>>{{"nonesuch", "1"},
                                                                       {"min_length", "-1"},
                                                                       {"min_length", "ten"},
@@ -300,7 +301,7 @@ TEST(CompressRegistry, OptionsAreValidatedAtStartUp) {
                                                                       {"prefer", ""},
                                                                       {"types", "text/**"},
                                                                       {"breach_mitigation", "maybe"}})
-        EXPECT_THROW(build_pipeline(config_with({bad})), ConfigError) << bad.first << "=" << bad.second;
+        EXPECT_THROW(build_pipeline(chain_settings(config_with({bad}))), ConfigError) << bad.first << "=" << bad.second;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "middleware/registry.hpp"
+#include "server/config.hpp"  // the chain as the command line sets it
 #include "middleware/timing_middleware.hpp"
 
 namespace gantry {
@@ -201,19 +202,19 @@ TEST(TimingMiddleware, HeaderOnlyForAllowedClients) {
 
 TEST(Registry, BuildsTheConfiguredChainAndRefusesBadOnes) {
     Config config;
-    EXPECT_EQ(build_pipeline(config)->names(), (std::vector<std::string>{"timing", "static"}));
+    EXPECT_EQ(build_pipeline(chain_settings(config))->names(), (std::vector<std::string>{"timing", "static"}));
     config.middleware = {{"nope", {}}};
-    EXPECT_THROW(build_pipeline(config), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(config)), ConfigError);
     config.middleware = {{"timing", {}}, {"timing", {}}};
-    EXPECT_THROW(build_pipeline(config), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(config)), ConfigError);
     config.middleware = {{"timing", {{"colour", "blue"}}}};
-    EXPECT_THROW(build_pipeline(config), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(config)), ConfigError);
     config.middleware = {{"timing", {{"server_timing", "maybe"}}}};
-    EXPECT_THROW(build_pipeline(config), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(config)), ConfigError);
     config.middleware = {{"timing", {{"server_timing", "true"}, {"allow_ips", "10.0.0.1, 10.0.0.2"}}}};
-    EXPECT_EQ(build_pipeline(config)->size(), 1u);
+    EXPECT_EQ(build_pipeline(chain_settings(config))->size(), 1u);
     config.middleware = {};
-    EXPECT_TRUE(build_pipeline(config)->empty());
+    EXPECT_TRUE(build_pipeline(chain_settings(config))->empty());
 }
 
 }  // namespace
@@ -225,16 +226,16 @@ namespace {
 TEST(Registry, CacheOptionsAndItsStore) {
     Config config;
     config.middleware = {{"timing", {}}, {"cache", {{"rules", "/news/=60, /api/=5"}, {"max_entry_bytes", "1000"}}}};
-    EXPECT_EQ(build_pipeline(config)->names(), (std::vector<std::string>{"timing", "cache"}));
+    EXPECT_EQ(build_pipeline(chain_settings(config))->names(), (std::vector<std::string>{"timing", "cache"}));
     config.middleware = {{"cache", {{"rules", "news=60"}}}};
-    EXPECT_THROW(build_pipeline(config), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(config)), ConfigError);
     config.middleware = {{"cache", {{"rules", "/news/=soon"}}}};
-    EXPECT_THROW(build_pipeline(config), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(config)), ConfigError);
     config.middleware = {{"cache", {{"colour", "blue"}}}};
-    EXPECT_THROW(build_pipeline(config), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(config)), ConfigError);
     config.middleware = {{"cache", {}}};
     config.cache_size = 0;
-    EXPECT_THROW(build_pipeline(config), ConfigError);  // no store to cache in
+    EXPECT_THROW(build_pipeline(chain_settings(config)), ConfigError);  // no store to cache in
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "middleware/registry.hpp"
+#include "server/config.hpp"  // the chain as the command line sets it
 
 namespace gantry {
 namespace {
@@ -158,22 +159,22 @@ TEST_F(StaticMiddlewareTest, AFileThatVanishedIsNotFound) {
 TEST(StaticRegistry, OptionsAreValidated) {
     Config c;
     c.middleware = {{"timing", {}}, {"static", {{"max_age", "120"}, {"cors", "false"}}}};
-    EXPECT_NO_THROW(build_pipeline(c));
+    EXPECT_NO_THROW(build_pipeline(chain_settings(c)));
     c.middleware = {{"static", {{"nonesuch", "1"}}}};
-    EXPECT_THROW(build_pipeline(c), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(c)), ConfigError);
     c.middleware = {{"static", {{"max_age", "-1"}}}};
-    EXPECT_THROW(build_pipeline(c), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(c)), ConfigError);
     c.middleware = {{"timing", {}}};
     c.static_mounts = {{"/static/", "/tmp"}};
-    EXPECT_THROW(build_pipeline(c), ConfigError);  // --static without the static middleware
+    EXPECT_THROW(build_pipeline(chain_settings(c)), ConfigError);  // --static without the static middleware
     c.middleware = {{"static", {}}};
     c.static_mounts = {{"/static/", "/nonexistent-gantry-dir"}};
-    EXPECT_THROW(build_pipeline(c), ConfigError);
+    EXPECT_THROW(build_pipeline(chain_settings(c)), ConfigError);
 }
 
 TEST(StaticRegistry, DefaultChainIsTimingThenStatic) {
     Config c;
-    auto p = build_pipeline(c);
+    auto p = build_pipeline(chain_settings(c));
     ASSERT_EQ(p->names().size(), 2u);
     EXPECT_EQ(p->names()[0], "timing");
     EXPECT_EQ(p->names()[1], "static");
@@ -182,12 +183,12 @@ TEST(StaticRegistry, DefaultChainIsTimingThenStatic) {
 TEST(StaticRegistry, NothingToServeLeavesTheChainInAWorker) {
     Config c;  // as a worker builds it: no --static, no Django app
     DjangoStaticSettings none;
-    auto p = build_pipeline(c, PipelineInputs{true, &none});
+    auto p = build_pipeline(chain_settings(c), PipelineInputs{true, &none});
     EXPECT_EQ(p->names(), std::vector<std::string>{"timing"});
     char tmpl[] = "/tmp/gantry-static-reg-XXXXXX";
     std::string dir = ::mkdtemp(tmpl);
     c.static_mounts = {{"/s/", dir}};
-    EXPECT_EQ(build_pipeline(c, PipelineInputs{true, &none})->names(), (std::vector<std::string>{"timing", "static"}));
+    EXPECT_EQ(build_pipeline(chain_settings(c), PipelineInputs{true, &none})->names(), (std::vector<std::string>{"timing", "static"}));
     fs::remove_all(dir);
 }
 
@@ -218,11 +219,11 @@ TEST(StaticRegistry, DjangoSettingsMakeTheMounts) {
         }
         return statuses;
     };
-    EXPECT_EQ(mounts_of(*build_pipeline(c, PipelineInputs{true, &dj})), (std::vector<int>{200, 404}));  // STATIC_ROOT
+    EXPECT_EQ(mounts_of(*build_pipeline(chain_settings(c), PipelineInputs{true, &dj})), (std::vector<int>{200, 404}));  // STATIC_ROOT
     dj.debug = true;
-    EXPECT_EQ(mounts_of(*build_pipeline(c, PipelineInputs{true, &dj})), (std::vector<int>{404, 200}));  // finders
+    EXPECT_EQ(mounts_of(*build_pipeline(chain_settings(c), PipelineInputs{true, &dj})), (std::vector<int>{404, 200}));  // finders
     c.middleware = {{"static", {{"django", "false"}}}};
-    EXPECT_EQ(build_pipeline(c, PipelineInputs{true, &dj})->size(), 0u);
+    EXPECT_EQ(build_pipeline(chain_settings(c), PipelineInputs{true, &dj})->size(), 0u);
     fs::remove_all(dir);
 }
 

@@ -34,18 +34,5 @@ TEST(PathResolver, EveryEscapeAttemptIsNotFound) {
     for (const auto& a : attempts) EXPECT_EQ(resolve_static_path(a), std::nullopt) << a;
 }
 
-TEST(PathResolver, StrictUtf8) {
-    EXPECT_TRUE(is_strict_utf8("plain"));
-    EXPECT_TRUE(is_strict_utf8("\xe2\x82\xac"));          // U+20AC
-    EXPECT_TRUE(is_strict_utf8("\xf0\x9f\x98\x80"));      // U+1F600
-    EXPECT_FALSE(is_strict_utf8("\xc0\xaf"));             // overlong "/"
-    EXPECT_FALSE(is_strict_utf8("\xe0\x80\xaf"));         // overlong "/", 3 bytes
-    EXPECT_FALSE(is_strict_utf8("\xf0\x80\x80\xaf"));     // overlong "/", 4 bytes
-    EXPECT_FALSE(is_strict_utf8("\xed\xa0\x80"));         // a surrogate
-    EXPECT_FALSE(is_strict_utf8("\xf4\x90\x80\x80"));     // above U+10FFFF
-    EXPECT_FALSE(is_strict_utf8("\xe2\x82"));             // truncated
-    EXPECT_FALSE(is_strict_utf8("\x80"));                 // a lone continuation byte
-}
-
 }  // namespace
 }  // namespace gantry

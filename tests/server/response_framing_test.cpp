@@ -1,4 +1,4 @@
-#include "server/response_head.hpp"  // first: the header stands alone
+#include "server/response_framing.hpp"  // first: the header stands alone
 
 #include <gtest/gtest.h>
 

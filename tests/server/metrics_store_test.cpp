@@ -1,4 +1,4 @@
-#include "middleware/metrics_store.hpp"  // first and alone: the header is self-contained
+#include "server/metrics_store.hpp"  // first and alone: the header is self-contained
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -1,18 +1,12 @@
 #pragma once
-// Header fields as server/ and the middlewares read them: names (and tokens such as Cache-Control
-// directives) compare without regard to ASCII case (RFC 9110 §5.1).
-#include <strings.h>
-
+// Header fields by name: names compare without regard to ASCII case (RFC 9110 §5.1).
 #include <string_view>
 #include <vector>
 
-#include "server/http_request.hpp"
+#include "http/request.hpp"
+#include "http/text.hpp"
 
 namespace gantry {
-
-inline bool iequals(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && ::strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 // The first field named `name`, or nullptr.
 inline const HttpHeader* find_field(const std::vector<HttpHeader>& headers, std::string_view name) {

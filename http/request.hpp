@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "server/request_body.hpp"
+#include "http/request_body.hpp"
 
 namespace gantry {
 

@@ -1,4 +1,4 @@
-#include "server/http_date.hpp"
+#include "http/http_date.hpp"
 
 namespace gantry {
 

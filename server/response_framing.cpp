@@ -1,5 +1,5 @@
-#include "server/response_head.hpp"
-#include "server/header_fields.hpp"
+#include "server/response_framing.hpp"
+#include "http/header_fields.hpp"
 
 #include <charconv>
 #include <ctime>

@@ -1,4 +1,4 @@
-#include "server/request_body.hpp"
+#include "http/request_body.hpp"
 
 #include <cerrno>
 #include <cstdlib>

@@ -1,25 +1,17 @@
-#include "server/http_request.hpp"
+#include "http/request.hpp"
 
-#include <strings.h>
+#include "http/text.hpp"
 
 namespace gantry {
 
 const HttpHeader* HttpRequest::find_header(std::string_view name) const {
-    for (const auto& h : headers) {
-        if (h.name.size() == name.size() && ::strncasecmp(h.name.data(), name.data(), name.size()) == 0)
-            return &h;
-    }
+    for (const auto& h : headers)
+        if (iequals(h.name, name)) return &h;
     return nullptr;
 }
 
 namespace {
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
 
 // %XX to its byte; a '%' not followed by two hex digits stays as it is (as gunicorn does).
 std::string percent_decode(std::string_view in) {

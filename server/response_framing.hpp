@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 
-#include "server/response_sink.hpp"
+#include "http/response_sink.hpp"
 
 namespace gantry {
 

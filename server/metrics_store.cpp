@@ -1,4 +1,4 @@
-#include "middleware/metrics_store.hpp"
+#include "server/metrics_store.hpp"
 
 #include <algorithm>
 #include <atomic>

@@ -6,8 +6,8 @@
 #include <cstddef>
 #include <memory>
 
-#include "server/http_request.hpp"
-#include "server/response_sink.hpp"
+#include "http/request.hpp"
+#include "http/response_sink.hpp"
 
 namespace gantry {
 

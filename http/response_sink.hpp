@@ -16,16 +16,11 @@
 
 #include <sys/types.h>
 
-#include "server/app_breakdown.hpp"
-#include "server/http_request.hpp"
+#include "http/app_breakdown.hpp"
+#include "http/request.hpp"
+#include "http/response_head.hpp"
 
 namespace gantry {
-
-struct ResponseHead {
-    int status = 200;
-    std::string reason;               // "OK"; the app's own reason phrase
-    std::vector<HttpHeader> headers;  // validated by the app side: no CR/LF, valid token names
-};
 
 class ResponseSink {
 public:

@@ -1,4 +1,4 @@
-#include "server/http_date.hpp"  // first and alone: the header is self-contained
+#include "http/http_date.hpp"  // first and alone: the header is self-contained
 
 #include <gtest/gtest.h>
 

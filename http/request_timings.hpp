@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "server/app_breakdown.hpp"
+#include "http/app_breakdown.hpp"
 
 namespace gantry {
 

@@ -1,12 +1,18 @@
 #pragma once
-// Where a Django app keeps its static files, as embed/ reads them once after the app is loaded
-// (plain C++: no Python types leave embed/).
+// What an application says about its static files, as embed/ reads it once after the app is
+// loaded (Django's STATIC_URL, STATIC_ROOT and finders), for static/ to serve. Plain C++: no
+// Python types leave embed/.
 #include <string>
 #include <vector>
 
-#include "static/static_index.hpp"
-
 namespace gantry {
+
+// One directory the files of a prefix come from. `sub_prefix` places its files deeper in the URL
+// space (Django's STATICFILES_DIRS = [("vendor", "/srv/vendor")]); "" for the prefix itself.
+struct StaticSource {
+    std::string dir;
+    std::string sub_prefix;
+};
 
 struct DjangoStaticSettings {
     bool found = false;            // a Django app with settings configured
