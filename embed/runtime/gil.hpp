@@ -46,9 +46,10 @@ private:
 };
 
 // The thread that ran Py_InitializeFromConfig holds the GIL from then on; this stands for that
-// hold. Made once, right after the interpreter started (PythonRuntime::start).
+// hold. Only the Interpreter makes one, right after the interpreter started.
 class InterpreterStartGil final : public GilHeld {
-public:
+private:
+    friend class Interpreter;
     InterpreterStartGil() noexcept { assert(PyGILState_Check()); }
 };
 

@@ -20,6 +20,7 @@ public:
     GilHeld& starting_thread() { return start_gil_; }
     // The loaded application (null before load_app()).
     PyObject* app(GilHeld&) const { return app_.get(); }
+    bool has_app() const { return static_cast<bool>(app_); }
     void set_app(GilHeld&, py::Ref app) { app_ = std::move(app); }
 
     // An executor's threads are running: the starting thread gives up the GIL until the

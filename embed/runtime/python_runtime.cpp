@@ -155,9 +155,7 @@ void PythonRuntime::load_app() {
     interpreter_->set_app(gil, std::move(app));
 }
 
-bool PythonRuntime::app_loaded() const {
-    return interpreter_->app(interpreter_->starting_thread()) != nullptr;
-}
+bool PythonRuntime::app_loaded() const { return interpreter_->has_app(); }
 
 namespace {
 
