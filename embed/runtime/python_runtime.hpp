@@ -59,7 +59,7 @@ public:
 
 class Interpreter;  // embed/runtime/interpreter.hpp: what the executors start from
 
-// The interpreter of this process (one per process) and the loaded WSGI application.
+// The interpreter of this process (one per process) and the loaded application.
 class PythonRuntime {
 public:
     // Initialises CPython 3.11 as /usr/bin/python3 would (so Debian's dist-packages are seen),
