@@ -1,19 +1,19 @@
 #pragma once
 // The boundary the I/O threads cross to reach Python. An I/O thread builds an AppCall and hands
 // it to dispatch(), which never blocks and never takes the GIL; the application side answers
-// through call->sink, from its own thread.
+// through call->response, exactly once, from its own thread.
 #include <chrono>
 #include <cstddef>
 #include <memory>
 
 #include "http/request.hpp"
-#include "http/response_sink.hpp"
+#include "http/response_handle.hpp"
 
 namespace gantry {
 
 struct AppCall {
     HttpRequest request;
-    std::shared_ptr<ResponseSink> sink;
+    ResponseHandle response;  // a call dropped unanswered fails its request
     std::chrono::steady_clock::time_point queued_at;  // for the wait-for-a-Python-thread timing
 };
 

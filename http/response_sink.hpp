@@ -7,9 +7,11 @@
 //   start_stream(head), then write_chunk/send_file any number of times, then finish_stream()
 //   fail()                                          - the app broke; before a head: the session
 //                                                     answers 500; after: it closes the connection
+// The application side reaches these only through a ResponseHandle (http/response_handle.hpp),
+// which makes the contract hold by construction: they are protected here.
 // Calls that can block (write_chunk, send_file: bounded buffer, waiting for the socket) must be
 // made with the GIL released. They return false once the client is gone: stop producing, but
-// still call finish_stream() (and the iterable's close()).
+// still finish the stream (and call the iterable's close()).
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -26,15 +28,6 @@ class ResponseSink {
 public:
     virtual ~ResponseSink() = default;
 
-    virtual void send_whole(ResponseHead head, std::string body) = 0;
-
-    virtual void start_stream(ResponseHead head) = 0;
-    virtual bool write_chunk(std::string data) = 0;
-    // Sends [offset, offset+count) of the file with sendfile(2); takes ownership of fd.
-    virtual bool send_file(int fd, off_t offset, std::size_t count) = 0;
-    virtual void finish_stream() = 0;
-
-    virtual void fail() = 0;
     // The app did not finish within --timeout (called by the worker's watchdog, from any thread):
     // the client gets a 504 (or, after the head, a close) at once, and whatever the stuck app
     // sends later is dropped.
@@ -44,10 +37,24 @@ public:
     virtual bool client_gone() const = 0;
 
     // A Python thread has taken the call and is about to build the environ: the wait for a Python
-    // thread ends here and the app's time begins (it ends with the final call above).
+    // thread ends here and the app's time begins (it ends with the final call below).
     virtual void app_started() {}
-    // --timing full: the breakdown inside the app, given before the final call above.
+    // --timing full: the breakdown inside the app, given before the final call below.
     virtual void app_breakdown(AppBreakdown breakdown) {}
+
+protected:
+    friend class ResponseHandle;
+    friend class ResponseStream;
+
+    virtual void send_whole(ResponseHead head, std::string body) = 0;
+
+    virtual void start_stream(ResponseHead head) = 0;
+    virtual bool write_chunk(std::string data) = 0;
+    // Sends [offset, offset+count) of the file with sendfile(2); takes ownership of fd.
+    virtual bool send_file(int fd, off_t offset, std::size_t count) = 0;
+    virtual void finish_stream() = 0;
+
+    virtual void fail() = 0;
 };
 
 }  // namespace gantry

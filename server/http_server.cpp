@@ -746,7 +746,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     } else {
         auto call = std::make_unique<AppCall>();
         call->request = std::move(request);
-        call->sink = sink_;
+        call->response = ResponseHandle(sink_);
         call->queued_at = queued_at;
         shared_.dispatcher->dispatch(std::move(call));
     }

@@ -22,8 +22,8 @@
 extern char** environ;
 
 #include "cache/shared_store.hpp"
-#include "embed/cache_binding.hpp"
-#include "embed/python_runtime.hpp"
+#include "embed/runtime/cache_binding.hpp"
+#include "embed/runtime/python_runtime.hpp"
 #include "server/metrics_store.hpp"
 #include "middleware/registry.hpp"
 #include "server/listen_socket.hpp"

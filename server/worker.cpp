@@ -13,8 +13,9 @@
 
 #include "cache/redis_tier.hpp"
 #include "cache/shared_store.hpp"
-#include "embed/cache_binding.hpp"
-#include "embed/python_runtime.hpp"
+#include "embed/runtime/cache_binding.hpp"
+#include "embed/runtime/python_runtime.hpp"
+#include "embed/wsgi/executor.hpp"
 #include "server/metrics_store.hpp"
 #include "middleware/registry.hpp"
 #include "server/access_log.hpp"
@@ -118,7 +119,7 @@ std::uint64_t requests_before_recycle(const Config& config) {
 }
 
 StopReason wait_for_stop(SignalPipe& signals, int master_pid, const Config& config,
-                         PythonRuntime::Executor& executor, std::uint64_t max_requests) {
+                         AppExecutor& executor, std::uint64_t max_requests) {
     auto& log = error_log();
     const std::uint64_t max_memory = static_cast<std::uint64_t>(config.max_worker_memory) << 20;
     const auto timeout = milliseconds(static_cast<long long>(config.timeout * 1000));
@@ -229,7 +230,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         flush_logs();
         return kWorkerBootError;
     }
-    auto executor = runtime->start_executor(executor_settings(config));
+    auto executor = start_wsgi_executor(*runtime, executor_settings(config));
     HttpServerSettings settings = make_settings(config, *pipeline);
     settings.metrics = metrics_stages(metrics, *pipeline);
     HttpServer server(std::move(settings), sockets, *executor);

@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "embed/python_runtime.hpp"
+#include "embed/runtime/python_runtime.hpp"
 #include "server/config.hpp"
 #include "server/listen_socket.hpp"
 

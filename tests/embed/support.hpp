@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "embed/python_runtime.hpp"
+#include "embed/runtime/python_runtime.hpp"
 
 namespace gantry::test {
 
@@ -24,12 +24,6 @@ public:
     };
     explicit RecordingSink(int chunks_before_gone = -1) : budget_(chunks_before_gone) {}
 
-    void send_whole(ResponseHead head, std::string body) override { record({"send_whole", std::move(head), std::move(body)}, true); }
-    void start_stream(ResponseHead head) override { record({"start_stream", std::move(head), {}}, false); }
-    bool write_chunk(std::string data) override;
-    bool send_file(int fd, off_t offset, std::size_t count) override;
-    void finish_stream() override { record({"finish_stream", {}, {}}, true); }
-    void fail() override { record({"fail", {}, {}}, true); }
     bool client_gone() const override {
         std::lock_guard lock(mutex_);
         return gone_;
@@ -45,6 +39,15 @@ public:
     // The body: send_whole's, or the concatenation of chunks and files.
     std::string body() const;
     const Event* find(const std::string& kind) const;
+
+protected:
+    // Reached through the call's ResponseHandle, as the session's are.
+    void send_whole(ResponseHead head, std::string body) override { record({"send_whole", std::move(head), std::move(body)}, true); }
+    void start_stream(ResponseHead head) override { record({"start_stream", std::move(head), {}}, false); }
+    bool write_chunk(std::string data) override;
+    bool send_file(int fd, off_t offset, std::size_t count) override;
+    void finish_stream() override { record({"finish_stream", {}, {}}, true); }
+    void fail() override { record({"fail", {}, {}}, true); }
 
 private:
     void record(Event e, bool terminal);
@@ -64,7 +67,7 @@ std::unique_ptr<AppCall> make_call(std::string method, std::string target,
                                    std::size_t body_memory_limit = 1 << 20);
 
 // The process-wide runtime started by the test environment (app: testapp:application).
-PythonRuntime::Executor& executor();
+AppExecutor& executor();
 // Error-log lines captured since the last call (the default logger writes into a ring buffer).
 std::vector<std::string> take_log();
 

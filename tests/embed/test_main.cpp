@@ -17,12 +17,14 @@
 
 #include "support.hpp"
 
+#include "embed/wsgi/executor.hpp"
+
 namespace gantry::test {
 
 namespace {
 std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> g_log_sink;
 std::unique_ptr<PythonRuntime> g_runtime;
-std::unique_ptr<PythonRuntime::Executor> g_executor;
+std::unique_ptr<AppExecutor> g_executor;
 std::string g_self;
 
 void install_logger() {
@@ -45,7 +47,7 @@ public:
         ExecutorSettings executor;
         executor.threads = 2;
         executor.multiprocess = true;  // as with 3 workers
-        g_executor = g_runtime->start_executor(executor);
+        g_executor = start_wsgi_executor(*g_runtime, executor);
     }
     void TearDown() override {
         g_executor->stop();
@@ -115,7 +117,7 @@ int child_main(int argc, char** argv) {
             std::cout << "\nPARENT ";
         }
     }
-    g_executor = runtime->start_executor(executor);
+    g_executor = start_wsgi_executor(*runtime, executor);
     if (burst > 0) {
         // stop() right after queueing: every queued call must still be answered.
         std::vector<std::shared_ptr<RecordingSink>> sinks;
@@ -213,14 +215,14 @@ std::unique_ptr<AppCall> make_call(std::string method, std::string target, std::
     call->request.remote_port = 54321;
     call->request.server_name = "127.0.0.1";
     call->request.server_port = 8000;
-    call->sink = sink ? std::move(sink) : std::make_shared<RecordingSink>();
+    call->response = ResponseHandle(sink ? std::move(sink) : std::make_shared<RecordingSink>());
     call->queued_at = std::chrono::steady_clock::now();
     return call;
 }
 
 std::shared_ptr<RecordingSink> run(std::unique_ptr<AppCall> call, std::shared_ptr<RecordingSink> sink) {
-    if (sink) call->sink = sink;
-    auto recording = std::dynamic_pointer_cast<RecordingSink>(call->sink);
+    if (sink) call->response = ResponseHandle(sink);  // the default sink it replaces is never read
+    auto recording = std::dynamic_pointer_cast<RecordingSink>(call->response.sink());
     (g_executor ? *g_executor : throw std::logic_error("no executor")).dispatch(std::move(call));
     if (!recording->wait()) ADD_FAILURE() << "no terminal response call within the timeout";
     return recording;
@@ -230,7 +232,7 @@ std::shared_ptr<RecordingSink> get(const std::string& target, std::vector<HttpHe
     return run(make_call("GET", target, std::move(headers)));
 }
 
-PythonRuntime::Executor& executor() { return *g_executor; }
+AppExecutor& executor() { return *g_executor; }
 
 std::vector<std::string> take_log() {
     auto lines = g_log_sink->last_formatted();

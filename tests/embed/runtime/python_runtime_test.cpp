@@ -1,5 +1,7 @@
 // Interpreter start and app loading. Each case re-executes this binary in child mode: its own
 // process, so its own interpreter with its own configuration.
+#include "embed/runtime/python_runtime.hpp"  // first and alone: the header is self-contained
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 

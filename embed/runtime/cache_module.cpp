@@ -1,6 +1,7 @@
 // The `_gantry_cache` native module: the shared store's operations for Python, each one call with
-// the GIL held (they take microseconds; releasing and retaking the GIL would cost as much).
-#include "embed/cache_binding.hpp"
+// the GIL held (they take microseconds; releasing and retaking the GIL would cost as much). Each
+// entry point Python calls makes its GilHeld token, and the helpers take it.
+#include "embed/runtime/cache_binding.hpp"
 
 #include <chrono>
 #include <cstring>
@@ -9,8 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "embed/cache_module.hpp"
-#include "embed/py_util.hpp"
+#include "embed/runtime/cache_module.hpp"
+#include "embed/runtime/gil.hpp"
+#include "embed/runtime/py_util.hpp"
 #include "http/key_value_store.hpp"
 
 namespace gantry {
@@ -20,12 +22,12 @@ namespace {
 KeyValueStore* g_store = nullptr;
 PurgeBroadcaster* g_purge = nullptr;
 
-KeyValueStore* store_or_raise() {
+KeyValueStore* store_or_raise(GilHeld&) {
     if (!g_store) PyErr_SetString(PyExc_RuntimeError, "gantry's shared cache is not available in this process");
     return g_store;
 }
 
-bool view_of(PyObject* obj, std::string_view& out, const char* what) {
+bool view_of(GilHeld&, PyObject* obj, std::string_view& out, const char* what) {
     if (PyBytes_Check(obj)) {
         out = std::string_view(PyBytes_AS_STRING(obj), static_cast<std::size_t>(PyBytes_GET_SIZE(obj)));
         return true;
@@ -42,7 +44,7 @@ bool view_of(PyObject* obj, std::string_view& out, const char* what) {
 }
 
 // None: never expires; a number: seconds (0 or less: expired at once).
-bool ttl_of(PyObject* obj, KeyValueStore::Ttl& ttl) {
+bool ttl_of(GilHeld&, PyObject* obj, KeyValueStore::Ttl& ttl) {
     if (obj == Py_None) {
         ttl.reset();
         return true;
@@ -55,9 +57,10 @@ bool ttl_of(PyObject* obj, KeyValueStore::Ttl& ttl) {
 }
 
 PyObject* cache_get(PyObject*, PyObject* key_obj) {
-    KeyValueStore* store = store_or_raise();
+    GilHeld gil = GilHeld::from_python_call();
+    KeyValueStore* store = store_or_raise(gil);
     std::string_view key;
-    if (!store || !view_of(key_obj, key, "key")) return nullptr;
+    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
     thread_local KeyValueStore::Value value;  // reused: the hit path allocates only the bytes object
     if (!store->get_into(key, value)) Py_RETURN_NONE;
     py::Ref bytes(PyBytes_FromStringAndSize(value.bytes.data(), static_cast<Py_ssize_t>(value.bytes.size())));
@@ -65,53 +68,63 @@ PyObject* cache_get(PyObject*, PyObject* key_obj) {
     return Py_BuildValue("(NI)", bytes.release(), static_cast<unsigned>(value.flags));
 }
 
-PyObject* store_call(PyObject* args, bool only_add) {
+PyObject* store_call(GilHeld& gil, PyObject* args, bool only_add) {
     PyObject *key_obj, *value_obj, *ttl_obj;
     unsigned int flags = 0;
     if (!PyArg_ParseTuple(args, "OOIO", &key_obj, &value_obj, &flags, &ttl_obj)) return nullptr;
-    KeyValueStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise(gil);
     std::string_view key, value;
     KeyValueStore::Ttl ttl;
-    if (!store || !view_of(key_obj, key, "key") || !view_of(value_obj, value, "value") || !ttl_of(ttl_obj, ttl))
+    if (!store || !view_of(gil, key_obj, key, "key") || !view_of(gil, value_obj, value, "value") || !ttl_of(gil, ttl_obj, ttl))
         return nullptr;
     bool ok = only_add ? store->add(key, value, flags, ttl) : store->set(key, value, flags, ttl);
     return PyBool_FromLong(ok);
 }
 
-PyObject* cache_set(PyObject*, PyObject* args) { return store_call(args, false); }
-PyObject* cache_add(PyObject*, PyObject* args) { return store_call(args, true); }
+PyObject* cache_set(PyObject*, PyObject* args) {
+    GilHeld gil = GilHeld::from_python_call();
+    return store_call(gil, args, false);
+}
+PyObject* cache_add(PyObject*, PyObject* args) {
+    GilHeld gil = GilHeld::from_python_call();
+    return store_call(gil, args, true);
+}
 
 PyObject* cache_delete(PyObject*, PyObject* key_obj) {
-    KeyValueStore* store = store_or_raise();
+    GilHeld gil = GilHeld::from_python_call();
+    KeyValueStore* store = store_or_raise(gil);
     std::string_view key;
-    if (!store || !view_of(key_obj, key, "key")) return nullptr;
+    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
     return PyBool_FromLong(store->erase(key));
 }
 
 PyObject* cache_contains(PyObject*, PyObject* key_obj) {
-    KeyValueStore* store = store_or_raise();
+    GilHeld gil = GilHeld::from_python_call();
+    KeyValueStore* store = store_or_raise(gil);
     std::string_view key;
-    if (!store || !view_of(key_obj, key, "key")) return nullptr;
+    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
     return PyBool_FromLong(store->contains(key));
 }
 
 PyObject* cache_touch(PyObject*, PyObject* args) {
+    GilHeld gil = GilHeld::from_python_call();
     PyObject *key_obj, *ttl_obj;
     if (!PyArg_ParseTuple(args, "OO", &key_obj, &ttl_obj)) return nullptr;
-    KeyValueStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise(gil);
     std::string_view key;
     KeyValueStore::Ttl ttl;
-    if (!store || !view_of(key_obj, key, "key") || !ttl_of(ttl_obj, ttl)) return nullptr;
+    if (!store || !view_of(gil, key_obj, key, "key") || !ttl_of(gil, ttl_obj, ttl)) return nullptr;
     return PyBool_FromLong(store->touch(key, ttl));
 }
 
 PyObject* cache_incr(PyObject*, PyObject* args) {
+    GilHeld gil = GilHeld::from_python_call();
     PyObject* key_obj;
     long long delta = 1;
     if (!PyArg_ParseTuple(args, "OL", &key_obj, &delta)) return nullptr;
-    KeyValueStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise(gil);
     std::string_view key;
-    if (!store || !view_of(key_obj, key, "key")) return nullptr;
+    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
     auto result = store->incr(key, delta);
     if (!result) Py_RETURN_NONE;
     return PyLong_FromLongLong(*result);
@@ -119,9 +132,10 @@ PyObject* cache_incr(PyObject*, PyObject* args) {
 
 // Seconds left (a float), None for never, or -1.0 when absent.
 PyObject* cache_ttl(PyObject*, PyObject* key_obj) {
-    KeyValueStore* store = store_or_raise();
+    GilHeld gil = GilHeld::from_python_call();
+    KeyValueStore* store = store_or_raise(gil);
     std::string_view key;
-    if (!store || !view_of(key_obj, key, "key")) return nullptr;
+    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
     thread_local KeyValueStore::Value value;
     if (!store->get_into(key, value)) return PyFloat_FromDouble(-1.0);
     if (!value.expires) Py_RETURN_NONE;
@@ -130,14 +144,16 @@ PyObject* cache_ttl(PyObject*, PyObject* key_obj) {
 }
 
 PyObject* cache_erase_prefix(PyObject*, PyObject* prefix_obj) {
-    KeyValueStore* store = store_or_raise();
+    GilHeld gil = GilHeld::from_python_call();
+    KeyValueStore* store = store_or_raise(gil);
     std::string_view prefix;
-    if (!store || !view_of(prefix_obj, prefix, "prefix")) return nullptr;
+    if (!store || !view_of(gil, prefix_obj, prefix, "prefix")) return nullptr;
     return PyLong_FromSize_t(store->erase_prefix(prefix));
 }
 
 PyObject* cache_stats(PyObject*, PyObject*) {
-    KeyValueStore* store = store_or_raise();
+    GilHeld gil = GilHeld::from_python_call();
+    KeyValueStore* store = store_or_raise(gil);
     if (!store) return nullptr;
     KeyValueStats s = store->stats();
     return Py_BuildValue("{sKsKsKsKsKsKsK}", "entries", (unsigned long long)s.entries, "bytes_used",
@@ -152,19 +168,21 @@ PyObject* cache_available(PyObject*, PyObject*) { return PyBool_FromLong(g_store
 // Redis and published, so every server's subscriber removes it from its own store. Returns how
 // many Redis keys went (0 without a Redis tier). Blocking Redis calls, with the GIL released.
 PyObject* cache_publish_purge(PyObject*, PyObject* patterns_obj) {
+    GilHeld gil = GilHeld::from_python_call();
     std::vector<std::string> patterns;
     py::Ref seq(PySequence_Fast(patterns_obj, "publish_purge takes a list of str"));
     if (!seq) return nullptr;
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq.get()); ++i) {
         std::string_view text;
-        if (!view_of(PySequence_Fast_GET_ITEM(seq.get(), i), text, "pattern")) return nullptr;
+        if (!view_of(gil, PySequence_Fast_GET_ITEM(seq.get(), i), text, "pattern")) return nullptr;
         patterns.emplace_back(text);
     }
     if (!g_purge) return PyLong_FromLong(0);
     std::size_t removed = 0;
-    Py_BEGIN_ALLOW_THREADS
-    removed = g_purge->purge_everywhere(patterns);
-    Py_END_ALLOW_THREADS
+    {
+        GilReleased released(gil);
+        removed = g_purge->purge_everywhere(patterns);
+    }
     return PyLong_FromSize_t(removed);
 }
 
@@ -225,14 +243,14 @@ int core_init(PyObject* self, PyObject* args, PyObject*) {
 }
 
 // The store key for (key, version) into `out`; false with a Python error set.
-bool make_key(BackendCore* c, PyObject* key, PyObject* version, std::string& out) {
+bool make_key(GilHeld& gil, BackendCore* c, PyObject* key, PyObject* version, std::string& out) {
     out.assign(*c->prefix);
     if (version == nullptr || version == Py_None) {
         out += std::to_string(c->version);
     } else {
         py::Ref text(PyObject_Str(version));
         std::string_view v;
-        if (!text || !view_of(text.get(), v, "version")) return false;
+        if (!text || !view_of(gil, text.get(), v, "version")) return false;
         out += v;
     }
     out.push_back(':');
@@ -264,6 +282,7 @@ bool make_key(BackendCore* c, PyObject* key, PyObject* version, std::string& out
 }
 
 PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    GilHeld gil = GilHeld::from_python_call();
     auto* c = reinterpret_cast<BackendCore*>(self);
     static const char* names[] = {"key", "default", "version"};
     PyObject* slots[3] = {nullptr, Py_None, nullptr};
@@ -278,10 +297,10 @@ PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
         if (at < 0) return PyErr_Format(PyExc_TypeError, "get() got an unexpected keyword argument '%s'", name);
         slots[at] = args[nargs + i];
     }
-    KeyValueStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise(gil);
     if (!store) return nullptr;
     thread_local std::string key;
-    if (!make_key(c, slots[0], slots[2], key)) return nullptr;
+    if (!make_key(gil, c, slots[0], slots[2], key)) return nullptr;
     thread_local KeyValueStore::Value value;
     if (!store->get_into(key, value)) return Py_NewRef(slots[1]);
     const auto& b = value.bytes;
@@ -301,6 +320,7 @@ PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
 }
 
 PyObject* core_set(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
+    GilHeld gil = GilHeld::from_python_call();
     auto* c = reinterpret_cast<BackendCore*>(self);
     static const char* names[] = {"key", "value", "timeout", "version"};
     PyObject* slots[4] = {nullptr, nullptr, c->sentinel, nullptr};
@@ -316,14 +336,14 @@ PyObject* core_set(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
         slots[at] = args[nargs + i];
     }
     if (!slots[0] || !slots[1]) return PyErr_Format(PyExc_TypeError, "set() needs a key and a value");
-    KeyValueStore* store = store_or_raise();
+    KeyValueStore* store = store_or_raise(gil);
     if (!store) return nullptr;
     thread_local std::string key;
-    if (!make_key(c, slots[0], slots[3], key)) return nullptr;
+    if (!make_key(gil, c, slots[0], slots[3], key)) return nullptr;
 
     PyObject* timeout = slots[2] == c->sentinel ? c->default_timeout : slots[2];
     KeyValueStore::Ttl ttl;
-    if (!ttl_of(timeout, ttl)) return nullptr;
+    if (!ttl_of(gil, timeout, ttl)) return nullptr;
     if (ttl && ttl->count() <= 0) {  // Django: a timeout of 0 or less means "expire now"
         store->erase(key);
         Py_RETURN_NONE;
@@ -348,7 +368,7 @@ PyObject* core_set(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
             kind = kBytes;
         } else if (PyLong_CheckExact(v)) {
             owned.reset(PyObject_Str(v));
-            if (!owned || !view_of(owned.get(), bytes, "value")) return nullptr;
+            if (!owned || !view_of(gil, owned.get(), bytes, "value")) return nullptr;
             kind = kInt;
         } else {
             owned.reset(PyObject_CallOneArg(c->dumps, v));

@@ -1,6 +1,7 @@
 #pragma once
-// The public face of embed/: what server/ code (main, master, worker) uses to run Python.
-// No Python.h here: the CPython API stays inside embed/*.cpp.
+// The public face of embed/: what server/ code (the master, the worker) uses to run Python. The
+// protocol executors that serve the loaded app start from embed/wsgi/executor.hpp (and, later,
+// embed/asgi/). No Python.h here: the CPython API stays inside embed/.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -30,14 +31,35 @@ struct RuntimeSettings {
     bool timing_full = false;              // --timing full: Django's middleware is timed from the import on
 };
 
-// What the WSGI executor needs.
+// What a protocol executor needs.
 struct ExecutorSettings {
     int threads = 1;            // --threads: Python threads serving calls
     bool multiprocess = false;  // wsgi.multiprocess: more than one worker
     bool timing_full = false;   // --timing full: report the app's breakdown with each response
 };
 
-// The interpreter of this process (one per process) and the loaded WSGI application.
+// A protocol executor: Python threads serving the loaded app. dispatch() never blocks and never
+// takes the GIL; stop() lets queued and running calls finish, then joins the threads.
+class AppExecutor : public AppDispatcher {
+public:
+    virtual void stop() = 0;
+    // Calls that have run longer than `limit` (--timeout): each is answered 504 at once
+    // (ResponseSink::fail_timeout), and returned as its request line plus the Python stack of
+    // its thread, for the error log. The thread itself cannot be stopped: replace the worker.
+    virtual std::vector<std::string> expire_overdue(std::chrono::milliseconds limit) = 0;
+    // Calls finished since the start (--max-requests).
+    virtual std::uint64_t completed() const = 0;
+    // `notify` runs (on a Python thread) each time a call finishes once `after` calls have:
+    // the worker recycles right after the request that reached --max-requests.
+    virtual void on_completed(std::uint64_t after, std::function<void()> notify) = 0;
+    // For a worker that must exit while a thread is stuck in the app: fails what is queued
+    // and returns without joining the threads (the process is about to end).
+    virtual void abandon() = 0;
+};
+
+class Interpreter;  // embed/runtime/interpreter.hpp: what the executors start from
+
+// The interpreter of this process (one per process) and the loaded application.
 class PythonRuntime {
 public:
     // Initialises CPython 3.11 as /usr/bin/python3 would (so Debian's dist-packages are seen),
@@ -53,7 +75,7 @@ public:
 
     // The loaded app's Django static settings (STATIC_URL, STATIC_ROOT, DEBUG and, in DEBUG, the
     // staticfiles finders' directories); `found` false for an app that is not Django. Needs the
-    // GIL (call before start_executor). Never throws: a failure is a note.
+    // GIL (call before an executor starts). Never throws: a failure is a note.
     DjangoStaticSettings django_static_settings();
 
     // Fork support for prefork workers (the caller's thread holds the GIL across fork()).
@@ -61,34 +83,16 @@ public:
     void after_fork_parent();
     void after_fork_child();
 
-    // Starts settings.threads Python executor threads serving the loaded app, and releases the GIL
-    // from the calling thread so they can run. dispatch() never blocks and never takes the GIL.
-    // stop() lets queued and running calls finish, then joins the threads.
-    class Executor : public AppDispatcher {
-    public:
-        virtual void stop() = 0;
-        // Calls that have run longer than `limit` (--timeout): each is answered 504 at once
-        // (ResponseSink::fail_timeout), and returned as its request line plus the Python stack of
-        // its thread, for the error log. The thread itself cannot be stopped: replace the worker.
-        virtual std::vector<std::string> expire_overdue(std::chrono::milliseconds limit) = 0;
-        // Calls finished since the start (--max-requests).
-        virtual std::uint64_t completed() const = 0;
-        // `notify` runs (on a Python thread) each time a call finishes once `after` calls have:
-        // the worker recycles right after the request that reached --max-requests.
-        virtual void on_completed(std::uint64_t after, std::function<void()> notify) = 0;
-        // For a worker that must exit while a thread is stuck in the app: fails what is queued
-        // and returns without joining the threads (the process is about to end).
-        virtual void abandon() = 0;
-    };
-    std::unique_ptr<Executor> start_executor(const ExecutorSettings& settings);
+    // For the protocol executors as they start (embed/wsgi/executor.hpp): the app, and the
+    // starting thread's GIL, which they release once their threads run.
+    Interpreter& interpreter() { return *interpreter_; }
 
     PythonRuntime(const PythonRuntime&) = delete;
     PythonRuntime& operator=(const PythonRuntime&) = delete;
 
 private:
-    explicit PythonRuntime(const RuntimeSettings& settings);
-    struct State;
-    std::unique_ptr<State> state_;
+    explicit PythonRuntime(std::unique_ptr<Interpreter> interpreter);
+    std::unique_ptr<Interpreter> interpreter_;
 };
 
 }  // namespace gantry

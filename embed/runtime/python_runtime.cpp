@@ -1,6 +1,5 @@
-// Interpreter start, app loading and fork support. The WSGI executor is in wsgi_executor.cpp.
-#include "embed/runtime_state.hpp"
-#include "embed/cache_module.hpp"
+// Interpreter start, app loading and fork support. The executors are in embed/wsgi/ (and embed/asgi/).
+#include "embed/runtime/python_runtime.hpp"
 
 #include <cerrno>
 #include <cstdlib>
@@ -11,94 +10,15 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "embed/runtime/cache_module.hpp"
+#include "embed/runtime/interpreter.hpp"
+#include "embed/runtime/native_module.hpp"
+
 namespace gantry {
 
 namespace fs = std::filesystem;
 
-struct PythonRuntime::State {
-    RuntimeSettings settings;
-    py::Ref app;                             // the loaded WSGI callable
-    PyThreadState* released_main = nullptr;  // the starting thread's state while executors run
-};
-
-namespace py {
-
-std::string take_exception_text() {
-    PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
-    PyErr_Fetch(&type, &value, &tb);
-    if (!type) return "(no Python exception set)";
-    PyErr_NormalizeException(&type, &value, &tb);
-    if (tb && value) PyException_SetTraceback(value, tb);
-    Ref t(type), v(value), b(tb);
-
-    std::string text;
-    Ref mod(PyImport_ImportModule("traceback"));
-    Ref lines;
-    if (mod) lines = Ref(PyObject_CallMethod(mod.get(), "format_exception", "OOO", type,
-                                             value ? value : Py_None, tb ? tb : Py_None));
-    if (lines) {
-        Ref joined(PyUnicode_Join(Ref(PyUnicode_FromString("")).get(), lines.get()));
-        if (joined) {
-            if (const char* s = PyUnicode_AsUTF8(joined.get())) text = s;
-        }
-    }
-    if (text.empty()) {
-        // Formatting failed too: at least the exception's repr.
-        PyErr_Clear();
-        Ref r(PyObject_Repr(value ? value : type));
-        const char* s = r ? PyUnicode_AsUTF8(r.get()) : nullptr;
-        text = s ? s : "(unprintable Python exception)";
-    }
-    PyErr_Clear();
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    return text;
-}
-
-}  // namespace py
-
-// ---- the `_gantry` native module: what Python code needs from the server ----------------------
-
 namespace {
-
-// Logs through the default logger with the GIL released: sinks may block on I/O.
-void log_released(spdlog::level::level_enum level, std::string message) {
-    Py_BEGIN_ALLOW_THREADS
-    spdlog::default_logger()->log(level, "{}", message);
-    Py_END_ALLOW_THREADS
-}
-
-PyObject* native_log_error(PyObject*, PyObject* arg) {
-    Py_ssize_t size = 0;
-    const char* text = PyUnicode_AsUTF8AndSize(arg, &size);
-    if (!text) return nullptr;
-    log_released(spdlog::level::err, std::string(text, static_cast<std::size_t>(size)));
-    Py_RETURN_NONE;
-}
-
-PyObject* native_log(PyObject*, PyObject* args) {
-    const char* level_name = nullptr;
-    const char* text = nullptr;
-    Py_ssize_t size = 0;
-    if (!PyArg_ParseTuple(args, "ss#:log", &level_name, &text, &size)) return nullptr;
-    auto level = spdlog::level::from_str(level_name);  // unknown names give "off"
-    if (level == spdlog::level::off && std::string_view(level_name) != "off") {
-        PyErr_Format(PyExc_ValueError, "unknown log level %s", level_name);
-        return nullptr;
-    }
-    log_released(level, std::string(text, static_cast<std::size_t>(size)));
-    Py_RETURN_NONE;
-}
-
-PyMethodDef native_methods[] = {
-    {"log_error", native_log_error, METH_O, "log_error(text): one record in the server's error log"},
-    {"log", native_log, METH_VARARGS, "log(level, text): level is debug/info/warning/error/critical"},
-    {nullptr, nullptr, 0, nullptr},
-};
-
-PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_gantry", "gantry's native side", -1,
-                             native_methods, nullptr, nullptr, nullptr, nullptr};
-
-PyObject* PyInit__gantry() { return PyModule_Create(&native_module); }
 
 // ---- start ---------------------------------------------------------------------------------
 
@@ -130,7 +50,7 @@ std::string venv_python(const std::string& venv) {
     throw AppLoadError("virtualenv " + venv + " has no bin/python");
 }
 
-bool list_insert_str(PyObject* list, Py_ssize_t index, const std::string& s) {
+bool list_insert_str(GilHeld&, PyObject* list, Py_ssize_t index, const std::string& s) {
     py::Ref item(PyUnicode_DecodeFSDefault(s.c_str()));
     if (!item) return false;
     if (index < 0) return PyList_Append(list, item.get()) == 0;
@@ -139,11 +59,18 @@ bool list_insert_str(PyObject* list, Py_ssize_t index, const std::string& s) {
 
 }  // namespace
 
-PyObject* init_gantry_native_module() { return PyInit__gantry(); }
-
-PythonRuntime::PythonRuntime(const RuntimeSettings& settings) : state_(std::make_unique<State>()) {
-    state_->settings = settings;
+Interpreter::~Interpreter() {
+    released_.reset();  // the starting thread holds the GIL again
+    app_.reset();
+    if (Py_FinalizeEx() < 0) spdlog::default_logger()->warn("errors while finalising Python");
 }
+
+void Interpreter::release_starting_thread() {
+    if (released_) throw AppLoadError("the executor is already running");
+    released_.emplace(start_gil_);
+}
+
+PythonRuntime::PythonRuntime(std::unique_ptr<Interpreter> interpreter) : interpreter_(std::move(interpreter)) {}
 
 std::unique_ptr<PythonRuntime> PythonRuntime::start(const RuntimeSettings& config) {
     if (Py_IsInitialized()) throw AppLoadError("the Python interpreter is already running in this process");
@@ -167,8 +94,7 @@ std::unique_ptr<PythonRuntime> PythonRuntime::start(const RuntimeSettings& confi
     }
     std::string program = venv.empty() ? std::string(GANTRY_PYTHON_EXECUTABLE) : venv_python(venv);
 
-    if (PyImport_AppendInittab("_gantry", &PyInit__gantry) != 0)
-        throw AppLoadError("cannot register the _gantry module");
+    if (!register_native_module()) throw AppLoadError("cannot register the _gantry module");
     if (!register_cache_module()) throw AppLoadError("cannot register the _gantry_cache module");
 
     PyConfig pc;
@@ -183,7 +109,9 @@ std::unique_ptr<PythonRuntime> PythonRuntime::start(const RuntimeSettings& confi
     check_status(Py_InitializeFromConfig(&pc), &pc, "Py_InitializeFromConfig");
     PyConfig_Clear(&pc);
 
-    std::unique_ptr<PythonRuntime> runtime(new PythonRuntime(config));
+    // From here on this thread holds the GIL, and the runtime finalises Python if start fails.
+    std::unique_ptr<PythonRuntime> runtime(new PythonRuntime(std::make_unique<Interpreter>(config)));
+    GilHeld& gil = runtime->interpreter_->starting_thread();
 
     // sys.path as gunicorn leaves it: --pythonpath entries, then the working directory, then
     // the interpreter's own entries; gantry's package last so it never shadows the app.
@@ -197,48 +125,41 @@ std::unique_ptr<PythonRuntime> PythonRuntime::start(const RuntimeSettings& confi
     for (auto it = config.pythonpath.rbegin(); ok && it != config.pythonpath.rend(); ++it) {
         if (it->empty()) continue;
         std::error_code ec;
-        ok = list_insert_str(path, 0, fs::absolute(*it, ec).string());
+        ok = list_insert_str(gil, path, 0, fs::absolute(*it, ec).string());
     }
-    if (ok) ok = list_insert_str(path, -1, gantry_python_dir());
+    if (ok) ok = list_insert_str(gil, path, -1, gantry_python_dir());
     if (ok) {
         py::Ref gantry_pkg(PyImport_ImportModule("gantry"));
         ok = static_cast<bool>(gantry_pkg);
     }
-    if (!ok) throw AppLoadError("cannot set up sys.path for gantry:\n" + py::take_exception_text());
+    if (!ok) throw AppLoadError("cannot set up sys.path for gantry:\n" + py::take_exception_text(gil));
     spdlog::default_logger()->debug("Python {} started as {}", Py_GetVersion(), program);
     return runtime;
 }
 
-PythonRuntime::~PythonRuntime() {
-    if (!Py_IsInitialized()) return;
-    if (state_->released_main) {
-        PyEval_RestoreThread(state_->released_main);
-        state_->released_main = nullptr;
-    }
-    state_->app.reset();
-    if (Py_FinalizeEx() < 0) spdlog::default_logger()->warn("errors while finalising Python");
-}
+PythonRuntime::~PythonRuntime() = default;  // the interpreter finalises Python
 
 void PythonRuntime::load_app() {
-    const std::string& spec = state_->settings.app;
-    if (state_->settings.timing_full) {
+    GilHeld& gil = interpreter_->starting_thread();
+    const std::string& spec = interpreter_->settings().app;
+    if (interpreter_->settings().timing_full) {
         // Django's middleware chain is wrapped as it is built: before the app's import builds it.
         py::Ref timing(PyImport_ImportModule("gantry.django_timing"));
         py::Ref enabled(timing ? PyObject_CallMethod(timing.get(), "enable", nullptr) : nullptr);
-        if (!enabled) throw AppLoadError("--timing full: cannot enable gantry.django_timing:\n" + py::take_exception_text());
+        if (!enabled) throw AppLoadError("--timing full: cannot enable gantry.django_timing:\n" + py::take_exception_text(gil));
     }
     py::Ref loader(PyImport_ImportModule("gantry._loader"));
     py::Ref app;
     if (loader) app = py::Ref(PyObject_CallMethod(loader.get(), "load", "s", spec.c_str()));
-    if (!app) throw AppLoadError(py::take_exception_text());
-    state_->app = std::move(app);
+    if (!app) throw AppLoadError(py::take_exception_text(gil));
+    interpreter_->set_app(gil, std::move(app));
 }
 
-bool PythonRuntime::app_loaded() const { return static_cast<bool>(state_->app); }
+bool PythonRuntime::app_loaded() const { return interpreter_->has_app(); }
 
 namespace {
 
-bool str_item(PyObject* tuple, Py_ssize_t i, std::string& out) {
+bool str_item(GilHeld&, PyObject* tuple, Py_ssize_t i, std::string& out) {
     PyObject* item = PyTuple_GetItem(tuple, i);  // borrowed
     if (!item || !PyUnicode_Check(item)) return false;
     py::Ref bytes(PyUnicode_EncodeFSDefault(item));
@@ -250,11 +171,12 @@ bool str_item(PyObject* tuple, Py_ssize_t i, std::string& out) {
 }  // namespace
 
 DjangoStaticSettings PythonRuntime::django_static_settings() {
+    GilHeld& gil = interpreter_->starting_thread();
     DjangoStaticSettings out;
     py::Ref module(PyImport_ImportModule("gantry._static"));
     py::Ref result(module ? PyObject_CallMethod(module.get(), "describe", nullptr) : nullptr);
     if (!result) {
-        out.notes.push_back("cannot read Django's static settings:\n" + py::take_exception_text());
+        out.notes.push_back("cannot read Django's static settings:\n" + py::take_exception_text(gil));
         return out;
     }
     if (result.get() == Py_None) return out;
@@ -264,7 +186,7 @@ DjangoStaticSettings PythonRuntime::django_static_settings() {
     if (ok) {
         out.found = PyObject_IsTrue(PyTuple_GET_ITEM(t, 0)) == 1;
         out.debug = PyObject_IsTrue(PyTuple_GET_ITEM(t, 1)) == 1;
-        ok = str_item(t, 2, out.static_url) && str_item(t, 3, out.static_root);
+        ok = str_item(gil, t, 2, out.static_url) && str_item(gil, t, 3, out.static_root);
     }
     if (ok) {
         PyObject* sources = PyTuple_GET_ITEM(t, 4);
@@ -272,8 +194,8 @@ DjangoStaticSettings PythonRuntime::django_static_settings() {
         for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(sources); ++i) {
             PyObject* pair = PyList_GET_ITEM(sources, i);
             StaticSource source;
-            ok = PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2 && str_item(pair, 0, source.dir) &&
-                 str_item(pair, 1, source.sub_prefix);
+            ok = PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2 && str_item(gil, pair, 0, source.dir) &&
+                 str_item(gil, pair, 1, source.sub_prefix);
             if (ok) out.finder_sources.push_back(std::move(source));
         }
     }
@@ -298,14 +220,5 @@ DjangoStaticSettings PythonRuntime::django_static_settings() {
 void PythonRuntime::before_fork() { PyOS_BeforeFork(); }
 void PythonRuntime::after_fork_parent() { PyOS_AfterFork_Parent(); }
 void PythonRuntime::after_fork_child() { PyOS_AfterFork_Child(); }
-
-std::unique_ptr<PythonRuntime::Executor> PythonRuntime::start_executor(const ExecutorSettings& settings) {
-    if (!state_->app) throw AppLoadError("start_executor() before load_app()");
-    if (state_->released_main) throw AppLoadError("the executor is already running");
-    auto executor = make_wsgi_executor(settings, state_->app.get());
-    // The executor threads need the GIL; this thread gives it up until the runtime is destroyed.
-    state_->released_main = PyEval_SaveThread();
-    return executor;
-}
 
 }  // namespace gantry

@@ -1,14 +1,14 @@
 #pragma once
-// Internal to embed/: small helpers over the CPython API. Everything here needs the GIL.
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
+// Internal to embed/: small helpers over the CPython API.
 #include <string>
 #include <utility>
 
+#include "embed/runtime/gil.hpp"
+
 namespace gantry::py {
 
-// An owned reference.
+// An owned reference. Made, moved and dropped only where the GIL is held (by code that has a
+// GilHeld, or in a type built with one).
 class Ref {
 public:
     Ref() = default;
@@ -29,6 +29,6 @@ private:
 };
 
 // Takes the pending Python exception (clearing it) and returns its full traceback text.
-std::string take_exception_text();
+std::string take_exception_text(GilHeld& gil);
 
 }  // namespace gantry::py

@@ -1,4 +1,6 @@
 // The WSGI executor against the fixture app tests/embed/apps/testapp.py, through a recording sink.
+#include "embed/wsgi/executor.hpp"  // first and alone: the header is self-contained
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
