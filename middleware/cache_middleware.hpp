@@ -12,6 +12,7 @@
 
 #include "cache/cache_policy.hpp"
 #include "middleware/middleware.hpp"
+#include "http/config_error.hpp"
 #include "middleware/middleware_spec.hpp"
 
 namespace gantry {

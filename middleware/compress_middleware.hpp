@@ -11,6 +11,7 @@
 
 #include "middleware/codec.hpp"
 #include "middleware/middleware.hpp"
+#include "http/config_error.hpp"
 #include "middleware/middleware_spec.hpp"
 
 namespace gantry {

@@ -9,6 +9,7 @@
 
 #include "http/app_static_files.hpp"
 #include "middleware/middleware.hpp"
+#include "http/config_error.hpp"
 #include "middleware/middleware_spec.hpp"
 #include "static/static_index.hpp"
 #include "static/static_watcher.hpp"

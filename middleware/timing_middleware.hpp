@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "middleware/middleware.hpp"
+#include "http/config_error.hpp"
 #include "middleware/middleware_spec.hpp"
 
 namespace gantry {

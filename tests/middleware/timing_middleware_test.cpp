@@ -31,5 +31,18 @@ TEST(TimingMiddleware, HeaderOnlyForAllowedClients) {
     EXPECT_TRUE(head2.headers.empty());
 }
 
+TEST(TimingFactory, OptionsOverrideTheFlags) {
+    TimingOptions flags{false, {"127.0.0.1"}};
+    TimingOptions same = timing_options(MiddlewareSpec{"timing", {}}, flags);
+    EXPECT_FALSE(same.server_timing);
+    EXPECT_EQ(same.allow_ips, (std::vector<std::string>{"127.0.0.1"}));
+    TimingOptions own = timing_options(MiddlewareSpec{"timing", {{"server_timing", "yes"}, {"allow_ips", "*"}}}, flags);
+    EXPECT_TRUE(own.server_timing);
+    EXPECT_EQ(own.allow_ips, (std::vector<std::string>{"*"}));
+    EXPECT_THROW(timing_options(MiddlewareSpec{"timing", {{"allow", "*"}}}, flags), ConfigError);
+    auto m = make_timing_middleware(MiddlewareSpec{"timing", {}}, {flags, {"timing"}});
+    EXPECT_EQ(m->name(), "timing");
+}
+
 }  // namespace
 }  // namespace gantry
