@@ -20,8 +20,8 @@ struct ChainBuild {
     std::size_t at = 0;                    // the entry being built
     std::vector<std::string> final_names;  // the chain as it ends up (for the after_chain entries)
 
-    // The codings the first compress entry below this one offers, in its order: what a cache here
-    // stores compressed variants of.
+    // The codings the compress entry below this one offers (a name is listed once), in its order:
+    // what a cache here keys its compressed variants by.
     std::vector<std::string_view> codings_below() const {
         std::vector<std::string_view> codings;
         for (std::size_t i = at + 1; i < settings.chain.size(); ++i)
