@@ -13,6 +13,7 @@
 #include "cache/redis_tier.hpp"
 #include "cache/shared_store.hpp"
 #include "middleware/accept_encoding.hpp"
+#include "middleware/middleware_options.hpp"
 #include "http/header_fields.hpp"
 
 namespace gantry {
@@ -308,6 +309,48 @@ void CacheMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::
             redis.set(variant, bytes, std::chrono::milliseconds(keep));
         });
     }
+}
+
+namespace {
+
+// "/news/=60, /api/=5": URL prefixes the cache stores for that many seconds when the app declares
+// no lifetime itself.
+std::vector<CacheRule> cache_rules(const MiddlewareSpec& spec, const std::string& value) {
+    std::vector<CacheRule> rules;
+    for (const auto& item : list_option(value)) {
+        auto eq = item.rfind('=');
+        if (eq == std::string::npos || eq == 0 || item[0] != '/')
+            option_error(spec, "option 'rules': '" + item + "' is not /url-prefix=seconds");
+        rules.push_back({item.substr(0, eq), count_option(spec, "rules", item.substr(eq + 1))});
+    }
+    return rules;
+}
+
+}  // namespace
+
+CacheOptions cache_options(const MiddlewareSpec& spec) {
+    CacheOptions o;
+    for (const auto& [key, value] : spec.options) {
+        if (key == "rules")
+            o.rules = cache_rules(spec, value);
+        else if (key == "max_entry_bytes")
+            o.max_entry_bytes = static_cast<std::size_t>(count_option(spec, key, value));
+        else if (key == "lock_timeout_ms")
+            o.lock_timeout_ms = static_cast<int>(std::min<long long>(count_option(spec, key, value), 600000));
+        else
+            unknown_option(spec, key, "rules, max_entry_bytes, lock_timeout_ms");
+    }
+    return o;
+}
+
+std::unique_ptr<const Middleware> make_cache_middleware(const MiddlewareSpec& spec, CacheSettings settings) {
+    CacheOptions o = cache_options(spec);
+    // Compression below the cache: entries are its output, keyed by the coding it would choose.
+    o.codings_below = std::move(settings.codings_below);
+    if (settings.store_size == 0)
+        throw ConfigError("middleware '" + spec.name + "' needs a store: --cache-size must be more than 0");
+    // No store in the master's check (options only): that chain is never run.
+    return std::make_unique<CacheMiddleware>(std::move(o), settings.store, settings.redis);
 }
 
 }  // namespace gantry

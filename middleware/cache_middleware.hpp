@@ -3,13 +3,17 @@
 // stores the app's cacheable responses there - by Django's caching rules (cache/cache_policy.hpp),
 // opt-in per response. Placed above "compress" in the chain, it stores compressed variants, so a
 // hit does no compression work.
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "cache/cache_policy.hpp"
 #include "middleware/middleware.hpp"
+#include "http/config_error.hpp"
+#include "middleware/middleware_spec.hpp"
 
 namespace gantry {
 
@@ -24,6 +28,15 @@ struct CacheOptions {
     int lock_timeout_ms = 5000;            // concurrent misses wait this long for one fetch
     // The codings the compress middleware below offers, in its order; empty when compression is not
     // below this middleware (Accept-Encoding is then keyed by its raw value).
+    std::vector<std::string_view> codings_below;
+};
+
+// What its factory needs beyond the spec.
+struct CacheSettings {
+    std::size_t store_size = 0;     // --cache-size: 0 is no store, so no cache (an error)
+    SharedStore* store = nullptr;   // the store itself; null only in the master's check
+    RedisTier* redis = nullptr;     // --cache redis://...: the tier behind it, or null
+    // The codings the compress entry below it offers (see CacheOptions), worked out by the registry.
     std::vector<std::string_view> codings_below;
 };
 
@@ -49,5 +62,9 @@ private:
     SharedStore* store_;
     RedisTier* redis_;
 };
+
+// Throws ConfigError naming the option.
+CacheOptions cache_options(const MiddlewareSpec& spec);
+std::unique_ptr<const Middleware> make_cache_middleware(const MiddlewareSpec& spec, CacheSettings settings);
 
 }  // namespace gantry

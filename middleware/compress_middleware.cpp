@@ -7,6 +7,7 @@
 
 
 #include "middleware/accept_encoding.hpp"
+#include "middleware/middleware_options.hpp"
 #include "http/header_fields.hpp"
 
 namespace gantry {
@@ -178,6 +179,47 @@ void CompressMiddleware::on_stream_end(RequestContext& ctx, std::string& tail) c
     state->stream->finish(out);
     tail.swap(out);
     state->stream.reset();  // back to this thread's pool now, not when the connection moves on
+}
+
+CompressOptions compress_options(const MiddlewareSpec& spec) {
+    CompressOptions o;
+    for (const auto& [key, value] : spec.options) {
+        if (key == "min_length") {
+            o.min_length = static_cast<std::size_t>(int_option(spec, key, value, 0, 1L << 40));
+        } else if (key == "types") {
+            o.types = list_option(value);
+            for (const auto& t : o.types)
+                if (std::count(t.begin(), t.end(), '*') > 1 || t.find_first_of(" ;,") != std::string::npos)
+                    option_error(spec, "option 'types': '" + t +
+                                           "' is not a media type pattern (at most one '*', e.g. text/*, *+json)");
+            if (o.types.empty()) option_error(spec, "option 'types' is empty");
+        } else if (key == "prefer") {
+            o.prefer.clear();
+            for (const auto& token : list_option(value)) {
+                auto coding = coding_from_token(token);
+                if (!coding) option_error(spec, "option 'prefer': unknown coding '" + token + "' (known: br, zstd, gzip)");
+                if (std::find(o.prefer.begin(), o.prefer.end(), *coding) != o.prefer.end())
+                    option_error(spec, "option 'prefer' lists '" + token + "' twice");
+                o.prefer.push_back(*coding);
+            }
+            if (o.prefer.empty()) option_error(spec, "option 'prefer' is empty");
+        } else if (key == "gzip_level") {
+            o.levels.gzip = static_cast<int>(int_option(spec, key, value, kMinLevel[1], kMaxLevel[1]));
+        } else if (key == "br_level") {
+            o.levels.br = static_cast<int>(int_option(spec, key, value, kMinLevel[2], kMaxLevel[2]));
+        } else if (key == "zstd_level") {
+            o.levels.zstd = static_cast<int>(int_option(spec, key, value, kMinLevel[3], kMaxLevel[3]));
+        } else if (key == "breach_mitigation") {
+            o.levels.breach_mitigation = bool_option(spec, key, value);
+        } else {
+            unknown_option(spec, key, "min_length, types, prefer, gzip_level, br_level, zstd_level, breach_mitigation");
+        }
+    }
+    return o;
+}
+
+std::unique_ptr<const Middleware> make_compress_middleware(const MiddlewareSpec& spec) {
+    return std::make_unique<CompressMiddleware>(compress_options(spec));
 }
 
 }  // namespace gantry

@@ -4,12 +4,15 @@
 // chosen in on_request from Accept-Encoding and kept in the request's state slot; the response
 // hooks never read the request (no request copy per request).
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "middleware/codec.hpp"
 #include "middleware/middleware.hpp"
+#include "http/config_error.hpp"
+#include "middleware/middleware_spec.hpp"
 
 namespace gantry {
 
@@ -50,5 +53,9 @@ private:
     CompressOptions options_;
     std::vector<std::string_view> offered_;  // options_.prefer as Accept-Encoding tokens
 };
+
+// Throws ConfigError naming the option.
+CompressOptions compress_options(const MiddlewareSpec& spec);
+std::unique_ptr<const Middleware> make_compress_middleware(const MiddlewareSpec& spec);
 
 }  // namespace gantry

@@ -1,6 +1,8 @@
 #pragma once
-// Builds the native middleware chain named in the config. Each middleware's factory validates its
-// options; an unknown name or option is a ConfigError at start-up, never a surprise per request.
+// Builds the native middleware chain named in the config from a table of factories (registry.cpp):
+// the registry checks the chain as a whole (known names, each once, their order), each
+// middleware's factory its own options. An unknown name or option is a ConfigError at start-up,
+// never a surprise per request.
 #include <memory>
 
 #include <cstddef>

@@ -4,6 +4,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <set>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "middleware/accept_encoding.hpp"
+#include "middleware/middleware_options.hpp"
 #include "static/conditional.hpp"
 #include "static/path_resolver.hpp"
 
@@ -175,6 +177,80 @@ Flow StaticMiddleware::serve(RequestContext& ctx, const StaticIndex& index, std:
     }
     ctx.respond_file(std::move(head), fd, decision.offset, decision.length);
     return Flow::respond;
+}
+
+StaticOptions static_options(const MiddlewareSpec& spec) {
+    StaticOptions o;
+    for (const auto& [key, value] : spec.options) {
+        if (key == "max_age")
+            o.max_age = count_option(spec, key, value);
+        else if (key == "cors")
+            o.cors = bool_option(spec, key, value);
+        else if (key == "memory_file_max")
+            o.memory.file_max = static_cast<std::uint64_t>(count_option(spec, key, value));
+        else if (key == "memory_budget")
+            o.memory.budget = static_cast<std::uint64_t>(count_option(spec, key, value));
+        else if (key == "django")
+            o.django = bool_option(spec, key, value);
+        else if (key == "watch")
+            o.watch = o.watch || bool_option(spec, key, value);
+        else
+            unknown_option(spec, key, "max_age, cors, memory_file_max, memory_budget, django, watch");
+    }
+    return o;
+}
+
+// The mounts: --static ones first, then the Django app's STATIC_URL (finders in DEBUG, as
+// runserver; STATIC_ROOT otherwise) unless a --static mount already has that prefix.
+std::unique_ptr<const Middleware> make_static_middleware(const MiddlewareSpec& spec, const StaticSettings& settings) {
+    StaticOptions options = static_options(spec);
+    const bool watch = settings.watch || options.watch;
+    std::vector<StaticMountSpec> mounts;
+    std::vector<bool> watched;
+    std::set<std::string> prefixes;
+    for (const auto& [prefix, dir] : settings.mounts) {
+        struct stat st {};
+        if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+            throw ConfigError("--static " + prefix + "=" + dir + ": " + dir + " is not a directory");
+        std::string normal = normalize_url_prefix(prefix);
+        if (!prefixes.insert(normal).second) throw ConfigError("--static: prefix " + normal + " given twice");
+        mounts.push_back(StaticMountSpec{normal, {StaticSource{dir, ""}}});
+        watched.push_back(watch);
+    }
+    const DjangoStaticSettings* django = settings.django;
+    if (options.django && django && django->found) {
+        for (const auto& note : django->notes) spdlog::warn("static: {}", note);
+        std::string prefix = django->static_url.empty() ? "" : normalize_url_prefix(django->static_url);
+        if (prefix.empty()) {
+            spdlog::info("static: STATIC_URL is not a local path; Django's static files are not served");
+        } else if (prefixes.count(prefix)) {
+            spdlog::info("static: {} is served from --static, not from Django's settings", prefix);
+        } else if (django->debug) {
+            // DEBUG: runserver's behaviour, the app directories and STATICFILES_DIRS, no collectstatic.
+            mounts.push_back(StaticMountSpec{prefix, django->finder_sources});
+            watched.push_back(true);
+        } else if (!django->static_root.empty()) {
+            struct stat st {};
+            if (::stat(django->static_root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+                spdlog::warn("static: STATIC_ROOT {} is not a directory (run collectstatic); {} is not served",
+                             django->static_root, prefix);
+            else {
+                mounts.push_back(StaticMountSpec{prefix, {StaticSource{django->static_root, ""}}});
+                watched.push_back(watch);
+            }
+        } else {
+            spdlog::info("static: STATIC_ROOT is not set; {} is left to the app", prefix);
+        }
+    }
+    if (!settings.index) {
+        // The master's check: options validated, no file read (each worker indexes its own).
+        mounts.clear();
+        watched.clear();
+    } else if (mounts.empty()) {
+        spdlog::debug("static: nothing to serve; left out of the chain");
+        return nullptr;
+    }
+    return std::make_unique<StaticMiddleware>(std::move(mounts), std::move(watched), options);
 }
 
 }  // namespace gantry

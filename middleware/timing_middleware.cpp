@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "middleware/middleware_options.hpp"
+
 namespace gantry {
 
 namespace {
@@ -64,6 +66,23 @@ std::string TimingMiddleware::header_value(const RequestTimings& t, const std::v
 void TimingMiddleware::on_response(RequestContext& ctx, ResponseHead& head, std::string*) const {
     if (!server_timing_ || !allowed(ctx.client_addr())) return;
     head.headers.push_back({"Server-Timing", header_value(ctx.timings(), metric_names_, ctx.server_timing())});
+}
+
+TimingOptions timing_options(const MiddlewareSpec& spec, TimingOptions o) {
+    for (const auto& [key, value] : spec.options) {
+        if (key == "server_timing")
+            o.server_timing = bool_option(spec, key, value);
+        else if (key == "allow_ips")
+            o.allow_ips = list_option(value);
+        else
+            unknown_option(spec, key, "server_timing, allow_ips");
+    }
+    return o;
+}
+
+std::unique_ptr<const Middleware> make_timing_middleware(const MiddlewareSpec& spec, TimingSettings settings) {
+    TimingOptions o = timing_options(spec, std::move(settings.defaults));
+    return std::make_unique<TimingMiddleware>(o.server_timing, std::move(o.allow_ips), std::move(settings.chain_names));
 }
 
 }  // namespace gantry

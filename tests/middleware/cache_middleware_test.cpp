@@ -104,5 +104,17 @@ TEST_F(CacheMiddlewareTest, TheLockGoesWithTheRequestHoweverItEnds) {
     EXPECT_EQ(cache_.on_request(ctx), Flow::next);  // not left waiting for a fetch that ended
 }
 
+TEST(CacheFactory, ReadsItsOptionsAndNeedsAStore) {
+    CacheOptions o = cache_options(MiddlewareSpec{"cache", {{"rules", "/news/=60"}, {"lock_timeout_ms", "9999999"}}});
+    ASSERT_EQ(o.rules.size(), 1u);
+    EXPECT_EQ(o.rules[0].path_prefix, "/news/");
+    EXPECT_EQ(o.rules[0].ttl_seconds, 60);
+    EXPECT_EQ(o.lock_timeout_ms, 600000);  // capped
+    EXPECT_TRUE(o.codings_below.empty());
+    // The master's check: a size but no store yet.
+    EXPECT_EQ(make_cache_middleware(MiddlewareSpec{"cache", {}}, {64 << 20, nullptr, nullptr, {"br", "gzip"}})->name(), "cache");
+    EXPECT_THROW(make_cache_middleware(MiddlewareSpec{"cache", {}}, {0, nullptr, nullptr, {}}), ConfigError);
+}
+
 }  // namespace
 }  // namespace gantry

@@ -304,5 +304,16 @@ TEST(CompressRegistry, OptionsAreValidatedAtStartUp) {
         EXPECT_THROW(build_pipeline(chain_settings(config_with({bad}))), ConfigError) << bad.first << "=" << bad.second;
 }
 
+TEST(CompressFactory, ReadsItsOptions) {
+    CompressOptions o = compress_options(MiddlewareSpec{"compress", {{"min_length", "10"}, {"prefer", "gzip, br"},
+                                                                      {"gzip_level", "9"}, {"types", "text/*"}}});
+    EXPECT_EQ(o.min_length, 10u);
+    EXPECT_EQ(o.prefer, (std::vector<Coding>{Coding::gzip, Coding::br}));
+    EXPECT_EQ(o.levels.gzip, 9);
+    EXPECT_EQ(o.types, (std::vector<std::string>{"text/*"}));
+    EXPECT_EQ(compress_options(MiddlewareSpec{"compress", {}}).prefer, CompressOptions{}.prefer);
+    EXPECT_EQ(make_compress_middleware(MiddlewareSpec{"compress", {}})->name(), "compress");
+}
+
 }  // namespace
 }  // namespace gantry

@@ -227,5 +227,18 @@ TEST(StaticRegistry, DjangoSettingsMakeTheMounts) {
     fs::remove_all(dir);
 }
 
+TEST(StaticFactory, NothingToServeIsNoMiddleware) {
+    const MiddlewareSpec spec{"static", {{"max_age", "5"}, {"watch", "on"}}};
+    StaticOptions o = static_options(spec);
+    EXPECT_EQ(o.max_age, 5);
+    EXPECT_TRUE(o.watch);
+    EXPECT_TRUE(o.django);
+    StaticSettings worker;
+    worker.index = true;
+    EXPECT_EQ(make_static_middleware(spec, worker), nullptr);
+    // The master's check keeps it (options validated, nothing read).
+    EXPECT_NE(make_static_middleware(spec, StaticSettings{}), nullptr);
+}
+
 }  // namespace
 }  // namespace gantry

@@ -1,0 +1,181 @@
+#include "server/config_layer.hpp"
+
+#include <cctype>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+#include "http/text.hpp"
+
+namespace gantry {
+
+namespace {
+
+[[noreturn]] void error(const std::string& message) { throw ConfigError(message); }
+
+// "256MB", "1GiB", "512k", "1048576": bytes. K/M/G (with or without i, B) are powers of 1024.
+std::size_t parse_byte_size(const std::string& option, const std::string& text) {
+    std::string t(trim(text));
+    std::size_t n = 0;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
+    std::string unit(end, static_cast<const char*>(t.data() + t.size()));
+    for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    std::size_t shift = 0;
+    if (unit.empty() || unit == "b") shift = 0;
+    else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
+    else shift = 64;
+    if (ec != std::errc() || end == t.data() || shift == 64 || (shift && n > (SIZE_MAX >> shift)))
+        error(option + " must be a size such as 256MB, 1GiB or a number of bytes, got '" + text + "'");
+    return n << shift;
+}
+
+BindAddress parse_bind(const std::string& what, const std::string& text) {
+    try {
+        return parse_bind_address(text);
+    } catch (const std::invalid_argument& e) {
+        error(what + ": " + e.what());
+    }
+}
+
+int checked_count(const std::string& name, long long v) {
+    if (v < 1) error(name + " must be at least 1, got " + std::to_string(v));
+    if (v > std::numeric_limits<int>::max()) error(name + " is too large: " + std::to_string(v));
+    return static_cast<int>(v);
+}
+
+std::size_t checked_size(const std::string& name, long long v) {
+    if (v < 0) error(name + " must be 0 or more, got " + std::to_string(v));
+    return static_cast<std::size_t>(v);
+}
+
+std::string number_text(double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+}
+
+double checked_seconds(const std::string& name, double v) {
+    if (!(v > 0)) error(name + " must be more than 0 seconds, got " + number_text(v));
+    return v;
+}
+
+}  // namespace
+
+void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
+    auto name = [&](const char* flag) { return "--" + std::string(flag) + source; };
+    if (l.app) c.app = *l.app;
+    if (l.binds) {
+        c.binds.clear();
+        for (const auto& b : *l.binds) c.binds.push_back(parse_bind("--bind" + source, b));
+    }
+    if (l.backlog) c.backlog = checked_count(name("backlog"), *l.backlog);
+    if (l.workers) c.workers = checked_count(name("workers"), *l.workers);
+    if (l.threads) c.threads = checked_count(name("threads"), *l.threads);
+    if (l.io_threads) c.io_threads = checked_count(name("io-threads"), *l.io_threads);
+    if (l.timeout) c.timeout = checked_seconds(name("timeout"), *l.timeout);
+    if (l.graceful_timeout) c.graceful_timeout = checked_seconds(name("graceful-timeout"), *l.graceful_timeout);
+    if (l.keep_alive) {
+        // 0 is allowed: gunicorn reads --keep-alive 0 as "close after each response".
+        if (!(*l.keep_alive >= 0))
+            error(name("keep-alive") + " must be 0 or more seconds, got " + number_text(*l.keep_alive));
+        c.keep_alive = *l.keep_alive;
+    }
+    if (l.header_timeout) c.header_timeout = checked_seconds(name("header-timeout"), *l.header_timeout);
+    if (l.preload) c.preload = *l.preload;
+    auto non_negative = [&](const char* flag, long long v) {
+        if (v < 0) error(name(flag) + " must be 0 or more, got " + std::to_string(v));
+        return v;
+    };
+    if (l.max_requests) c.max_requests = non_negative("max-requests", *l.max_requests);
+    if (l.max_requests_jitter) c.max_requests_jitter = non_negative("max-requests-jitter", *l.max_requests_jitter);
+    if (l.max_worker_memory) c.max_worker_memory = non_negative("max-worker-memory", *l.max_worker_memory);
+    if (l.max_queue) c.max_queue = non_negative("max-queue", *l.max_queue);
+    if (l.health_path) {
+        if (!l.health_path->empty() && (*l.health_path)[0] != '/')
+            error(name("health-path") + " must start with /, got '" + *l.health_path + "'");
+        c.health_path = *l.health_path;
+    }
+    if (l.limit_request_line) c.limit_request_line = checked_size(name("limit-request-line"), *l.limit_request_line);
+    if (l.limit_request_fields)
+        c.limit_request_fields = checked_size(name("limit-request-fields"), *l.limit_request_fields);
+    if (l.limit_request_field_size)
+        c.limit_request_field_size = checked_size(name("limit-request-field_size"), *l.limit_request_field_size);
+    if (l.limit_request_body) c.limit_request_body = checked_size(name("limit-request-body"), *l.limit_request_body);
+    if (l.body_buffer_size) c.body_buffer_size = checked_size(name("body-buffer-size"), *l.body_buffer_size);
+    if (l.chdir) c.chdir = *l.chdir;
+    if (l.virtualenv) c.virtualenv = *l.virtualenv;
+    if (l.pythonpath) c.pythonpath = *l.pythonpath;
+    if (l.env) c.env = *l.env;
+    if (l.access_logfile) c.access_logfile = *l.access_logfile;
+    if (l.error_logfile) c.error_logfile = *l.error_logfile;
+    if (l.log_level) {
+        static const char* const levels[] = {"debug", "info", "warning", "error", "critical"};
+        std::string lv = *l.log_level;
+        for (char& ch : lv) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        bool ok = false;
+        for (const char* known : levels) ok = ok || lv == known;
+        if (!ok)
+            error(name("log-level") + " must be one of debug, info, warning, error, critical, got '" +
+                  *l.log_level + "'");
+        c.log_level = lv;
+    }
+    if (l.access_logformat) c.access_logformat = *l.access_logformat;
+    if (l.forwarded_allow_ips) {
+        if (l.forwarded_allow_ips->empty()) error(name("forwarded-allow-ips") + " must not be empty");
+        c.forwarded_allow_ips = *l.forwarded_allow_ips;
+    }
+    if (l.pidfile) c.pidfile = *l.pidfile;
+    if (l.proc_name) c.proc_name = *l.proc_name;
+    if (l.middleware) c.middleware = *l.middleware;
+    if (l.timing) {
+        if (*l.timing != "off" && *l.timing != "on" && *l.timing != "full")
+            error(name("timing") + " must be off, on or full, got '" + *l.timing + "'");
+        c.timing = *l.timing;
+    }
+    if (l.server_timing) c.server_timing = *l.server_timing;
+    if (l.timing_allow_ips) c.timing_allow_ips = *l.timing_allow_ips;
+    if (l.access_log_json) c.access_log_json = *l.access_log_json;
+    if (l.metrics_bind) c.metrics_bind = parse_bind("--metrics-bind" + source, *l.metrics_bind);
+    if (l.static_mounts) {
+        c.static_mounts.clear();
+        for (const auto& m : *l.static_mounts) {
+            auto eq = m.find('=');
+            if (eq == std::string::npos || eq == 0 || eq + 1 == m.size() || m[0] != '/')
+                error(name("static") + " must be URL_PREFIX=DIR with the prefix starting with '/', got '" + m + "'");
+            c.static_mounts.emplace_back(m.substr(0, eq), m.substr(eq + 1));
+        }
+    }
+    if (l.static_watch) c.static_watch = *l.static_watch;
+    if (l.cache_size) c.cache_size = parse_byte_size(name("cache-size"), *l.cache_size);
+    if (l.cache_url) {
+        if (!l.cache_url->empty() && l.cache_url->rfind("redis://", 0) != 0)
+            error(name("cache") + " must be a redis://host:port/db URL, got '" + *l.cache_url + "'");
+        c.cache_url = *l.cache_url;
+    }
+    if (l.worker_class) {
+        // Accepted so gunicorn command lines keep working; gantry has one worker model.
+        const auto& k = *l.worker_class;
+        if (k != "sync" && k != "gthread" && k != "gantry")
+            error(name("worker-class") + " must be sync, gthread or gantry, got '" + k + "'");
+    }
+}
+
+std::pair<std::string, std::string> parse_env_pair(const std::string& what, const std::string& text) {
+    auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0)
+        error(what + " must be KEY=VALUE, got '" + text + "'");
+    return {text.substr(0, eq), text.substr(eq + 1)};
+}
+
+std::vector<MiddlewareSpec> middleware_from_names(const std::vector<std::string>& names) {
+    std::vector<MiddlewareSpec> specs;
+    for (const auto& n : names)
+        if (!n.empty()) specs.push_back(MiddlewareSpec{n, {}});
+    return specs;
+}
+
+}  // namespace gantry
