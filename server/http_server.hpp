@@ -77,12 +77,4 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// Whether `peer` is allowed to set X-Forwarded-For/-Proto: listed, or the list holds "*".
-// Unix-socket peers (empty address) are local and trusted.
-bool is_trusted_proxy(const std::string& peer, const std::vector<std::string>& allow);
-
-// Applies X-Forwarded-For (the right-most address not itself a trusted proxy) and
-// X-Forwarded-Proto to the request when its peer is trusted.
-void apply_forwarded_headers(HttpRequest& request, const std::vector<std::string>& allow);
-
 }  // namespace gantry

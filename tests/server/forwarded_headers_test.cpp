@@ -1,4 +1,4 @@
-#include "server/http_server.hpp"  // first: the header stands alone
+#include "server/forwarded_headers.hpp"  // first: the header stands alone
 
 #include <gtest/gtest.h>
 
