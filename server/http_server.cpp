@@ -38,6 +38,7 @@
 
 #include "server/forwarded_headers.hpp"
 #include "server/metrics_store.hpp"
+#include "server/native_endpoints.hpp"
 #include "middleware/middleware.hpp"
 #include "middleware/pipeline.hpp"
 #include "server/response_framing.hpp"
@@ -109,6 +110,7 @@ struct IoThread {
 
 struct ServerShared {
     HttpServerSettings settings;
+    HealthEndpoint health;  // from settings.health_path
     AppDispatcher* dispatcher = nullptr;
     std::atomic<std::size_t> connections{0};
     std::atomic<bool> draining{false};  // readiness: a draining worker is not ready
@@ -128,21 +130,6 @@ struct SinkEvent {
     // A data event whose bytes a middleware keeps (a static file in memory): [offset, offset +
     // count) of these are written, never copied.
     std::shared_ptr<const std::string> shared = nullptr;
-};
-
-// When the app side took the call and when it handed over its last byte (set by a Python thread,
-// read by the session under the sink's lock).
-struct AppTimes {
-    Clock::time_point app_started{};
-    Clock::time_point app_finished{};
-    std::shared_ptr<const AppBreakdown> breakdown;
-    void fill(RequestTimings& t, Clock::time_point queued_at) const {
-        if (app_started == Clock::time_point{}) return;  // answered by a middleware: no app
-        t.app_breakdown = breakdown;
-        t.python_wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(app_started - queued_at).count();
-        if (app_finished != Clock::time_point{})
-            t.app_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(app_finished - app_started).count();
-    }
 };
 
 class SessionSink final : public ResponseSink {
@@ -302,6 +289,9 @@ class Session : public std::enable_shared_from_this<Session> {
 public:
     Session(Socket socket, IoThread& io, ServerShared& shared, const ListenerInfo& listener)
         : socket_(std::move(socket)), io_(io), shared_(shared), listener_(listener),
+          // The metrics address neither observes nor logs its scrapes: a scraper every few seconds is noise.
+          report_(listener.metrics ? nullptr : shared.settings.metrics.store, &shared.settings.metrics,
+                  listener.metrics ? nullptr : &shared.settings.on_complete),
           watchdog_(io.context), wake_(io.context), middleware_wait_(io.context) {
         wake_.expires_at(Clock::time_point::max());
         io_.sessions.insert(this);
@@ -438,6 +428,7 @@ private:
     IoThread& io_;
     ServerShared& shared_;
     const ListenerInfo& listener_;
+    const ExchangeReport report_;
     asio::steady_timer watchdog_;
     asio::steady_timer wake_;
     asio::steady_timer middleware_wait_;          // a request whose middleware returned Flow::wait
@@ -603,21 +594,17 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     facts.is_head = request.is_head();
     facts.keep_alive = request.keep_alive;
 
-    // The native middleware chain sees the request first; one may answer it. The metrics address
-    // has no chain and no app: it answers /metrics itself.
-    // --health-path: liveness (this worker runs) and readiness (and is not draining), natively.
-    int health = 0;  // 0: not a health check; else the status to answer
-    if (!settings.health_path.empty() && !listener_.metrics) {
-        std::string_view path = std::string_view(request.target).substr(0, request.target.find('?'));
-        if (path == settings.health_path) health = 200;
-        else if (path.size() == settings.health_path.size() + 6 && path.substr(0, settings.health_path.size()) == settings.health_path &&
-                 path.substr(settings.health_path.size()) == "/ready")
-            health = shared_.draining.load(std::memory_order_relaxed) || draining_ ? 503 : 200;
-    }
-    const Pipeline* pipeline = !listener_.metrics && !health && settings.pipeline && !settings.pipeline->empty()
+    // The metrics address has no chain and no app: it answers /metrics itself. Elsewhere the
+    // health paths are answered natively; the native middleware chain sees every other request
+    // first, and one may answer it.
+    std::optional<NativeAnswer> native;
+    if (listener_.metrics)
+        native = metrics_answer(request, settings.metrics.store);
+    else if (shared_.health.enabled())
+        native = shared_.health.answer(request, shared_.draining.load(std::memory_order_relaxed) || draining_);
+    const Pipeline* pipeline = !listener_.metrics && !native && settings.pipeline && !settings.pipeline->empty()
                                    ? settings.pipeline
                                    : nullptr;
-    MetricsStore* metrics = listener_.metrics ? nullptr : settings.metrics.store;
     struct InFlight {  // the gauge goes down however this coroutine ends
         MetricsStore* store;
         explicit InFlight(MetricsStore* s) : store(s) {
@@ -626,7 +613,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         ~InFlight() {
             if (store) store->in_flight_add(-1);
         }
-    } in_flight(metrics);
+    } in_flight(report_.metrics());
     RequestContext ctx(request);
     if (pipeline && !middleware_wake_) {
         // Made once per connection: wakes a request whose middleware returned Flow::wait, from
@@ -651,7 +638,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     // The access log and some response hooks need the request after it has gone to Python (the
     // call owns it): keep a copy only if something needs it.
     std::optional<HttpRequest> logged;
-    if ((settings.on_complete && !listener_.metrics) || (pipeline && pipeline->reads_request_in_response())) {
+    if (report_.needs_request() || (pipeline && pipeline->reads_request_in_response())) {
         logged.emplace();
         logged->method = request.method;
         logged->target = request.target;
@@ -678,24 +665,8 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         }
     } sink_release{this};
     Clock::time_point queued_at = Clock::now();
-    if (listener_.metrics) {
-        ResponseHead head;
-        std::string body;
-        if (request.target != "/metrics" && request.target.rfind("/metrics?", 0) != 0) {
-            head.status = 404;
-            head.headers.push_back({"Content-Type", "text/plain; charset=utf-8"});
-            body = "404 Not Found: metrics are at /metrics\n";
-        } else if (!settings.metrics.store) {
-            head.status = 503;
-            body = "metrics unavailable\n";
-        } else {
-            head.headers.push_back({"Content-Type", std::string(MetricsStore::kContentType)});
-            body = settings.metrics.store->render();
-        }
-        sink_->send_whole(std::move(head), std::move(body));
-    } else if (health) {
-        ResponseHead head{health, reason_phrase(health), {{"Content-Type", "text/plain; charset=utf-8"}, {"Cache-Control", "no-store"}}};
-        sink_->send_whole(std::move(head), health == 200 ? "ok\n" : "draining\n");
+    if (native) {
+        sink_->send_whole(std::move(native->head), std::move(native->body));
     } else if (ctx.answered()) {
         // A middleware answered: the app is never called. The answer takes the same way out.
         if (ctx.answer_extra().kind != AnswerBody::Kind::owned)
@@ -703,10 +674,8 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         else
             sink_->send_whole(std::move(ctx.answer_head()), std::move(ctx.answer_body()));
     } else if (settings.max_queue && shared_.dispatcher->waiting() >= settings.max_queue) {
-        // Overload: more requests already wait for a Python thread than --max-queue. A quick 503
-        // now beats an answer after an unbounded wait (and a client's retry can go elsewhere).
-        ResponseHead head{503, "Service Unavailable", {{"Content-Type", "text/plain; charset=utf-8"}, {"Retry-After", "1"}}};
-        sink_->send_whole(std::move(head), "503 Service Unavailable: the server is overloaded, retry shortly\n");
+        NativeAnswer overloaded = overloaded_answer();
+        sink_->send_whole(std::move(overloaded.head), std::move(overloaded.body));
     } else {
         auto call = std::make_unique<AppCall>();
         call->request = std::move(request);
@@ -935,53 +904,28 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
     disarm();
     keep_alive_ = rendered.keep_alive && !truncated && !closed_;
     if (truncated) spdlog::warn("{} {}: response cut short (fewer or more body bytes than its Content-Length, or the app failed mid-stream); connection closed", logged ? logged->method : "", logged ? logged->target : "");
-    AppTimes sink_timings;
+    FinishedExchange exchange;
     if (sink_) {
-        sink_timings = sink_->app_times();
+        exchange.app = sink_->app_times();
         if (!finished) sink_->mark_gone();
         sink_.reset();
     }
-    RequestTimings& timings = ctx.mutable_timings();
-    sink_timings.fill(timings, queued_at);
-    timings.total_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - started).count();
-    if (timings.app_ns >= 0 && sink_timings.app_finished != Clock::time_point{}) {
-        // From the app's last byte to the socket, less the response hooks that ran meanwhile
-        // (they are reported on their own): the stages never add up to more than the total.
-        std::int64_t hooks = 0;
-        for (std::size_t i = 0; i < timings.middleware_count; ++i) hooks += timings.on_response_ns[i];
-        auto after_app = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - sink_timings.app_finished).count();
-        timings.write_ns = std::max<std::int64_t>(0, after_app - hooks);
-    }
-    if (metrics) {
-        const MetricsStages& m = settings.metrics;
-        for (std::size_t i = 0; i < timings.middleware_count && i < m.middleware_request.size(); ++i) {
-            metrics->observe(m.middleware_request[i], std::chrono::nanoseconds(timings.on_request_ns[i]));
-            metrics->observe(m.middleware_response[i], std::chrono::nanoseconds(timings.on_response_ns[i]));
-        }
-        if (timings.python_wait_ns >= 0) metrics->observe(m.python_wait, std::chrono::nanoseconds(timings.python_wait_ns));
-        if (timings.app_ns >= 0) metrics->observe(m.app, std::chrono::nanoseconds(timings.app_ns));
-        if (timings.write_ns >= 0) metrics->observe(m.write, std::chrono::nanoseconds(timings.write_ns));
-        metrics->observe(m.total, std::chrono::nanoseconds(timings.total_ns));
-        if (status != 0) metrics->count_response(status);
-    }
-    // Scrapes of the metrics address are not access-logged: a scraper every few seconds is noise.
-    if (settings.on_complete && status != 0 && !listener_.metrics) {
-        CompletedExchange done;
-        done.timings = &timings;
-        done.request = &*logged;
-        done.response_headers = &response_headers;
-        done.status = status;
-        done.body_bytes = body_bytes;
-        done.started = wall_start;
-        done.duration = Clock::now() - started;
-        settings.on_complete(done);
-    }
+    exchange.request = logged ? &*logged : nullptr;
+    exchange.response_headers = &response_headers;
+    exchange.status = status;
+    exchange.body_bytes = body_bytes;
+    exchange.queued_at = queued_at;
+    exchange.started = started;
+    exchange.finished = Clock::now();
+    exchange.wall_started = wall_start;
+    report_.report(exchange, ctx.mutable_timings());
 }
 
 class HttpServer::Impl {
 public:
     Impl(HttpServerSettings settings, const std::vector<ListenSocket>& sockets, AppDispatcher& dispatcher) {
         shared_.settings = std::move(settings);
+        shared_.health = HealthEndpoint(shared_.settings.health_path);
         shared_.dispatcher = &dispatcher;
         for (const auto& s : sockets) {
             ListenerInfo info;

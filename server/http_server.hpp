@@ -10,33 +10,13 @@
 #include <vector>
 
 #include "http/app_dispatcher.hpp"
+#include "server/exchange_report.hpp"
 #include "server/listen_socket.hpp"
 #include "server/request_parser.hpp"
 
 namespace gantry {
 
-// What the access log needs about one answered request.
-class MetricsStore;
 class Pipeline;
-struct RequestTimings;
-
-// The metrics store and the stage indices the session observes into (looked up once).
-struct MetricsStages {
-    MetricsStore* store = nullptr;
-    std::vector<std::size_t> middleware_request;   // per middleware, chain order
-    std::vector<std::size_t> middleware_response;
-    std::size_t python_wait = 0, app = 0, write = 0, total = 0;
-};
-
-struct CompletedExchange {
-    const RequestTimings* timings = nullptr;        // every stage, for %(timing)s and the JSON log
-    const HttpRequest* request = nullptr;          // method, target, version, headers, remote_addr
-    const std::vector<HttpHeader>* response_headers = nullptr;
-    int status = 0;
-    std::uint64_t body_bytes = 0;                   // response body bytes written
-    std::chrono::system_clock::time_point started;  // wall clock, for %(t)s
-    std::chrono::steady_clock::duration duration{}; // header complete -> last byte written
-};
 
 struct HttpServerSettings {
     ParserLimits limits;
@@ -46,7 +26,7 @@ struct HttpServerSettings {
     std::vector<std::string> forwarded_allow_ips;      // "*" trusts every peer
     int io_threads = 1;
     std::size_t stream_buffer_bytes = 256 * 1024;      // streamed response bytes queued before the app waits
-    std::function<void(const CompletedExchange&)> on_complete;  // access log; runs on an I/O thread
+    ExchangeLog on_complete;                            // access log; runs on an I/O thread
     const Pipeline* pipeline = nullptr;                 // the native middleware chain (may be empty)
     MetricsStages metrics;                              // store null: no metrics
     std::size_t max_queue = 0;                          // requests waiting for Python above this: 503 (0: no limit)
