@@ -5,11 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <future>
-#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_set>
@@ -42,6 +40,7 @@
 #include "middleware/middleware.hpp"
 #include "middleware/pipeline.hpp"
 #include "server/response_framing.hpp"
+#include "server/session_sink.hpp"
 
 namespace gantry {
 
@@ -117,169 +116,6 @@ struct ServerShared {
     // Accept loops still running: one whose accept completed as its acceptor closed has a
     // connection it has not made a session of yet. A drained server is idle only once none runs.
     std::atomic<std::size_t> accept_loops{0};
-};
-
-// What the app side sends, queued until the session's thread writes it.
-struct SinkEvent {
-    enum class Kind { head, data, file, end, fail } kind;
-    ResponseHead head;
-    std::string data;
-    int fd = -1;
-    off_t offset = 0;
-    std::size_t count = 0;
-    // A data event whose bytes a middleware keeps (a static file in memory): [offset, offset +
-    // count) of these are written, never copied.
-    std::shared_ptr<const std::string> shared = nullptr;
-};
-
-class SessionSink final : public ResponseSink {
-public:
-    SessionSink(std::shared_ptr<Session> session, asio::io_context::executor_type executor, std::size_t limit)
-        : session_(std::move(session)), executor_(executor), limit_(limit) {}
-    ~SessionSink() override;
-
-    void send_whole(ResponseHead head, std::string body) override {
-        std::unique_lock lock(mutex_);
-        if (timed_out_) return;
-        times_.app_finished = Clock::now();
-        events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
-        queued_bytes_ += body.size();
-        events_.push_back(SinkEvent{SinkEvent::Kind::data, {}, std::move(body)});
-        events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
-        notify(lock);
-    }
-    void start_stream(ResponseHead head) override {
-        std::unique_lock lock(mutex_);
-        if (timed_out_) return;
-        events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
-        notify(lock);
-    }
-    bool write_chunk(std::string data) override {
-        std::unique_lock lock(mutex_);
-        space_.wait(lock, [&] { return queued_bytes_ < limit_ || gone_.load(std::memory_order_relaxed); });
-        if (gone_.load(std::memory_order_relaxed)) return false;
-        queued_bytes_ += data.size();
-        events_.push_back(SinkEvent{SinkEvent::Kind::data, {}, std::move(data)});
-        notify(lock);
-        return true;
-    }
-    bool send_file(int fd, off_t offset, std::size_t count) override {
-        std::unique_lock lock(mutex_);
-        space_.wait(lock, [&] { return queued_bytes_ < limit_ || gone_.load(std::memory_order_relaxed); });
-        if (gone_.load(std::memory_order_relaxed)) {
-            ::close(fd);
-            return false;
-        }
-        queued_bytes_ += std::min(count, limit_);
-        SinkEvent e{SinkEvent::Kind::file, {}, {}};
-        e.fd = fd;
-        e.offset = offset;
-        e.count = count;
-        events_.push_back(std::move(e));
-        notify(lock);
-        return true;
-    }
-    // A middleware's answer with a shared or file body, queued by the session's own I/O thread:
-    // never waits for space (that would block the thread), and needs no wake-up (the session
-    // takes the events right after).
-    void queue_answer(ResponseHead head, AnswerBody& body) {
-        std::lock_guard lock(mutex_);
-        events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
-        if (body.kind == AnswerBody::Kind::file) {
-            SinkEvent e{SinkEvent::Kind::file, {}, {}};
-            e.fd = std::exchange(body.fd, -1);
-            e.offset = static_cast<off_t>(body.offset);
-            e.count = body.count;
-            events_.push_back(std::move(e));
-        } else {
-            SinkEvent e{SinkEvent::Kind::data, {}, {}};
-            e.shared = std::move(body.shared);
-            e.offset = static_cast<off_t>(body.offset);
-            e.count = body.count;
-            events_.push_back(std::move(e));
-        }
-        events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
-    }
-    void finish_stream() override {
-        std::unique_lock lock(mutex_);
-        if (timed_out_) return;
-        times_.app_finished = Clock::now();
-        events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
-        notify(lock);
-    }
-    void fail() override {
-        std::unique_lock lock(mutex_);
-        if (timed_out_) return;
-        times_.app_finished = Clock::now();
-        events_.push_back(SinkEvent{SinkEvent::Kind::fail, {}, {}});
-        notify(lock);
-    }
-    void fail_timeout() override {
-        {
-            std::unique_lock lock(mutex_);
-            if (timed_out_) return;
-            timed_out_ = true;
-            times_.app_finished = Clock::now();
-            SinkEvent e{SinkEvent::Kind::fail, {}, {}};
-            e.head.status = 504;
-            events_.push_back(std::move(e));
-            notify(lock);
-            gone_.store(true, std::memory_order_relaxed);  // a stuck write_chunk returns; later ones fail
-        }
-        space_.notify_all();
-    }
-    bool client_gone() const override { return gone_.load(std::memory_order_relaxed); }
-    void app_started() override {
-        std::lock_guard lock(mutex_);
-        times_.app_started = Clock::now();
-    }
-    void app_breakdown(AppBreakdown breakdown) override {
-        auto shared = std::make_shared<const AppBreakdown>(std::move(breakdown));
-        std::lock_guard lock(mutex_);
-        times_.breakdown = std::move(shared);
-    }
-    AppTimes app_times() {
-        std::lock_guard lock(mutex_);
-        return times_;
-    }
-
-    // Session side (its I/O thread).
-    void take(std::deque<SinkEvent>& out) {
-        std::lock_guard lock(mutex_);
-        out.swap(events_);
-        notify_pending_ = false;
-    }
-    void written(std::size_t bytes) {
-        {
-            std::lock_guard lock(mutex_);
-            queued_bytes_ -= std::min(bytes, queued_bytes_);
-        }
-        space_.notify_all();
-    }
-    void mark_gone() {
-        {
-            std::lock_guard lock(mutex_);
-            gone_.store(true, std::memory_order_relaxed);
-            for (auto& e : events_)
-                if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(std::exchange(e.fd, -1));
-        }
-        space_.notify_all();
-    }
-
-private:
-    void notify(std::unique_lock<std::mutex>& lock);
-
-    std::shared_ptr<Session> session_;
-    asio::io_context::executor_type executor_;
-    const std::size_t limit_;
-    std::mutex mutex_;
-    std::condition_variable space_;
-    std::deque<SinkEvent> events_;
-    std::size_t queued_bytes_ = 0;
-    bool notify_pending_ = false;
-    std::atomic<bool> gone_{false};
-    bool timed_out_ = false;  // fail_timeout() was called: the app's later calls are dropped
-    AppTimes times_;
 };
 
 // How long a draining server still waits on an idle keep-alive connection for a request.
@@ -448,18 +284,13 @@ private:
     bool keep_alive_ = true;
 };
 
-SessionSink::~SessionSink() {
-    for (auto& e : events_)
-        if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(e.fd);
-    // The last reference to a session may be ours, on a Python thread: let it die on its own thread.
-    asio::post(executor_, [session = std::move(session_)]() {});
+void wake_session(const std::shared_ptr<Session>& session) {
+    asio::post(session->executor(), [session]() { session->on_sink_ready(); });
 }
 
-void SessionSink::notify(std::unique_lock<std::mutex>& lock) {
-    if (notify_pending_) return;
-    notify_pending_ = true;
-    lock.unlock();
-    asio::post(executor_, [session = session_]() { session->on_sink_ready(); });
+void release_session(std::shared_ptr<Session> session) {
+    auto executor = session->executor();
+    asio::post(executor, [session = std::move(session)]() {});
 }
 
 asio::awaitable<void> Session::serve() {
@@ -652,7 +483,7 @@ asio::awaitable<void> Session::answer(HttpRequest request, Clock::time_point sta
         ctx.rebind(*logged);
     }
 
-    sink_ = std::make_shared<SessionSink>(shared_from_this(), executor(), settings.stream_buffer_bytes);
+    sink_ = std::make_shared<SessionSink>(shared_from_this(), settings.stream_buffer_bytes);
     // However this coroutine ends (an exception, or its frame destroyed at shutdown), the app
     // side must learn the client is gone, and the session/sink reference cycle must break.
     struct SinkRelease {
