@@ -1,7 +1,8 @@
 #pragma once
 // The HTTP side of one worker process: Asio I/O threads, the acceptors on the shared listen
 // sockets, and one session per connection. Requests that need Python go to the AppDispatcher;
-// no I/O thread ever waits for the GIL. Asio and Beast stay inside http_server.cpp.
+// no I/O thread ever waits for the GIL. Asio and Beast stay inside http_server.cpp, session.cpp
+// and response_writer.cpp (with their private header session.hpp).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,14 +19,23 @@ namespace gantry {
 
 class Pipeline;
 
+// Defaults of the settings below, the same as the command line's (config.hpp); the worker sets
+// each from its configuration.
+inline constexpr std::chrono::milliseconds kDefaultHeaderTimeout{10'000};  // --header-timeout
+inline constexpr std::chrono::milliseconds kDefaultKeepAlive{2'000};       // --keep-alive
+inline constexpr std::chrono::milliseconds kDefaultIoTimeout{30'000};      // --timeout
+// A streamed response queues this much before the app waits for the socket: enough to keep a
+// fast client's socket busy between two GIL hand-offs, small enough per connection.
+inline constexpr std::size_t kDefaultStreamBufferBytes = 256 * 1024;
+
 struct HttpServerSettings {
     ParserLimits limits;
-    std::chrono::milliseconds header_timeout{10'000};  // first byte -> whole header (408)
-    std::chrono::milliseconds keep_alive{2'000};       // idle between requests (silent close)
-    std::chrono::milliseconds io_timeout{30'000};      // each body read / response write stall
+    std::chrono::milliseconds header_timeout = kDefaultHeaderTimeout;  // first byte -> whole header (408)
+    std::chrono::milliseconds keep_alive = kDefaultKeepAlive;          // idle between requests (silent close)
+    std::chrono::milliseconds io_timeout = kDefaultIoTimeout;          // each body read / response write stall
     std::vector<std::string> forwarded_allow_ips;      // "*" trusts every peer
     int io_threads = 1;
-    std::size_t stream_buffer_bytes = 256 * 1024;      // streamed response bytes queued before the app waits
+    std::size_t stream_buffer_bytes = kDefaultStreamBufferBytes;  // streamed response bytes queued before the app waits
     ExchangeLog on_complete;                            // access log; runs on an I/O thread
     const Pipeline* pipeline = nullptr;                 // the native middleware chain (may be empty)
     MetricsStages metrics;                              // store null: no metrics
