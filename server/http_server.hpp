@@ -1,7 +1,8 @@
 #pragma once
 // The HTTP side of one worker process: Asio I/O threads, the acceptors on the shared listen
 // sockets, and one session per connection. Requests that need Python go to the AppDispatcher;
-// no I/O thread ever waits for the GIL. Asio and Beast stay inside http_server.cpp.
+// no I/O thread ever waits for the GIL. Asio and Beast stay inside http_server.cpp, session.cpp
+// and response_writer.cpp (with their private header session.hpp).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -10,43 +11,32 @@
 #include <vector>
 
 #include "http/app_dispatcher.hpp"
+#include "server/exchange_report.hpp"
 #include "server/listen_socket.hpp"
 #include "server/request_parser.hpp"
 
 namespace gantry {
 
-// What the access log needs about one answered request.
-class MetricsStore;
 class Pipeline;
-struct RequestTimings;
 
-// The metrics store and the stage indices the session observes into (looked up once).
-struct MetricsStages {
-    MetricsStore* store = nullptr;
-    std::vector<std::size_t> middleware_request;   // per middleware, chain order
-    std::vector<std::size_t> middleware_response;
-    std::size_t python_wait = 0, app = 0, write = 0, total = 0;
-};
-
-struct CompletedExchange {
-    const RequestTimings* timings = nullptr;        // every stage, for %(timing)s and the JSON log
-    const HttpRequest* request = nullptr;          // method, target, version, headers, remote_addr
-    const std::vector<HttpHeader>* response_headers = nullptr;
-    int status = 0;
-    std::uint64_t body_bytes = 0;                   // response body bytes written
-    std::chrono::system_clock::time_point started;  // wall clock, for %(t)s
-    std::chrono::steady_clock::duration duration{}; // header complete -> last byte written
-};
+// Defaults of the settings below, the same as the command line's (config.hpp); the worker sets
+// each from its configuration.
+inline constexpr std::chrono::milliseconds kDefaultHeaderTimeout{10'000};  // --header-timeout
+inline constexpr std::chrono::milliseconds kDefaultKeepAlive{2'000};       // --keep-alive
+inline constexpr std::chrono::milliseconds kDefaultIoTimeout{30'000};      // --timeout
+// A streamed response queues this much before the app waits for the socket: enough to keep a
+// fast client's socket busy between two GIL hand-offs, small enough per connection.
+inline constexpr std::size_t kDefaultStreamBufferBytes = 256 * 1024;
 
 struct HttpServerSettings {
     ParserLimits limits;
-    std::chrono::milliseconds header_timeout{10'000};  // first byte -> whole header (408)
-    std::chrono::milliseconds keep_alive{2'000};       // idle between requests (silent close)
-    std::chrono::milliseconds io_timeout{30'000};      // each body read / response write stall
+    std::chrono::milliseconds header_timeout = kDefaultHeaderTimeout;  // first byte -> whole header (408)
+    std::chrono::milliseconds keep_alive = kDefaultKeepAlive;          // idle between requests (silent close)
+    std::chrono::milliseconds io_timeout = kDefaultIoTimeout;          // each body read / response write stall
     std::vector<std::string> forwarded_allow_ips;      // "*" trusts every peer
     int io_threads = 1;
-    std::size_t stream_buffer_bytes = 256 * 1024;      // streamed response bytes queued before the app waits
-    std::function<void(const CompletedExchange&)> on_complete;  // access log; runs on an I/O thread
+    std::size_t stream_buffer_bytes = kDefaultStreamBufferBytes;  // streamed response bytes queued before the app waits
+    ExchangeLog on_complete;                            // access log; runs on an I/O thread
     const Pipeline* pipeline = nullptr;                 // the native middleware chain (may be empty)
     MetricsStages metrics;                              // store null: no metrics
     std::size_t max_queue = 0;                          // requests waiting for Python above this: 503 (0: no limit)
@@ -76,13 +66,5 @@ private:
     class Impl;
     std::unique_ptr<Impl> impl_;
 };
-
-// Whether `peer` is allowed to set X-Forwarded-For/-Proto: listed, or the list holds "*".
-// Unix-socket peers (empty address) are local and trusted.
-bool is_trusted_proxy(const std::string& peer, const std::vector<std::string>& allow);
-
-// Applies X-Forwarded-For (the right-most address not itself a trusted proxy) and
-// X-Forwarded-Proto to the request when its peer is trusted.
-void apply_forwarded_headers(HttpRequest& request, const std::vector<std::string>& allow);
 
 }  // namespace gantry

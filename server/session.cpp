@@ -1,0 +1,512 @@
+// One connection's session (an Asio translation unit: see session.hpp).
+#include "server/session.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <spdlog/spdlog.h>
+
+#include "middleware/middleware.hpp"
+#include "middleware/pipeline.hpp"
+#include "server/forwarded_headers.hpp"
+#include "server/metrics_store.hpp"
+#include "server/response_framing.hpp"
+#include "server/response_writer.hpp"
+#include "server/session_sink.hpp"
+
+namespace gantry {
+
+using boost::system::error_code;
+
+namespace {
+
+// One read asks for at most this much: a typical request arrives in one read, and no connection
+// holds more buffer than its requests need.
+constexpr std::size_t kReadStep = 16 * 1024;
+// Room in the read buffer beyond the largest header the limits allow, for the body bytes that
+// come with it (and the least buffer any connection has).
+constexpr std::size_t kReadBufferRoom = 64 * 1024;
+// A lingering close (a response sent while the client still sends) waits this long for the
+// client to stop, so it reads the answer instead of a reset...
+constexpr auto kLingerTimeout = std::chrono::seconds(2);
+// ...and reads at most this much of what the client still sends.
+constexpr std::size_t kLingerReadMax = 4u << 20;
+
+inline auto use_ec(error_code& ec) { return asio::redirect_error(asio::use_awaitable, ec); }
+
+// "127.0.0.1"/port from a sockaddr; an empty address for unix sockets.
+void describe_peer(const sockaddr* sa, std::string& addr, std::uint16_t& port) {
+    char text[INET6_ADDRSTRLEN] = {0};
+    if (sa->sa_family == AF_INET) {
+        auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+        ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+        port = ntohs(in->sin_port);
+        addr = text;
+    } else if (sa->sa_family == AF_INET6) {
+        auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+        ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+        port = ntohs(in6->sin6_port);
+        addr = text;
+        if (addr.rfind("::ffff:", 0) == 0 && addr.find('.') != std::string::npos) addr.erase(0, 7);
+    } else {
+        addr.clear();
+        port = 0;
+    }
+}
+
+// The one place a request goes to the app: the app side answers through `sink`, from its thread.
+void dispatch_to_app(AppDispatcher& dispatcher, HttpRequest request, std::shared_ptr<SessionSink> sink,
+                     std::chrono::steady_clock::time_point queued_at) {
+    auto call = std::make_unique<AppCall>();
+    call->request = std::move(request);
+    call->response = ResponseHandle(std::move(sink));
+    call->queued_at = queued_at;
+    dispatcher.dispatch(std::move(call));
+}
+
+// The access log and some response hooks need the request after it has gone to Python (the call
+// owns it): the session's copy, without the body.
+void copy_for_log(const HttpRequest& request, HttpRequest& logged) {
+    logged.method = request.method;
+    logged.target = request.target;
+    logged.version = request.version;
+    logged.headers = request.headers;
+    logged.remote_addr = request.remote_addr;
+    logged.remote_port = request.remote_port;
+    logged.server_name = request.server_name;
+    logged.server_port = request.server_port;
+    logged.url_scheme = request.url_scheme;
+}
+
+}  // namespace
+
+void wake_session(const std::shared_ptr<Session>& session) {
+    asio::post(session->executor(), [session]() { session->on_sink_ready(); });
+}
+
+void release_session(std::shared_ptr<Session> session) {
+    auto executor = session->executor();
+    asio::post(executor, [session = std::move(session)]() {});
+}
+
+Session::Session(Socket socket, asio::io_context& context, std::unordered_set<Session*>& registry,
+                 ServerShared& shared, const ListenerInfo& listener)
+    : socket_(std::move(socket)), context_(context), registry_(registry), shared_(shared), listener_(listener),
+      // The metrics address neither observes nor logs its scrapes: a scraper every few seconds is noise.
+      report_(listener.metrics ? nullptr : shared.settings.metrics.store, &shared.settings.metrics,
+              listener.metrics ? nullptr : &shared.settings.on_complete),
+      watchdog_(context), wake_(context), middleware_wait_(context) {
+    wake_.expires_at(Clock::time_point::max());
+    registry_.insert(this);
+    shared_.connections.fetch_add(1, std::memory_order_relaxed);
+    buffer_.max_size(std::max<std::size_t>(kReadBufferRoom, header_budget() + kReadBufferRoom));
+}
+
+Session::~Session() {
+    registry_.erase(this);
+    shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+asio::awaitable<void> Session::run(std::shared_ptr<Session> self) { co_await self->serve(); }
+
+void Session::drain() {
+    draining_ = true;
+    if (idle_ && served_) arm(std::min(deadline_, Clock::now() + kDrainLinger));
+}
+
+void Session::close() {
+    if (closed_) return;
+    closed_ = true;
+    error_code ignored;  // closing a socket the peer already reset
+    socket_.close(ignored);
+    watchdog_.cancel();
+    wake_.cancel();
+    middleware_wait_.cancel();
+    if (sink_) sink_->mark_gone();
+}
+
+void Session::on_sink_ready() { wake_.cancel(); }
+
+std::size_t Session::header_budget() const {
+    const auto& l = shared_.settings.limits;
+    return l.request_line + 2 + l.fields * (l.field_size + 2) + 2;
+}
+
+// Deadline for the next socket operation; on expiry the operation is cancelled. A generation
+// number tells a stale expiry (already queued when the deadline moved) from a real one.
+void Session::arm(Clock::time_point deadline) {
+    if (armed_ && deadline == deadline_) return;
+    armed_ = true;
+    deadline_ = deadline;
+    timed_out_ = false;
+    std::uint64_t generation = ++timer_generation_;
+    watchdog_.expires_at(deadline);
+    watchdog_.async_wait([self = shared_from_this(), generation](error_code ec) {
+        if (ec || generation != self->timer_generation_) return;
+        self->timed_out_ = true;
+        self->armed_ = false;
+        error_code ignored;  // cancelling a closed socket
+        self->socket_.cancel(ignored);
+    });
+}
+
+void Session::disarm() {
+    if (!armed_) return;
+    armed_ = false;
+    ++timer_generation_;
+    watchdog_.cancel();
+}
+
+// Gives the parser what the buffer holds and drops what it used (Beast keeps a partial header in
+// our buffer, so the rest stays for the next call).
+RequestParser::State Session::feed(RequestParser& parser) {
+    auto data = buffer_.data();
+    buffer_.consume(parser.feed({static_cast<const char*>(data.data()), data.size()}));
+    return parser.state();
+}
+
+asio::awaitable<std::size_t> Session::read_some(error_code& ec) {
+    auto space = buffer_.prepare(std::min<std::size_t>(kReadStep, buffer_.max_size() - buffer_.size()));
+    std::size_t n = co_await socket_.async_read_some(space, use_ec(ec));
+    buffer_.commit(n);
+    co_return n;
+}
+
+asio::awaitable<bool> Session::write_all(std::vector<asio::const_buffer>& buffers) {
+    if (buffers.empty()) co_return true;
+    error_code ec;
+    arm_io_deadline();
+    co_await asio::async_write(socket_, buffers, use_ec(ec));
+    buffers.clear();
+    if (ec) {
+        close();
+        co_return false;
+    }
+    co_return true;
+}
+
+// Sends a server-made response, then closes unless keep_alive. With unread request bytes in
+// flight (413 mid-upload), close gently so the client reads the answer instead of a reset.
+asio::awaitable<void> Session::send_error(int status, const char* reason, bool keep_alive, bool is_head) {
+    std::string bytes = render_error_response(status, reason, keep_alive, !is_head);
+    std::vector<asio::const_buffer> buffers{asio::buffer(bytes)};
+    if (!co_await write_all(buffers)) co_return;
+    if (!keep_alive) co_await linger_close();
+}
+
+// A request the parser refused: its error answer, then close. Logged at debug level only, so a
+// flood of bad requests cannot fill the error log (gunicorn does the same).
+asio::awaitable<void> Session::refuse(const RequestParser& parser) {
+    spdlog::debug("refused a request from {}: {} {}", peer_addr_.empty() ? "unix socket" : peer_addr_,
+                  parser.error_status(), parser.error_reason());
+    co_await send_error(parser.error_status(), parser.error_reason(), false, false);
+}
+
+asio::awaitable<void> Session::linger_close() {
+    error_code ec;
+    socket_.shutdown(asio::socket_base::shutdown_send, ec);
+    arm(Clock::now() + kLingerTimeout);
+    std::size_t drained = 0;
+    while (!ec && drained < kLingerReadMax) {
+        buffer_.clear();
+        drained += co_await read_some(ec);
+    }
+    close();
+}
+
+void Session::set_cork(bool on) {
+    int value = on ? 1 : 0;  // best effort: a failure only costs an extra segment
+    ::setsockopt(socket_.native_handle(), IPPROTO_TCP, TCP_CORK, &value, sizeof(value));
+}
+
+// One request on its way: the native endpoints or the middleware chain's request side, the hand-over
+// to the app (or the answer made here), the writer of its response, and the exchange report.
+// However it ends (a closed connection, an exception, the frame destroyed at shutdown), the app
+// side learns the client is gone, the session/sink reference cycle breaks and the in-flight
+// gauge goes down.
+class Session::Exchange {
+public:
+    Exchange(Session& session, HttpRequest request, Clock::time_point started,
+             std::chrono::system_clock::time_point wall_start);
+    ~Exchange();
+    Exchange(const Exchange&) = delete;
+    Exchange& operator=(const Exchange&) = delete;
+
+    // A middleware returned Flow::wait: ask it again when woken or at this deadline.
+    bool waits_for_middleware() const { return pipeline_ && ctx_.waiting_at() != static_cast<std::size_t>(-1); }
+    Clock::time_point wait_deadline() const { return ctx_.wait_deadline(); }
+    void ask_middleware_again() { entered_ = pipeline_->run_request(ctx_, ctx_.waiting_at()); }
+
+    // Gives the request its answer: a native one, a middleware's, the overload 503, or the app's.
+    void hand_over();
+    ResponseWriter writer() {
+        return ResponseWriter(session_, *session_.sink_, ResponseHooks{pipeline_, &ctx_, entered_}, facts_,
+                              queued_at_, logged_ ? &*logged_ : nullptr);
+    }
+    // The response is written (or abandoned): the connection's keep-alive, then the report.
+    void finish(WrittenResponse written);
+
+private:
+    // The request as the app sees it: the connection's addresses, then trusted forwarded headers.
+    static HttpRequest addressed(const Session& session, HttpRequest request);
+
+    struct InFlight {  // the metrics store's gauge, up while the exchange lives
+        MetricsStore* store;
+        explicit InFlight(MetricsStore* s) : store(s) {
+            if (store) store->in_flight_add(1);
+        }
+        ~InFlight() {
+            if (store) store->in_flight_add(-1);
+        }
+    };
+
+    Session& session_;
+    HttpRequest request_;
+    const Clock::time_point started_;
+    const std::chrono::system_clock::time_point wall_start_;
+    RequestFacts facts_;
+    std::optional<NativeAnswer> native_;
+    const Pipeline* pipeline_ = nullptr;
+    InFlight in_flight_;
+    RequestContext ctx_;
+    std::size_t entered_ = 0;
+    std::optional<HttpRequest> logged_;  // the copy kept once the app owns the request
+    Clock::time_point queued_at_{};
+};
+
+HttpRequest Session::Exchange::addressed(const Session& session, HttpRequest request) {
+    request.remote_addr = session.peer_addr_;
+    request.remote_port = session.peer_port_;
+    request.server_name = session.listener_.server_name;
+    request.server_port = session.listener_.server_port;
+    request.url_scheme = "http";
+    // An empty peer address means a unix socket (local, trusted), unless getpeername failed.
+    if (session.listener_.family == AF_UNIX || !request.remote_addr.empty())
+        apply_forwarded_headers(request, session.shared_.settings.forwarded_allow_ips);
+    return request;
+}
+
+Session::Exchange::Exchange(Session& session, HttpRequest request, Clock::time_point started,
+                            std::chrono::system_clock::time_point wall_start)
+    : session_(session), request_(addressed(session, std::move(request))), started_(started),
+      wall_start_(wall_start), in_flight_(session.report_.metrics()), ctx_(request_) {
+    const auto& settings = session_.shared_.settings;
+    facts_.version = request_.version;
+    facts_.is_head = request_.is_head();
+    facts_.keep_alive = request_.keep_alive;
+
+    // The metrics address has no chain and no app: it answers /metrics itself. Elsewhere the
+    // health paths are answered natively; the native middleware chain sees every other request
+    // first, and one may answer it.
+    if (session_.listener_.metrics)
+        native_ = metrics_answer(request_, settings.metrics.store);
+    else if (session_.shared_.health.enabled())
+        native_ = session_.shared_.health.answer(
+            request_, session_.shared_.draining.load(std::memory_order_relaxed) || session_.draining_);
+    if (!session_.listener_.metrics && !native_ && settings.pipeline && !settings.pipeline->empty())
+        pipeline_ = settings.pipeline;
+    if (pipeline_ && !session_.middleware_wake_) {
+        // Made once per connection: wakes a request whose middleware returned Flow::wait, from
+        // any thread, as long as the connection exists.
+        session_.middleware_wake_ = [weak = session_.weak_from_this(), exec = session_.executor()] {
+            asio::post(exec, [weak] {
+                if (auto self = weak.lock()) self->middleware_wait_.cancel();
+            });
+        };
+    }
+    ctx_.set_wake_handle(&session_.middleware_wake_);
+    if (pipeline_) entered_ = pipeline_->run_request(ctx_);
+}
+
+Session::Exchange::~Exchange() {
+    if (session_.sink_) {
+        session_.sink_->mark_gone();
+        session_.sink_.reset();
+    }
+}
+
+void Session::Exchange::hand_over() {
+    // Keep a copy of the request only if something needs it after the app has taken it.
+    if (session_.report_.needs_request() || (pipeline_ && pipeline_->reads_request_in_response())) {
+        copy_for_log(request_, logged_.emplace());
+        ctx_.rebind(*logged_);
+    }
+    const auto& settings = session_.shared_.settings;
+    auto& sink = session_.sink_;
+    sink = std::make_shared<SessionSink>(session_.shared_from_this(), settings.stream_buffer_bytes);
+    queued_at_ = Clock::now();
+    if (native_) {
+        sink->send_whole(std::move(native_->head), std::move(native_->body));
+    } else if (ctx_.answered()) {
+        // A middleware answered: the app is never called. The answer takes the same way out.
+        if (ctx_.answer_extra().kind != AnswerBody::Kind::owned)
+            sink->queue_answer(std::move(ctx_.answer_head()), ctx_.answer_extra());
+        else
+            sink->send_whole(std::move(ctx_.answer_head()), std::move(ctx_.answer_body()));
+    } else if (settings.max_queue && session_.shared_.dispatcher->waiting() >= settings.max_queue) {
+        NativeAnswer overloaded = overloaded_answer();
+        sink->send_whole(std::move(overloaded.head), std::move(overloaded.body));
+    } else {
+        dispatch_to_app(*session_.shared_.dispatcher, std::move(request_), sink, queued_at_);
+    }
+}
+
+void Session::Exchange::finish(WrittenResponse written) {
+    session_.disarm();
+    session_.keep_alive_ = written.keep_alive;
+    FinishedExchange exchange;
+    if (auto& sink = session_.sink_) {
+        exchange.app = sink->app_times();
+        if (!written.finished) sink->mark_gone();
+        sink.reset();
+    }
+    exchange.request = logged_ ? &*logged_ : nullptr;
+    exchange.response_headers = &written.headers;
+    exchange.status = written.status;
+    exchange.body_bytes = written.body_bytes;
+    exchange.queued_at = queued_at_;
+    exchange.started = started_;
+    exchange.finished = Clock::now();
+    exchange.wall_started = wall_start_;
+    session_.report_.report(exchange, ctx_.mutable_timings());
+}
+
+asio::awaitable<void> Session::serve() {
+    {
+        sockaddr_storage peer{};
+        socklen_t len = sizeof(peer);
+        if (::getpeername(socket_.native_handle(), reinterpret_cast<sockaddr*>(&peer), &len) == 0)
+            describe_peer(reinterpret_cast<sockaddr*>(&peer), peer_addr_, peer_port_);
+        else
+            spdlog::debug("getpeername: {} (fd {})", std::strerror(errno), socket_.native_handle());
+    }
+    const auto& settings = shared_.settings;
+    bool first_request = true;
+    while (!closed_) {
+        RequestParser parser(settings.limits);
+        Clock::time_point first_byte{};
+        bool have_first_byte = false;
+        // Header phase.
+        for (;;) {
+            if (buffer_.size() > 0) {
+                if (!have_first_byte) {
+                    have_first_byte = true;
+                    first_byte = Clock::now();
+                }
+                if (feed(parser) == RequestParser::State::error) {
+                    co_await refuse(parser);
+                    co_return;
+                }
+                if (parser.state() != RequestParser::State::need_more) break;
+            }
+            idle_ = !have_first_byte;
+            if (buffer_.size() >= buffer_.max_size()) {
+                co_await send_error(431, "Request Header Fields Too Large", false, false);
+                co_return;
+            }
+            // Draining: an idle keep-alive connection waits only a short linger for a request its
+            // client may already have sent (served, with Connection: close), then closes.
+            arm(have_first_byte ? first_byte + settings.header_timeout
+                : first_request ? Clock::now() + settings.header_timeout
+                : Clock::now() + (draining_ ? std::min<Clock::duration>(settings.keep_alive, kDrainLinger) : settings.keep_alive));
+            error_code ec;
+            co_await read_some(ec);
+            if (ec && timed_out_ && !have_first_byte && !closed_) {
+                // An idle deadline (keep-alive, or a drain's linger) that expired in the same
+                // moment a request arrived - a thread starved of CPU sees both at once: serve the
+                // request rather than reset it unread.
+                error_code ignored;
+                if (socket_.available(ignored) > 0) {
+                    timed_out_ = false;
+                    continue;
+                }
+            }
+            if (ec) {
+                if (timed_out_ && have_first_byte && !closed_) {
+                    co_await send_error(408, "Request Timeout", false, false);
+                } else if (ec == asio::error::eof && have_first_byte) {
+                    parser.feed_eof();
+                    if (parser.state() == RequestParser::State::error)
+                        co_await refuse(parser);
+                }
+                close();
+                co_return;
+            }
+        }
+        idle_ = false;
+        auto wall_start = std::chrono::system_clock::now();
+        // Body phase: read it all before Python sees the request.
+        if (parser.state() == RequestParser::State::header_done && parser.expects_continue()) {
+            if (!co_await write_continue(*this)) co_return;
+        }
+        while (parser.state() == RequestParser::State::header_done) {
+            if (buffer_.size() > 0) {
+                if (feed(parser) == RequestParser::State::error) {
+                    co_await refuse(parser);
+                    co_return;
+                }
+                if (parser.state() == RequestParser::State::complete) break;
+            }
+            // A chunk-size line or trailer that never ends (Beast does not bound them) fills the
+            // buffer: refuse it instead of reading into no space.
+            if (buffer_.size() >= buffer_.max_size()) {
+                co_await send_error(400, "Bad Request", false, false);
+                co_return;
+            }
+            arm_io_deadline();
+            error_code ec;
+            co_await read_some(ec);
+            if (ec) {
+                if (timed_out_ && !closed_) co_await send_error(408, "Request Timeout", false, false);
+                close();
+                co_return;
+            }
+        }
+        disarm();
+        first_request = false;
+        served_ = true;
+        {
+            // In this frame, not a coroutine of its own: a request costs no frame allocation
+            // besides its writer's.
+            Exchange exchange(*this, parser.take(), have_first_byte ? first_byte : Clock::now(), wall_start);
+            while (exchange.waits_for_middleware() && !closed_) {
+                // Flow::wait: the middleware is asked again when woken or at its deadline.
+                middleware_wait_.expires_at(exchange.wait_deadline());
+                error_code ec;  // operation_aborted: woken early
+                co_await middleware_wait_.async_wait(use_ec(ec));
+                exchange.ask_middleware_again();
+            }
+            if (!closed_) {
+                exchange.hand_over();
+                ResponseWriter writer = exchange.writer();
+                exchange.finish(co_await writer.write());
+            }
+        }
+        // A response that promised keep-alive is followed by the linger even when a drain began
+        // meanwhile: its client may already be sending the next request (served with close).
+        if (!keep_alive_) {
+            if (!closed_ && buffer_.size() > 0) {
+                // Requests already sent behind this one: closing with them unread would reset
+                // the connection and could destroy the response just written.
+                co_await linger_close();
+            } else if (!closed_) {
+                error_code ignored;  // the peer may already be gone
+                socket_.shutdown(asio::socket_base::shutdown_send, ignored);
+            }
+            close();
+            co_return;
+        }
+    }
+}
+
+}  // namespace gantry

@@ -1,0 +1,150 @@
+#pragma once
+// Private to the server's Asio translation units (http_server.cpp, session.cpp,
+// response_writer.cpp): one connection's session, and what every session of a server shares.
+// Includes Asio and Beast: keep it out of every other file.
+#include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without including it
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include <sys/socket.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+
+#include "server/exchange_report.hpp"
+#include "server/http_server.hpp"
+#include "server/native_endpoints.hpp"
+#include "server/request_parser.hpp"
+
+namespace gantry {
+
+namespace asio = boost::asio;
+using Protocol = asio::generic::stream_protocol;
+using Socket = Protocol::socket;
+
+class SessionSink;
+
+// How long a draining server still waits on an idle keep-alive connection for a request: long
+// enough for a request its client sent just before the drain to arrive, short enough for a deploy.
+inline constexpr auto kDrainLinger = std::chrono::milliseconds(500);
+
+// One listening socket as its sessions see it.
+struct ListenerInfo {
+    std::string server_name;
+    std::uint16_t server_port = 0;
+    int family = AF_INET;     // or AF_INET6, AF_UNIX
+    int fd = -1;
+    bool metrics = false;     // the metrics address: /metrics only, no chain, no app
+};
+
+// What every session of one server shares.
+struct ServerShared {
+    HttpServerSettings settings;
+    HealthEndpoint health;    // from settings.health_path
+    AppDispatcher* dispatcher = nullptr;
+    std::atomic<std::size_t> connections{0};
+    std::atomic<bool> draining{false};  // readiness: a draining worker is not ready
+    // Accept loops still running: one whose accept completed as its acceptor closed has a
+    // connection it has not made a session of yet. A drained server is idle only once none runs.
+    std::atomic<std::size_t> accept_loops{0};
+};
+
+// One connection: reads and parses requests, runs each through the native endpoints, the
+// middleware chain and the app, has the ResponseWriter write the answer, keeps the connection
+// alive (or lingers and closes), and enforces the header, idle and I/O deadlines. Lives on one
+// I/O thread; registers itself in that thread's session set.
+class Session : public std::enable_shared_from_this<Session> {
+public:
+    using Clock = std::chrono::steady_clock;
+
+    Session(Socket socket, asio::io_context& context, std::unordered_set<Session*>& registry, ServerShared& shared,
+            const ListenerInfo& listener);
+    ~Session();
+
+    // The session lives as long as this coroutine: it holds the owning pointer in its frame.
+    static asio::awaitable<void> run(std::shared_ptr<Session> self);
+
+    // Stop after the current response. An idle keep-alive connection closes after a short
+    // linger (a request its client sent just now is still served, with Connection: close); a
+    // connection accepted but not yet spoken on gets its first request served: its client has
+    // sent it or is about to, and a close now would fail a request no one refused.
+    void drain();
+    // Close now: in-flight writes fail, a blocked app sees client_gone().
+    void close();
+    // The sink queued events (posted to this thread by wake_session).
+    void on_sink_ready();
+    asio::io_context::executor_type executor() { return context_.get_executor(); }
+
+    // What the response writer uses, for the one response it writes.
+    const HttpServerSettings& settings() const { return shared_.settings; }
+    const ListenerInfo& listener() const { return listener_; }
+    Socket& socket() { return socket_; }
+    bool closed() const { return closed_; }
+    bool draining() const { return draining_; }
+    // Writes the buffers (then clears them) under the I/O deadline; on failure the connection
+    // is closed and false returned.
+    asio::awaitable<bool> write_all(std::vector<asio::const_buffer>& buffers);
+    // Until on_sink_ready() or close() (either cancels the wait: its error is not looked at).
+    asio::awaitable<void> wait_for_sink() {
+        return wake_.async_wait(asio::redirect_error(asio::use_awaitable, sink_wait_error_));
+    }
+    // The next socket operation must progress within --timeout.
+    void arm_io_deadline() { arm(Clock::now() + shared_.settings.io_timeout); }
+    // TCP_CORK: hold partial segments while a head and a file's first bytes are written.
+    void set_cork(bool on);
+
+private:
+    std::size_t header_budget() const;
+    void arm(Clock::time_point deadline);
+    void disarm();
+    RequestParser::State feed(RequestParser& parser);
+    asio::awaitable<std::size_t> read_some(boost::system::error_code& ec);
+    asio::awaitable<void> send_error(int status, const char* reason, bool keep_alive, bool is_head);
+    asio::awaitable<void> refuse(const RequestParser& parser);
+    asio::awaitable<void> linger_close();
+
+    asio::awaitable<void> serve();
+    // One request from its parse to its report (session.cpp), held in serve()'s frame.
+    class Exchange;
+
+    Socket socket_;
+    asio::io_context& context_;
+    std::unordered_set<Session*>& registry_;
+    ServerShared& shared_;
+    const ListenerInfo& listener_;
+    const ExchangeReport report_;
+    asio::steady_timer watchdog_;
+    asio::steady_timer wake_;
+    boost::system::error_code sink_wait_error_;   // operation_aborted: the wake-up from on_sink_ready()
+    asio::steady_timer middleware_wait_;          // a request whose middleware returned Flow::wait
+    std::function<void()> middleware_wake_;       // cancels middleware_wait_ from any thread
+    boost::beast::flat_buffer buffer_;
+    std::shared_ptr<SessionSink> sink_;
+    std::string peer_addr_;
+    std::uint16_t peer_port_ = 0;
+    Clock::time_point deadline_{};
+    std::uint64_t timer_generation_ = 0;
+    bool armed_ = false;
+    bool timed_out_ = false;
+    bool idle_ = true;
+    bool served_ = false;   // a request was answered on this connection
+    bool draining_ = false;
+    bool closed_ = false;
+    bool keep_alive_ = true;
+};
+
+}  // namespace gantry

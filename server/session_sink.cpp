@@ -1,0 +1,164 @@
+#include "server/session_sink.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include <unistd.h>
+
+namespace gantry {
+
+using Clock = std::chrono::steady_clock;
+
+SessionSink::~SessionSink() {
+    for (auto& e : events_)
+        if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(e.fd);
+    if (session_) release_session(std::move(session_));
+}
+
+void SessionSink::notify(std::unique_lock<std::mutex>& lock) {
+    if (notify_pending_) return;
+    notify_pending_ = true;
+    lock.unlock();
+    if (session_) wake_session(session_);
+}
+
+bool SessionSink::wait_for_space(std::unique_lock<std::mutex>& lock) {
+    space_.wait(lock, [&] { return queued_bytes_ < limit_ || gone_.load(std::memory_order_relaxed); });
+    return !gone_.load(std::memory_order_relaxed);
+}
+
+void SessionSink::send_whole(ResponseHead head, std::string body) {
+    std::unique_lock lock(mutex_);
+    if (timed_out_) return;
+    times_.app_finished = Clock::now();
+    events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
+    queued_bytes_ += body.size();
+    events_.push_back(SinkEvent{SinkEvent::Kind::data, {}, std::move(body)});
+    events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
+    notify(lock);
+}
+
+void SessionSink::start_stream(ResponseHead head) {
+    std::unique_lock lock(mutex_);
+    if (timed_out_) return;
+    events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
+    notify(lock);
+}
+
+bool SessionSink::write_chunk(std::string data) {
+    std::unique_lock lock(mutex_);
+    if (!wait_for_space(lock)) return false;
+    queued_bytes_ += data.size();
+    events_.push_back(SinkEvent{SinkEvent::Kind::data, {}, std::move(data)});
+    notify(lock);
+    return true;
+}
+
+bool SessionSink::send_file(int fd, off_t offset, std::size_t count) {
+    std::unique_lock lock(mutex_);
+    if (!wait_for_space(lock)) {
+        ::close(fd);
+        return false;
+    }
+    // A file counts at most one buffer's worth: it is not copied, only its send is waited for.
+    queued_bytes_ += std::min(count, limit_);
+    SinkEvent e{SinkEvent::Kind::file, {}, {}};
+    e.fd = fd;
+    e.offset = offset;
+    e.count = count;
+    events_.push_back(std::move(e));
+    notify(lock);
+    return true;
+}
+
+void SessionSink::queue_answer(ResponseHead head, AnswerBody& body) {
+    std::lock_guard lock(mutex_);
+    events_.push_back(SinkEvent{SinkEvent::Kind::head, std::move(head), {}});
+    if (body.kind == AnswerBody::Kind::file) {
+        SinkEvent e{SinkEvent::Kind::file, {}, {}};
+        e.fd = std::exchange(body.fd, -1);
+        e.offset = static_cast<off_t>(body.offset);
+        e.count = body.count;
+        events_.push_back(std::move(e));
+    } else {
+        SinkEvent e{SinkEvent::Kind::data, {}, {}};
+        e.shared = std::move(body.shared);
+        e.offset = static_cast<off_t>(body.offset);
+        e.count = body.count;
+        events_.push_back(std::move(e));
+    }
+    events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
+}
+
+void SessionSink::finish_stream() {
+    std::unique_lock lock(mutex_);
+    if (timed_out_) return;
+    times_.app_finished = Clock::now();
+    events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
+    notify(lock);
+}
+
+void SessionSink::fail() {
+    std::unique_lock lock(mutex_);
+    if (timed_out_) return;
+    times_.app_finished = Clock::now();
+    events_.push_back(SinkEvent{SinkEvent::Kind::fail, {}, {}});
+    notify(lock);
+}
+
+void SessionSink::fail_timeout() {
+    {
+        std::unique_lock lock(mutex_);
+        if (timed_out_) return;
+        timed_out_ = true;
+        times_.app_finished = Clock::now();
+        SinkEvent e{SinkEvent::Kind::fail, {}, {}};
+        e.head.status = 504;
+        events_.push_back(std::move(e));
+        notify(lock);
+        gone_.store(true, std::memory_order_relaxed);  // a stuck write_chunk returns; later ones fail
+    }
+    space_.notify_all();
+}
+
+void SessionSink::app_started() {
+    std::lock_guard lock(mutex_);
+    times_.app_started = Clock::now();
+}
+
+void SessionSink::app_breakdown(AppBreakdown breakdown) {
+    auto shared = std::make_shared<const AppBreakdown>(std::move(breakdown));
+    std::lock_guard lock(mutex_);
+    times_.breakdown = std::move(shared);
+}
+
+AppTimes SessionSink::app_times() {
+    std::lock_guard lock(mutex_);
+    return times_;
+}
+
+void SessionSink::take(std::deque<SinkEvent>& out) {
+    std::lock_guard lock(mutex_);
+    out.swap(events_);
+    notify_pending_ = false;
+}
+
+void SessionSink::written(std::size_t bytes) {
+    {
+        std::lock_guard lock(mutex_);
+        queued_bytes_ -= std::min(bytes, queued_bytes_);
+    }
+    space_.notify_all();
+}
+
+void SessionSink::mark_gone() {
+    {
+        std::lock_guard lock(mutex_);
+        gone_.store(true, std::memory_order_relaxed);
+        for (auto& e : events_)
+            if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(std::exchange(e.fd, -1));
+    }
+    space_.notify_all();
+}
+
+}  // namespace gantry
