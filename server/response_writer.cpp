@@ -147,6 +147,7 @@ asio::awaitable<void> ResponseWriter::send_file(SinkEvent& e) {
     if (!co_await session_.write_all(buffers_)) co_return;
     if (streaming_hooks_ && hooks_.ctx->stream_rewritten()) {
         co_await send_file_through_hooks(e);
+        if (cork && !session_.closed()) session_.set_cork(false);  // or the connection's next writes wait ~200 ms
         co_return;
     }
     std::uint64_t count = e.count;
