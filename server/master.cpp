@@ -132,6 +132,23 @@ int Master::run() {
         flush_logs();
         return 1;
     }
+    // The pid file exists before anything can connect (as gunicorn's does), whole or not at all:
+    // whoever reaches the port can read the pid. Written aside, then renamed into place.
+    if (!config_.pidfile.empty()) {
+        std::string aside = config_.pidfile + ".tmp." + std::to_string(::getpid());
+        if (!(std::ofstream(aside) << ::getpid() << "\n") || std::rename(aside.c_str(), config_.pidfile.c_str()) != 0) {
+            log.error("Cannot write the pid file {}: {}", config_.pidfile, std::strerror(errno));
+            ::unlink(aside.c_str());
+            flush_logs();
+            return 1;
+        }
+    }
+    auto fail_to_listen = [&] {
+        close_listen_sockets(sockets_, true);
+        if (!config_.pidfile.empty()) ::unlink(config_.pidfile.c_str());
+        flush_logs();
+        return 1;
+    };
     bool inherited = !sockets_.empty(), inherited_metrics = false;
     for (const auto& s : sockets_) inherited_metrics = inherited_metrics || s.metrics;
     if (inherited) log.info("Using {} inherited listening socket(s) instead of --bind", sockets_.size());
@@ -141,9 +158,7 @@ int Master::run() {
             sockets_.push_back(open_listen_socket(bind, config_.backlog));
         } catch (const std::exception& e) {
             log.error("Connection in use or unusable: {}", e.what());
-            close_listen_sockets(sockets_, true);
-            flush_logs();
-            return 1;
+            return fail_to_listen();
         }
     }
     if (config_.metrics_bind) {
@@ -165,14 +180,11 @@ int Master::run() {
             // The metrics socket came with the others.
         } catch (const std::exception& e) {
             log.error("Connection in use or unusable: {}", e.what());
-            close_listen_sockets(sockets_, true);
-            flush_logs();
-            return 1;
+            return fail_to_listen();
         }
     }
     for (const auto& s : sockets_)
         if (!s.metrics) log.info("Listening at: {} ({})", describe_listen(s), ::getpid());
-    if (!config_.pidfile.empty()) std::ofstream(config_.pidfile) << ::getpid() << "\n";
 
     // Signals become bytes on a pipe read by this loop, set up before any app code can start a
     // thread. No blocked mask is left for the app's subprocesses to inherit.
