@@ -1,5 +1,6 @@
 #include "server/load_board.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <new>
 #include <system_error>
@@ -54,6 +55,50 @@ bool LoadBoard::other_worker_idle(int me) const {
             return true;
     }
     return false;
+}
+
+std::string LoadBoard::render() const {
+    struct Family {
+        const char* name;
+        const char* type;
+        const char* help;
+        std::uint64_t (*value)(const Slot&);
+    };
+    static const Family families[] = {
+        {"gantry_worker_connections", "gauge", "Open connections, per worker.",
+         [](const Slot& s) { return static_cast<std::uint64_t>(std::max(0, s.connections.load(std::memory_order_relaxed))); }},
+        {"gantry_worker_python_busy", "gauge", "Requests queued for or running in the worker's Python threads.",
+         [](const Slot& s) { return static_cast<std::uint64_t>(std::max(0, s.python_busy.load(std::memory_order_relaxed))); }},
+        {"gantry_worker_connections_total", "counter", "Connections accepted by the worker since it started.",
+         [](const Slot& s) { return s.connections_total.load(std::memory_order_relaxed); }},
+        {"gantry_worker_requests_total", "counter", "Requests answered by the worker since it started.",
+         [](const Slot& s) { return s.requests_total.load(std::memory_order_relaxed); }},
+        {"gantry_worker_sent_away_total", "counter",
+         "Connections the worker closed after a response to move their client to an idle worker.",
+         [](const Slot& s) { return s.sent_away_total.load(std::memory_order_relaxed); }},
+    };
+    std::string out;
+    for (const auto& f : families) {
+        out += "# HELP ";
+        out += f.name;
+        out += ' ';
+        out += f.help;
+        out += "\n# TYPE ";
+        out += f.name;
+        out += ' ';
+        out += f.type;
+        out += '\n';
+        for (int n = 0, used = slots_in_use(); n < used; ++n) {
+            const Slot& s = segment_->slots[n];
+            int pid = s.pid.load(std::memory_order_relaxed);
+            if (pid == 0) continue;
+            out += f.name;
+            out += "{worker=\"" + std::to_string(n) + "\",pid=\"" + std::to_string(pid) + "\"} ";
+            out += std::to_string(f.value(s));
+            out += '\n';
+        }
+    }
+    return out;
 }
 
 void LoadBoard::clear(int n) {

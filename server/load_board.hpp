@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace gantry {
 
@@ -56,6 +57,11 @@ public:
     // Whether some other accepting worker is idle (no call in Python) while holding fewer
     // connections than `me`: the condition under which `me` sends a connection away.
     bool other_worker_idle(int me) const;
+
+    // Per worker, in Prometheus text format 0.0.4 (label worker = its number, pid): open
+    // connections and calls in Python (gauges), connections, requests and connections sent
+    // away to rebalance (counters, from the worker's start).
+    std::string render() const;
 
     // The master, when a worker has gone: its slot no longer counts (its connections died with it).
     void clear(int n);

@@ -79,6 +79,22 @@ TEST(LoadBoard, OpeningASlotStartsItAfresh) {
     EXPECT_EQ(board->slots_in_use(), 3);
 }
 
+TEST(LoadBoard, RendersEachServingWorkerForPrometheus) {
+    auto board = LoadBoard::create();
+    serve(*board, 0, 4242, 3, 1);
+    board->slot(0)->requests_total = 17;
+    board->slot(0)->connections_total = 5;
+    board->open(1);  // forked, not serving yet: left out
+    std::string text = board->render();
+    EXPECT_NE(text.find("# TYPE gantry_worker_connections gauge\ngantry_worker_connections{worker=\"0\",pid=\"4242\"} 3\n"),
+              std::string::npos) << text;
+    EXPECT_NE(text.find("gantry_worker_requests_total{worker=\"0\",pid=\"4242\"} 17\n"), std::string::npos);
+    EXPECT_NE(text.find("gantry_worker_connections_total{worker=\"0\",pid=\"4242\"} 5\n"), std::string::npos);
+    EXPECT_NE(text.find("gantry_worker_python_busy{worker=\"0\",pid=\"4242\"} 1\n"), std::string::npos);
+    EXPECT_NE(text.find("# TYPE gantry_worker_sent_away_total counter\n"), std::string::npos);
+    EXPECT_EQ(text.find("worker=\"1\""), std::string::npos);
+}
+
 TEST(LoadBoard, WorkersSeeEachOtherAcrossFork) {
     auto board = LoadBoard::create();
     serve(*board, 0, static_cast<int>(::getpid()), 0);
