@@ -5,8 +5,10 @@
 #include <atomic>
 #include <future>
 #include <thread>
+#include <optional>
 #include <unordered_set>
 
+#include <poll.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -41,6 +43,18 @@ constexpr auto kStopRetry = std::chrono::milliseconds(10);
 // After an accept error (out of descriptors or memory), the loop pauses this long rather than
 // spin on the same error; connections wait in the backlog meanwhile.
 constexpr auto kAcceptPause = std::chrono::milliseconds(100);
+// While another worker is less loaded, an accept loop looks at the load board again this often...
+constexpr auto kAcceptTurnPoll = std::chrono::milliseconds(1);
+// ...and accepts anyway once a connection has waited in the backlog this long: the less loaded
+// worker would have taken it within microseconds, so it is stuck (a long callback, a stop).
+constexpr auto kAcceptTurnGrace = std::chrono::milliseconds(20);
+
+// Whether a connection waits in the listening socket's backlog.
+bool connection_pending(int fd) {
+    pollfd p{fd, POLLIN, 0};
+    return ::poll(&p, 1, 0) == 1 && (p.revents & POLLIN);
+}
+
 // wait_idle looks again this often: a drain takes at least a linger, so finer is no faster.
 constexpr auto kIdlePoll = std::chrono::milliseconds(20);
 
@@ -75,6 +89,9 @@ public:
         shared_.settings = std::move(settings);
         shared_.health = HealthEndpoint(shared_.settings.health_path);
         shared_.dispatcher = &dispatcher;
+        shared_.board = shared_.settings.board;
+        shared_.load = shared_.board ? shared_.board->slot(shared_.settings.board_slot) : nullptr;
+        if (!shared_.load) shared_.board = nullptr;  // a slot beyond the board: not balanced
         for (const auto& s : sockets) {
             ListenerInfo info;
             info.fd = s.fd;
@@ -94,6 +111,10 @@ public:
     }
 
     void start() {
+        if (shared_.load) {
+            shared_.load->pid.store(::getpid(), std::memory_order_relaxed);
+            shared_.load->accepting.store(1, std::memory_order_relaxed);
+        }
         for (auto& io : threads_) {
             for (const auto& l : listeners_) {
                 int fd = ::dup(l.fd);  // each acceptor owns its descriptor; the listen socket is shared
@@ -111,10 +132,12 @@ public:
 
     void drain() {
         shared_.draining.store(true, std::memory_order_relaxed);
+        if (shared_.load) shared_.load->accepting.store(0, std::memory_order_relaxed);
         stop_accepting_then(&Session::drain);
     }
 
     void stop() {
+        if (shared_.load) shared_.load->accepting.store(0, std::memory_order_relaxed);
         stop_accepting_then(&Session::close);
         // Let the closed sessions' coroutines see their cancelled operations and end (so their
         // sinks are marked gone and they unregister), then stop each thread.
@@ -162,6 +185,7 @@ private:
         } running{shared_.accept_loops};
         for (;;) {
             error_code ec;
+            if (shared_.board && !listener.metrics && !co_await wait_for_turn(io, acceptor)) co_return;
             Socket socket(io.context);
             co_await acceptor.async_accept(socket, use_ec(ec));
             if (ec) {
@@ -183,6 +207,28 @@ private:
             if (shared_.draining.load(std::memory_order_relaxed)) session->drain();
             asio::co_spawn(io.context, Session::run(std::move(session)), log_session_exception);
         }
+    }
+
+    // Until this worker may accept (the load board: no other worker is less loaded), or a
+    // connection has waited kAcceptTurnGrace for the less loaded one. False once the acceptor
+    // closed (a drain or stop).
+    asio::awaitable<bool> wait_for_turn(IoThread& io, Acceptor& acceptor) {
+        std::optional<Clock::time_point> pending_since;
+        asio::steady_timer poll_timer(io.context);
+        while (!shared_.board->may_accept(shared_.settings.board_slot)) {
+            error_code ec;
+            poll_timer.expires_after(kAcceptTurnPoll);
+            co_await poll_timer.async_wait(use_ec(ec));
+            if (!acceptor.is_open()) co_return false;
+            if (!connection_pending(acceptor.native_handle())) {
+                pending_since.reset();
+            } else if (!pending_since) {
+                pending_since = Clock::now();
+            } else if (Clock::now() - *pending_since >= kAcceptTurnGrace) {
+                break;
+            }
+        }
+        co_return acceptor.is_open();
     }
 
     ServerShared shared_;

@@ -17,6 +17,7 @@
 
 namespace gantry {
 
+class LoadBoard;
 class Pipeline;
 
 // Defaults of the settings below, the same as the command line's (config.hpp); the worker sets
@@ -41,6 +42,11 @@ struct HttpServerSettings {
     MetricsStages metrics;                              // store null: no metrics
     std::size_t max_queue = 0;                          // requests waiting for Python above this: 503 (0: no limit)
     std::string health_path;                            // answered natively; +"/ready" for readiness ("" : none)
+    // The server's load board and this worker's slot on it: accepting waits while another
+    // worker is less loaded, and a backed-up worker sends a connection to an idle one. Null: no
+    // balancing (a lone server, the tests).
+    LoadBoard* board = nullptr;
+    int board_slot = 0;
 };
 
 class HttpServer {

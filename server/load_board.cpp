@@ -51,7 +51,7 @@ bool LoadBoard::other_worker_idle(int me) const {
         const Slot& s = segment_->slots[n];
         if (s.pid.load(std::memory_order_relaxed) == 0 || !s.accepting.load(std::memory_order_relaxed)) continue;
         if (s.python_busy.load(std::memory_order_relaxed) == 0 &&
-            s.connections.load(std::memory_order_relaxed) < my_connections)
+            s.connections.load(std::memory_order_relaxed) + 2 <= my_connections)
             return true;
     }
     return false;

@@ -54,8 +54,9 @@ public:
     // Whether worker `me` should accept a connection now: no other accepting worker has a load
     // more than `slack` below its own. True when `me` is the only accepting worker.
     bool may_accept(int me, std::int64_t slack = 1) const;
-    // Whether some other accepting worker is idle (no call in Python) while holding fewer
-    // connections than `me`: the condition under which `me` sends a connection away.
+    // Whether some other accepting worker is idle (no call in Python) while holding at least two
+    // connections fewer than `me`: the condition under which `me` sends a connection away (with
+    // one fewer, moving a connection would only swap the two workers' places).
     bool other_worker_idle(int me) const;
 
     // Per worker, in Prometheus text format 0.0.4 (label worker = its number, pid): open

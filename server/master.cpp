@@ -27,6 +27,7 @@ extern char** environ;
 #include "server/metrics_store.hpp"
 #include "middleware/registry.hpp"
 #include "server/listen_socket.hpp"
+#include "server/load_board.hpp"
 #include "server/logging.hpp"
 #include "server/signal_pipe.hpp"
 #include "server/worker.hpp"
@@ -93,6 +94,7 @@ private:
     std::unique_ptr<SharedStore> cache_;       // --cache-size: shared with every worker
     std::map<pid_t, Worker> workers_;
     ReadyBoard ready_;
+    std::unique_ptr<LoadBoard> load_ = LoadBoard::create();  // spreads the work over the workers
     int target_ = 1;                           // workers wanted per generation (TTIN/TTOU change it)
     int generation_ = 0;                       // the generation that is (or becomes) the serving one
     int last_generation_ = 0;                  // generations are never reused
@@ -307,6 +309,7 @@ void Master::spawn_worker() {
     while (taken(number)) ++number;
     int master_pid = ::getpid();
     if (auto* r = ready_.slot(number)) r->store(0);
+    load_->open(number);
     if (runtime_) runtime_->before_fork();
     flush_logs();
     // Signals stay blocked across fork until the child has its own signal pipe: one sent to a
@@ -327,7 +330,7 @@ void Master::spawn_worker() {
         SignalPipe::forget_inherited();
         signals_.release();  // the parent's; its descriptors are closed above
         if (runtime_) runtime_->after_fork_child();
-        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number, ready_.slot(number)});
+        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number, ready_.slot(number), load_.get()});
         std::_Exit(status);
     }
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
@@ -345,6 +348,7 @@ void Master::reap_workers() {
         if (it == workers_.end()) continue;
         // Its requests in flight died with it.
         if (metrics_) metrics_->reset_worker_slot(static_cast<std::size_t>(it->second.slot));
+        load_->clear(it->second.slot);
         Worker gone = it->second;
         workers_.erase(it);
         if (WIFEXITED(status)) {

@@ -1,5 +1,6 @@
 #include "server/native_endpoints.hpp"
 
+#include "server/load_board.hpp"
 #include "server/metrics_store.hpp"
 #include "server/response_framing.hpp"
 
@@ -21,7 +22,7 @@ std::optional<NativeAnswer> HealthEndpoint::answer(const HttpRequest& request, b
         status == 200 ? "ok\n" : "draining\n"};
 }
 
-NativeAnswer metrics_answer(const HttpRequest& request, const MetricsStore* store) {
+NativeAnswer metrics_answer(const HttpRequest& request, const MetricsStore* store, const LoadBoard* board) {
     NativeAnswer answer;
     if (request.target != "/metrics" && request.target.rfind("/metrics?", 0) != 0) {
         answer.head.status = 404;
@@ -33,6 +34,7 @@ NativeAnswer metrics_answer(const HttpRequest& request, const MetricsStore* stor
     } else {
         answer.head.headers.push_back({"Content-Type", std::string(MetricsStore::kContentType)});
         answer.body = store->render();
+        if (board) answer.body += board->render();
     }
     return answer;
 }

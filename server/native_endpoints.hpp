@@ -11,6 +11,7 @@
 
 namespace gantry {
 
+class LoadBoard;
 class MetricsStore;
 
 struct NativeAnswer {
@@ -34,8 +35,9 @@ private:
 };
 
 // The metrics address answers only /metrics (any query ignored): the store rendered in the
-// Prometheus text format, 503 without a store, 404 for every other target.
-NativeAnswer metrics_answer(const HttpRequest& request, const MetricsStore* store);
+// Prometheus text format, then each worker's load (`board`, when given), 503 without a store,
+// 404 for every other target.
+NativeAnswer metrics_answer(const HttpRequest& request, const MetricsStore* store, const LoadBoard* board = nullptr);
 
 // More requests already wait for a Python thread than --max-queue allows: a quick 503 now beats
 // an answer after an unbounded wait (and a client's retry can go elsewhere).

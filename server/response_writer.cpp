@@ -82,7 +82,7 @@ void ResponseWriter::queue_body(std::string_view bytes) {
 
 void ResponseWriter::on_head(std::size_t i) {
     SinkEvent& e = events_[i];
-    facts_.must_close = session_.draining();
+    facts_.must_close = session_.closes_after_response();
     // send_whole queues head, data and end together: the body is known whole.
     bool is_whole = i + 2 < events_.size() && events_[i + 1].kind == SinkEvent::Kind::data &&
                     events_[i + 2].kind == SinkEvent::Kind::end && !events_[i + 1].shared;
@@ -107,7 +107,7 @@ void ResponseWriter::on_fail(const SinkEvent& e) {
         truncated_ = true;  // the head is out: only a close can tell the client
         return;
     }
-    const bool keep_alive = facts_.keep_alive && !session_.draining();
+    const bool keep_alive = facts_.keep_alive && !session_.closes_after_response();
     out_.status = e.head.status == 504 ? 504 : 500;  // 504: the app outlived --timeout
     error_bytes_ = render_error_response(out_.status, reason_phrase(out_.status), keep_alive, !facts_.is_head);
     buffers_.push_back(asio::buffer(error_bytes_));

@@ -109,12 +109,17 @@ Session::Session(Socket socket, asio::io_context& context, std::unordered_set<Se
     wake_.expires_at(Clock::time_point::max());
     registry_.insert(this);
     shared_.connections.fetch_add(1, std::memory_order_relaxed);
+    if (counted()) {
+        shared_.load->connections.fetch_add(1, std::memory_order_relaxed);
+        shared_.load->connections_total.fetch_add(1, std::memory_order_relaxed);
+    }
     buffer_.max_size(std::max<std::size_t>(kReadBufferRoom, header_budget() + kReadBufferRoom));
 }
 
 Session::~Session() {
     registry_.erase(this);
     shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+    if (counted()) shared_.load->connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
 asio::awaitable<void> Session::run(std::shared_ptr<Session> self) { co_await self->serve(); }
@@ -136,6 +141,20 @@ void Session::close() {
 }
 
 void Session::on_sink_ready() { wake_.cancel(); }
+
+void Session::consider_sending_away() {
+    if (!counted()) return;
+    const auto now = Clock::now().time_since_epoch().count();
+    auto last = shared_.last_send_away_ns.load(std::memory_order_relaxed);
+    if (now - last < std::chrono::duration_cast<Clock::duration>(kSendAwayInterval).count()) return;
+    if (!shared_.board->other_worker_idle(shared_.settings.board_slot)) return;
+    if (!shared_.last_send_away_ns.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
+    Session* busiest = nullptr;
+    for (Session* s : registry_)
+        if (!s->closed_ && !s->draining_ && !s->sent_away_ && (!busiest || s->requests_ > busiest->requests_))
+            busiest = s;
+    if (busiest) busiest->sent_away_ = true;
+}
 
 std::size_t Session::header_budget() const {
     const auto& l = shared_.settings.limits;
@@ -260,6 +279,17 @@ private:
     // The request as the app sees it: the connection's addresses, then trusted forwarded headers.
     static HttpRequest addressed(const Session& session, HttpRequest request);
 
+    struct InPython {  // the load board's count of this worker's calls for Python, up until written
+        LoadBoard::Slot* slot = nullptr;
+        void enter(LoadBoard::Slot* s) {
+            slot = s;
+            if (slot) slot->python_busy.fetch_add(1, std::memory_order_relaxed);
+        }
+        ~InPython() {
+            if (slot) slot->python_busy.fetch_sub(1, std::memory_order_relaxed);
+        }
+    };
+
     struct InFlight {  // the metrics store's gauge, up while the exchange lives
         MetricsStore* store;
         explicit InFlight(MetricsStore* s) : store(s) {
@@ -282,6 +312,7 @@ private:
     std::size_t entered_ = 0;
     std::optional<HttpRequest> logged_;  // the copy kept once the app owns the request
     Clock::time_point queued_at_{};
+    InPython in_python_;
 };
 
 HttpRequest Session::Exchange::addressed(const Session& session, HttpRequest request) {
@@ -309,7 +340,7 @@ Session::Exchange::Exchange(Session& session, HttpRequest request, Clock::time_p
     // health paths are answered natively; the native middleware chain sees every other request
     // first, and one may answer it.
     if (session_.listener_.metrics)
-        native_ = metrics_answer(request_, settings.metrics.store);
+        native_ = metrics_answer(request_, settings.metrics.store, session_.shared_.board);
     else if (session_.shared_.health.enabled())
         native_ = session_.shared_.health.answer(
             request_, session_.shared_.draining.load(std::memory_order_relaxed) || session_.draining_);
@@ -357,13 +388,23 @@ void Session::Exchange::hand_over() {
         NativeAnswer overloaded = overloaded_answer();
         sink->send_whole(std::move(overloaded.head), std::move(overloaded.body));
     } else {
+        // Measured before this call joins the queue: one already waiting means the queue backs up.
+        const bool backed_up = session_.counted() && session_.shared_.dispatcher->waiting() > 0;
+        if (session_.counted()) in_python_.enter(session_.shared_.load);
         dispatch_to_app(*session_.shared_.dispatcher, std::move(request_), sink, queued_at_);
+        if (backed_up) session_.consider_sending_away();
     }
 }
 
 void Session::Exchange::finish(WrittenResponse written) {
     session_.disarm();
     session_.keep_alive_ = written.keep_alive;
+    ++session_.requests_;
+    if (session_.counted()) {
+        session_.shared_.load->requests_total.fetch_add(1, std::memory_order_relaxed);
+        if (session_.sent_away_ && !written.keep_alive && !session_.draining_)
+            session_.shared_.load->sent_away_total.fetch_add(1, std::memory_order_relaxed);
+    }
     FinishedExchange exchange;
     if (auto& sink = session_.sink_) {
         exchange.app = sink->app_times();

@@ -27,6 +27,7 @@
 
 #include "server/exchange_report.hpp"
 #include "server/http_server.hpp"
+#include "server/load_board.hpp"
 #include "server/native_endpoints.hpp"
 #include "server/request_parser.hpp"
 
@@ -37,6 +38,10 @@ using Protocol = asio::generic::stream_protocol;
 using Socket = Protocol::socket;
 
 class SessionSink;
+
+// A worker sends at most one connection away per this interval: long enough for the client to
+// reconnect and the board to show where it went before the next decision.
+inline constexpr auto kSendAwayInterval = std::chrono::milliseconds(200);
 
 // How long a draining server still waits on an idle keep-alive connection for a request: long
 // enough for a request its client sent just before the drain to arrive, short enough for a deploy.
@@ -61,6 +66,9 @@ struct ServerShared {
     // Accept loops still running: one whose accept completed as its acceptor closed has a
     // connection it has not made a session of yet. A drained server is idle only once none runs.
     std::atomic<std::size_t> accept_loops{0};
+    LoadBoard* board = nullptr;          // settings.board: balancing across workers (null: none)
+    LoadBoard::Slot* load = nullptr;     // this worker's slot on it
+    std::atomic<std::int64_t> last_send_away_ns{0};  // steady clock, for kSendAwayInterval
 };
 
 // One connection: reads and parses requests, runs each through the native endpoints, the
@@ -95,6 +103,9 @@ public:
     Socket& socket() { return socket_; }
     bool closed() const { return closed_; }
     bool draining() const { return draining_; }
+    // Whether the response being written is this connection's last: the server drains, or the
+    // connection is being sent to another worker and no request already read waits behind it.
+    bool closes_after_response() const { return draining_ || (sent_away_ && buffer_.size() == 0); }
     // Writes the buffers (then clears them) under the I/O deadline; on failure the connection
     // is closed and false returned.
     asio::awaitable<bool> write_all(std::vector<asio::const_buffer>& buffers);
@@ -118,6 +129,11 @@ private:
     asio::awaitable<void> linger_close();
 
     asio::awaitable<void> serve();
+    // A call just went to a Python queue that already had one waiting: if another worker is idle
+    // with fewer connections, the busiest connection of this thread closes after its next
+    // response, and its client reconnects to the less loaded worker (see LoadBoard).
+    void consider_sending_away();
+    bool counted() const { return shared_.load && !listener_.metrics; }
     // One request from its parse to its report (session.cpp), held in serve()'s frame.
     class Exchange;
 
@@ -145,6 +161,8 @@ private:
     bool draining_ = false;
     bool closed_ = false;
     bool keep_alive_ = true;
+    bool sent_away_ = false;        // close after the next response (rebalancing)
+    std::uint64_t requests_ = 0;    // answered on this connection: which one is the busiest
 };
 
 }  // namespace gantry

@@ -233,6 +233,8 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     auto executor = start_wsgi_executor(*runtime, executor_settings(config));
     HttpServerSettings settings = make_settings(config, *pipeline);
     settings.metrics = metrics_stages(metrics, *pipeline);
+    settings.board = shared.board;
+    settings.board_slot = shared.number;
     HttpServer server(std::move(settings), sockets, *executor);
     std::uint64_t max_requests = requests_before_recycle(config);
     // The executor pokes the wait loop when a call finishes past the limit: the recycle starts

@@ -11,6 +11,7 @@
 
 namespace gantry {
 
+class LoadBoard;
 class MetricsStore;
 class SharedStore;
 
@@ -24,6 +25,7 @@ struct WorkerShared {
     SharedStore* cache = nullptr;     // --cache-size > 0: the response cache and Django's cache backend
     int number = 0;                   // this worker's slot, 0..workers-1 (slot 0 subscribes to purges)
     std::atomic<int>* ready = nullptr;  // where it writes its pid once serving (the master's board)
+    LoadBoard* board = nullptr;       // each worker's load: balancing connections and requests
 };
 
 // Exit status a worker uses when the app cannot be loaded: the master stops instead of

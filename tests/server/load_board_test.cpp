@@ -63,7 +63,7 @@ TEST(LoadBoard, AnIdleWorkerWithFewerConnectionsIsTheSignalToSendOneAway) {
     board->slot(1)->python_busy = 1;  // busy too: nothing to gain
     EXPECT_FALSE(board->other_worker_idle(0));
     board->slot(1)->python_busy = 0;
-    board->slot(1)->connections = 3;  // as many connections: the client would come back here
+    board->slot(1)->connections = 2;  // one fewer: moving one would only swap their places
     EXPECT_FALSE(board->other_worker_idle(0));
 }
 

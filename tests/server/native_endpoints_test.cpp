@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "server/load_board.hpp"
 #include "server/metrics_store.hpp"
 
 namespace gantry {
@@ -74,6 +75,19 @@ TEST(MetricsAnswer, RendersTheStore) {
     EXPECT_EQ(header(answer.head, "Content-Type"), std::string(MetricsStore::kContentType));
     EXPECT_NE(answer.body.find("gantry_requests_total{status=\"2xx\"} 1"), std::string::npos) << answer.body;
     EXPECT_EQ(metrics_answer(get("/metrics?name[]=x"), store.get()).head.status, 200);
+}
+
+TEST(MetricsAnswer, EachWorkersLoadFollowsTheStore) {
+    auto store = MetricsStore::create({"total"});
+    auto board = LoadBoard::create();
+    board->open(0);
+    board->slot(0)->pid = 77;
+    board->slot(0)->requests_total = 5;
+    NativeAnswer answer = metrics_answer(get("/metrics"), store.get(), board.get());
+    auto store_at = answer.body.find("gantry_requests_total");
+    auto board_at = answer.body.find("gantry_worker_requests_total{worker=\"0\",pid=\"77\"} 5\n");
+    ASSERT_NE(board_at, std::string::npos) << answer.body;
+    EXPECT_LT(store_at, board_at);
 }
 
 TEST(MetricsAnswer, OtherTargetsAreNotFound) {
