@@ -10,7 +10,7 @@ is spread and ~0% when one worker got every connection.
 
     /usr/bin/python3 bench/e2e/balance.py                     # 20 starts, -c32, 4 s each
     /usr/bin/python3 bench/e2e/balance.py --starts 5 --connections 4 --servers gantry
-    /usr/bin/python3 bench/e2e/balance.py --markdown
+    /usr/bin/python3 bench/e2e/balance.py --markdown --gantry-before /path/to/older/gantry
 
 Stdlib only; needs wrk and Debian's gunicorn; the demo prepared (examples/django_demo/setup.sh).
 """
@@ -33,12 +33,15 @@ class Opts:
     pass
 
 
-def argv_for(name, gantry, port, workers, threads):
+def argv_for(name, opts, port):
+    gantry, workers, threads = opts.gantry, opts.workers, opts.gthread_threads
     demo = str(compare.REPO / "examples" / "django_demo")
     common = ["-w", str(workers), "-b", "127.0.0.1:%d" % port, "--chdir", demo, "--log-level", "warning",
               "demo.wsgi:application"]
     if name == "gantry":
         return [gantry] + common
+    if name == "gantry-before":
+        return [opts.gantry_before] + common
     if name == "gunicorn-sync":
         return [compare.GUNICORN, "-k", "sync"] + common
     if name == "gunicorn-gthread":
@@ -68,7 +71,7 @@ def wait_ready(server, port, path, timeout=30):
 
 def one_start(opts, name, logdir):
     port = compare.free_port()
-    server = compare.Server(name, argv_for(name, opts.gantry, port, opts.workers, opts.gthread_threads), logdir)
+    server = compare.Server(name, argv_for(name, opts, port), logdir)
     server.start()
     try:
         path = PATHS[opts.view][0]
@@ -100,10 +103,14 @@ def main(argv=None):
     ap.add_argument("--view", choices=sorted(PATHS), default="ping")
     ap.add_argument("--servers", default="gantry,gunicorn-sync,gunicorn-gthread")
     ap.add_argument("--gantry", default=str(compare.REPO / "build/release/gantry"))
+    ap.add_argument("--gantry-before", metavar="BIN",
+                    help="another gantry binary (an older build), measured as the server gantry-before")
     ap.add_argument("--gthread-threads", type=int, default=4)
     ap.add_argument("--markdown", action="store_true")
     opts = ap.parse_args(argv, namespace=Opts())
     servers = opts.servers.split(",")
+    if opts.gantry_before and "gantry-before" not in servers:
+        servers.insert(1, "gantry-before")
     results = {s: [] for s in servers}
     with tempfile.TemporaryDirectory(prefix="gantry-balance-") as tmp:
         opts.lua_path = str(Path(tmp) / "report.lua")
