@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import SANITIZE, free_port, until
+from conftest import REPO, SANITIZE, free_port, until
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk")
 
@@ -91,16 +91,31 @@ def test_a_burst_of_keepalive_connections_is_shared_by_both_workers_at_every_sta
         assert conns[0] > 0, board
 
 
+DEMO = os.path.join(REPO, "examples", "django_demo")
+
+
+@pytest.mark.skipif(SANITIZE, reason="a throughput ratio means nothing under ASan")
 def test_few_long_lived_connections_are_spread_too(start_server):
-    """4 keep-alive connections from one client (a proxy's upstream pool) onto 2 workers."""
+    """4 keep-alive connections from one client (a proxy's upstream pool) onto 2 workers serving
+    a Django view: as many requests per second, nearly, as 32 connections give. (A view, not a
+    bare WSGI app: with an app that takes microseconds, 4 connections cannot keep even one
+    worker busy, balanced or not.)"""
+    if not os.path.isfile(os.path.join(DEMO, "db.sqlite3")):
+        setup = subprocess.run(["sh", os.path.join(DEMO, "setup.sh")], capture_output=True, text=True, timeout=180)
+        assert setup.returncode == 0, setup.stdout + setup.stderr
     metrics_port = free_port()
-    server = start_server("probe:app", "--metrics-bind", "127.0.0.1:%d" % metrics_port, workers=2)
+    server = start_server("demo.wsgi:application", "--chdir", DEMO, "--metrics-bind", "127.0.0.1:%d" % metrics_port,
+                          workers=2, env={"DJANGO_DEBUG": "0"})
     assert serving_workers(server, metrics_port, 2), server.log()
-    few, errors, non2xx = wrk(server.url + "/hello", 4, 3)
-    assert not errors and non2xx == 0, (errors, non2xx)
-    many, errors, non2xx = wrk(server.url + "/hello", 32, 3)
-    assert not errors and non2xx == 0, (errors, non2xx)
-    assert few >= 0.8 * many, "4 connections: %.0f req/s, 32 connections: %.0f req/s" % (few, many)
+    wrk(server.url + "/ping/", 32, 1)  # warm-up: every worker's Django imported and its views run once
+    runs = []
+    for connections in (4, 32, 4, 32):  # alternating: the machine's noise hits both alike
+        rps, errors, non2xx = wrk(server.url + "/ping/", connections, 2)
+        assert not errors and non2xx == 0, (errors, non2xx)
+        runs.append(rps)
+    few, many = max(runs[0], runs[2]), max(runs[1], runs[3])
+    assert few >= 0.8 * many, "4 connections: %s req/s, 32 connections: %s req/s, board %s" % (
+        runs[0::2], runs[1::2], worker_metrics(metrics_port))
 
 
 class KeepAliveClient(threading.Thread):
