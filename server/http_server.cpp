@@ -183,11 +183,26 @@ private:
             std::atomic<std::size_t>& loops;
             ~Running() { loops.fetch_sub(1); }
         } running{shared_.accept_loops};
+        const bool balanced = shared_.board && !listener.metrics;
+        if (balanced) acceptor.non_blocking(true);
         for (;;) {
             error_code ec;
-            if (shared_.board && !listener.metrics && !co_await wait_for_turn(io, acceptor)) co_return;
             Socket socket(io.context);
-            co_await acceptor.async_accept(socket, use_ec(ec));
+            if (balanced) {
+                // Decide, then take: a worker waiting inside accept() would take the next
+                // connection whatever the board says. So: the board first, then a non-blocking
+                // accept, and with nothing pending, wait for the socket to become readable and
+                // ask the board again.
+                if (!co_await wait_for_turn(io, acceptor)) co_return;
+                acceptor.accept(socket, ec);
+                if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                    co_await acceptor.async_wait(Acceptor::wait_read, use_ec(ec));
+                    if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
+                    continue;
+                }
+            } else {
+                co_await acceptor.async_accept(socket, use_ec(ec));
+            }
             if (ec) {
                 if (!acceptor.is_open() || ec == asio::error::operation_aborted) co_return;
                 if (ec == asio::error::connection_aborted) continue;  // the client gave up first
