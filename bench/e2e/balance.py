@@ -96,6 +96,8 @@ def one_start(opts, name, logdir):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--starts", type=int, default=20)
+    ap.add_argument("--warmup-starts", type=int, default=1,
+                    help="starts of each server before the measured ones, not counted (a cold page cache)")
     ap.add_argument("--seconds", type=int, default=4, help="wrk's run per start")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--wrk-threads", type=int, default=2)
@@ -116,6 +118,9 @@ def main(argv=None):
         opts.lua_path = str(Path(tmp) / "report.lua")
         Path(opts.lua_path).write_text(compare.WRK_LUA)
         try:
+            for _ in range(opts.warmup_starts):
+                for name in servers:
+                    one_start(opts, name, tmp)
             for i in range(opts.starts):
                 for name in servers:
                     res = one_start(opts, name, tmp)
