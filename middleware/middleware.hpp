@@ -138,6 +138,13 @@ public:
     void mark_stream_rewritten() { stream_rewritten_ = true; }
     bool stream_rewritten() const { return stream_rewritten_; }
 
+    // From on_chunk/on_stream_end: the stream cannot go on correctly (a compressor failed mid-
+    // stream). The hooks above are skipped, nothing more of the body is sent and the connection
+    // is closed without the stream's end, so the client sees a cut-short response, never a
+    // corrupt one. A throwing chunk hook has the same effect.
+    void abort_response() { response_aborted_ = true; }
+    bool response_aborted() const { return response_aborted_; }
+
 private:
     HttpRequest* request_;
     std::string client_addr_;
@@ -150,6 +157,7 @@ private:
     std::array<std::unique_ptr<MiddlewareState>, kMaxMiddleware> states_;
     std::size_t current_ = 0;
     bool stream_rewritten_ = false;
+    bool response_aborted_ = false;
     WaitClock::time_point wait_deadline_{};
     const std::function<void()>* wake_ = nullptr;  // the connection's, which outlives the request
     std::size_t waiting_at_ = static_cast<std::size_t>(-1);
@@ -165,6 +173,7 @@ public:
     // (whose chunks then pass through on_chunk). The head may be rewritten.
     virtual void on_response(RequestContext&, ResponseHead&, std::string* whole_body) const {}
     virtual void on_chunk(RequestContext&, std::string& chunk) const {}
+    // A chunk hook that cannot rewrite the chunk throws or calls ctx.abort_response().
     // The end of a stream (not called for whole bodies, nor when the app fails mid-stream).
     // `tail` holds what the middlewares below emitted at their end: treat it like a last chunk,
     // then append this middleware's own final bytes (a compressor's end of stream). Whatever

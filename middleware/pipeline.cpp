@@ -108,11 +108,17 @@ void Pipeline::ChainRunner<HookClock>::run_chunk(const Pipeline& p, RequestConte
             ctx.set_current(i);
             p.chain_[i]->on_chunk(ctx, chunk);
         } catch (const std::exception& e) {
-            // Mid-stream there is no clean answer left: log it and pass the chunk on unchanged.
-            spdlog::error("middleware {} failed in on_chunk for {} {}: {}", p.names_[i], ctx.request().method,
-                          ctx.request().target, e.what());
+            // Mid-stream there is no clean answer left, and the chunk may be half rewritten:
+            // the response is cut short (the connection closed) rather than sent corrupt.
+            spdlog::error("middleware {} failed in on_chunk for {} {}: {}; closing the connection", p.names_[i],
+                          ctx.request().method, ctx.request().target, e.what());
+            ctx.abort_response();
         }
         clock.add_to(timings.on_response_ns[i]);
+        if (ctx.response_aborted()) {
+            chunk.clear();
+            return;
+        }
     }
 }
 
@@ -126,11 +132,16 @@ void Pipeline::ChainRunner<HookClock>::run_stream_end(const Pipeline& p, Request
             ctx.set_current(i);
             p.chain_[i]->on_stream_end(ctx, tail);
         } catch (const std::exception& e) {
-            // As mid-stream: log it; the client sees whatever the stream holds so far.
-            spdlog::error("middleware {} failed in on_stream_end for {} {}: {}", p.names_[i], ctx.request().method,
-                          ctx.request().target, e.what());
+            // As mid-stream: the stream's end is not sent, the connection is closed.
+            spdlog::error("middleware {} failed in on_stream_end for {} {}: {}; closing the connection", p.names_[i],
+                          ctx.request().method, ctx.request().target, e.what());
+            ctx.abort_response();
         }
         clock.add_to(timings.on_response_ns[i]);
+        if (ctx.response_aborted()) {
+            tail.clear();
+            return;
+        }
     }
 }
 

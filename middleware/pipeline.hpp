@@ -33,6 +33,8 @@ public:
     void run_response(RequestContext& ctx, ResponseHead& head, std::string* whole_body, std::size_t entered) const {
         runner_->run_response(*this, ctx, head, whole_body, entered);
     }
+    // on_chunk bottom to top. A hook that throws or calls ctx.abort_response() stops the run with
+    // `chunk` empty and ctx.response_aborted() set: the connection must close without the end.
     void run_chunk(RequestContext& ctx, std::string& chunk, std::size_t entered) const {
         runner_->run_chunk(*this, ctx, chunk, entered);
     }

@@ -2,6 +2,7 @@
 #include "http/header_fields.hpp"
 
 #include <algorithm>
+#include <bitset>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
@@ -16,9 +17,6 @@ namespace http = boost::beast::http;
 using boost::beast::error_code;
 
 namespace {
-
-
-
 
 // "METHOD SP target SP HTTP/D.D" -> 10 * D + D, or -1 for any other shape of line.
 int version_of_request_line(std::string_view line) {
@@ -52,6 +50,121 @@ bool is_absolute_form(std::string_view target) {
     return true;
 }
 
+// The authority of an absolute-form target (RFC 3986 3.2): host [":" port], the host an IP
+// literal in brackets, or a reg-name/IPv4 of unreserved, pct-encoded and sub-delim characters.
+// userinfo ("u@h") is refused: RFC 9110 4.2.4 forbids it in http(s) URIs and it is a phishing and
+// cache-confusion device. An empty authority has no host to route to.
+bool valid_authority(std::string_view authority) {
+    if (authority.empty()) return false;
+    std::string_view host = authority, port;
+    if (authority.front() == '[') {
+        auto close = authority.find(']');
+        if (close == std::string_view::npos || close == 1) return false;
+        for (char c : authority.substr(1, close - 1))
+            if (!(hex_value(c) >= 0 || c == ':' || c == '.')) return false;
+        std::string_view rest = authority.substr(close + 1);
+        if (!rest.empty() && rest.front() != ':') return false;
+        port = rest.empty() ? rest : rest.substr(1);
+        host = authority.substr(0, close + 1);
+    } else {
+        auto colon = authority.rfind(':');
+        if (colon != std::string_view::npos) {
+            host = authority.substr(0, colon);
+            port = authority.substr(colon + 1);
+        }
+        if (host.empty()) return false;
+        for (std::size_t i = 0; i < host.size(); ++i) {
+            unsigned char c = static_cast<unsigned char>(host[i]);
+            if (c == '%') {
+                if (i + 2 >= host.size() || hex_value(host[i + 1]) < 0 || hex_value(host[i + 2]) < 0) return false;
+                i += 2;
+                continue;
+            }
+            bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      std::string_view("-._~!$&'()*+,;=").find(static_cast<char>(c)) != std::string_view::npos;
+            if (!ok) return false;
+        }
+    }
+    if (port.size() > 5) return false;
+    for (char c : port)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
+// absolute-form: scheme "://" authority [ path-abempty ] [ "?" query ] (RFC 9112 3.2.2), with
+// scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) and a valid authority.
+bool valid_absolute_form(std::string_view target) {
+    if (!is_absolute_form(target)) return false;
+    std::string_view rest = target.substr(target.find("://") + 3);
+    return valid_authority(rest.substr(0, rest.find_first_of("/?#")));
+}
+
+// Fields RFC 9110 defines as a single value, not a list: twice is a 400 (gunicorn refuses them
+// too). Joining them for the app would let two parties read two different requests: which Host,
+// which credentials, which body type.
+bool is_singleton_field(http::field name) {
+    switch (name) {
+    case http::field::host:
+    case http::field::content_length:
+    case http::field::content_type:
+    case http::field::content_location:
+    case http::field::content_range:
+    case http::field::authorization:
+    case http::field::proxy_authorization:
+    case http::field::date:
+    case http::field::from:
+    case http::field::if_modified_since:
+    case http::field::if_unmodified_since:
+    case http::field::if_range:
+    case http::field::max_forwards:
+    case http::field::range:
+    case http::field::referer:
+    case http::field::user_agent:
+        return true;
+    default:
+        return false;
+    }
+}
+
+// Fields a trailer section must not carry (RFC 9110 6.5.1): framing, routing, request modifiers,
+// authentication, and what says how to read the content. A client sending them there is either
+// broken or trying to have them read after a front proxy checked the header: 400.
+bool is_forbidden_trailer(http::field name) {
+    switch (name) {
+    case http::field::transfer_encoding:
+    case http::field::content_length:
+    case http::field::host:
+    case http::field::content_type:
+    case http::field::content_encoding:
+    case http::field::content_range:
+    case http::field::trailer:
+    case http::field::te:
+    case http::field::expect:
+    case http::field::max_forwards:
+    case http::field::cache_control:
+    case http::field::pragma:
+    case http::field::range:
+    case http::field::if_match:
+    case http::field::if_none_match:
+    case http::field::if_modified_since:
+    case http::field::if_unmodified_since:
+    case http::field::if_range:
+    case http::field::authorization:
+    case http::field::proxy_authorization:
+    case http::field::cookie:
+    case http::field::set_cookie:
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::upgrade:
+    case http::field::proxy_connection:
+        return true;
+    default:
+        return false;
+    }
+}
+
+constexpr std::size_t kFieldKinds = static_cast<std::size_t>(http::field::xref) + 1;
+
 }  // namespace
 
 class RequestParser::Impl final : public http::basic_parser<true> {
@@ -75,9 +188,8 @@ public:
     int status_ = 0;           // set by our own checks, mapped from Beast's errors otherwise
     const char* reason_ = "";
     bool expect_continue_ = false;
-    bool content_length_seen_ = false;
-    bool host_seen_ = false;
     bool transfer_encoding_seen_ = false;
+    std::bitset<kFieldKinds> singletons_seen_;
     std::size_t trailer_fields_ = 0;
 
 private:
@@ -94,7 +206,8 @@ private:
         // Beast gives 10 or 11 only; other versions are sorted out in put_checked().
         if (method == "CONNECT") return reject(ec, 501, "Not Implemented");  // no tunnels: not a proxy
         // origin-form ("/p?q"), absolute-form ("http://h/p"), or "*" for OPTIONS (RFC 9112 3.2).
-        bool target_ok = (!target.empty() && target.front() == '/') || is_absolute_form(target) || (target == "*" && method == "OPTIONS");
+        bool target_ok = (!target.empty() && target.front() == '/') || valid_absolute_form(target) ||
+                         (target == "*" && method == "OPTIONS");
         if (!target_ok) return reject(ec, 400, "Bad Request");
         request_.method.assign(method);
         request_.target.assign(target);
@@ -109,12 +222,13 @@ private:
                        error_code& ec) override {
         if (limits_.field_size && name_string.size() + 2 + value.size() > limits_.field_size)
             return reject(ec, 431, "Request Header Fields Too Large");
-        // Chunked trailers arrive here too. They are counted against the same limits, then
-        // dropped: a header smuggled in after the body would bypass whatever a front proxy checked
-        // in the real header. (Beast has refused Content-Length and Transfer-Encoding there.)
+        // Chunked trailers arrive here too. They are counted against the same limits; forbidden
+        // ones are a 400 and the rest dropped (WSGI and ASGI 3.0 have no place for request
+        // trailers): a header smuggled in after the body must not count as one.
         if (is_header_done()) {
             if (limits_.fields && ++trailer_fields_ > limits_.fields)
                 return reject(ec, 431, "Request Header Fields Too Large");
+            if (is_forbidden_trailer(name)) return reject(ec, 400, "Bad Request");
             return;
         }
         if (limits_.fields && request_.headers.size() >= limits_.fields)
@@ -139,19 +253,18 @@ private:
             if (codings != 1) return reject(ec, 501, "Not Implemented");
             transfer_encoding_seen_ = true;
         }
+        if (name != http::field::unknown && is_singleton_field(name)) {
+            auto kind = static_cast<std::size_t>(name);
+            if (kind >= kFieldKinds || singletons_seen_.test(kind)) return reject(ec, 400, "Bad Request");
+            singletons_seen_.set(kind);
+        }
         // One Content-Length, one number: lists and repeats ("5, 5") are what a front proxy and
         // the server may read differently. Beast accepts equal ones; gantry refuses as nginx does.
-        if (name == http::field::content_length) {
-            if (content_length_seen_ || value.find(',') != std::string_view::npos)
-                return reject(ec, 400, "Bad Request");
-            content_length_seen_ = true;
-        }
-        // RFC 9112 3.2: more than one Host, or one that is not a host[:port], is a 400. The cache
-        // keys and the app's ALLOWED_HOSTS check must see the one authority the client named.
-        if (name == http::field::host) {
-            if (host_seen_ || !valid_host(value)) return reject(ec, 400, "Bad Request");
-            host_seen_ = true;
-        }
+        if (name == http::field::content_length && value.find(',') != std::string_view::npos)
+            return reject(ec, 400, "Bad Request");
+        // RFC 9112 3.2: more than one Host (above), or one that is not a host[:port], is a 400. The
+        // cache keys and the app's ALLOWED_HOSTS check must see the one authority the client named.
+        if (name == http::field::host && !valid_host(value)) return reject(ec, 400, "Bad Request");
         if (name == http::field::expect) {
             if (iequals(trim(value), "100-continue"))
                 expect_continue_ = true;

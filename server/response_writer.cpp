@@ -129,11 +129,15 @@ asio::awaitable<void> ResponseWriter::send_file_through_hooks(SinkEvent& e) {
         offset += n;
         left -= static_cast<std::uint64_t>(n);
         hooks_.pipeline->run_chunk(*hooks_.ctx, file_piece_, hooks_.entered);
+        if (hooks_.ctx->response_aborted()) {
+            aborted_by_hooks_ = true;
+            break;
+        }
         queue_body(file_piece_);
         if (!co_await session_.write_all(buffers_)) break;
     }
     ::close(std::exchange(e.fd, -1));
-    if (left > 0 && !session_.closed()) {
+    if ((left > 0 || aborted_by_hooks_) && !session_.closed()) {
         truncated_ = true;
         session_.close();
     }
@@ -219,7 +223,7 @@ asio::awaitable<WrittenResponse> ResponseWriter::write() {
         }
         std::size_t data_bytes = 0;
         chunk_lines_.clear();
-        for (std::size_t i = 0; i < events_.size() && !session_.closed(); ++i) {
+        for (std::size_t i = 0; i < events_.size() && !session_.closed() && !aborted_by_hooks_; ++i) {
             SinkEvent& e = events_[i];
             if (e.kind == SinkEvent::Kind::head && e.head.status < 200) {
                 // An interim (1xx) status as the final answer would leave the client waiting for
@@ -234,7 +238,13 @@ asio::awaitable<WrittenResponse> ResponseWriter::write() {
                 break;
             case SinkEvent::Kind::data:
                 data_bytes += e.data.size();
-                if (streaming_hooks_ && !e.data.empty()) pipeline->run_chunk(*hooks_.ctx, e.data, hooks_.entered);
+                if (streaming_hooks_ && !e.data.empty()) {
+                    pipeline->run_chunk(*hooks_.ctx, e.data, hooks_.entered);
+                    if (hooks_.ctx->response_aborted()) {
+                        aborted_by_hooks_ = true;
+                        break;
+                    }
+                }
                 // A middleware's shared bytes skip the chunk hooks: only middlewares above the one
                 // that answered see them, and they never rewrite its body (see docs/static.md).
                 queue_body(e.shared ? std::string_view(*e.shared).substr(static_cast<std::size_t>(e.offset), e.count)
@@ -248,6 +258,10 @@ asio::awaitable<WrittenResponse> ResponseWriter::write() {
                 if (streaming_hooks_) {
                     // The chain's last bytes (a compressor's end of stream) before the end.
                     pipeline->run_stream_end(*hooks_.ctx, stream_tail_, hooks_.entered);
+                    if (hooks_.ctx->response_aborted()) {
+                        aborted_by_hooks_ = true;
+                        break;
+                    }
                     queue_body(stream_tail_);
                 }
                 if (rendered_.framing == BodyFraming::chunked) buffers_.push_back(asio::buffer(kLastChunk));
@@ -260,6 +274,13 @@ asio::awaitable<WrittenResponse> ResponseWriter::write() {
             }
         }
         if (!session_.closed()) co_await session_.write_all(buffers_);
+        if (aborted_by_hooks_) {
+            // What the hooks passed before they gave up has gone out; the client learns of the
+            // cut from the close (no last chunk, or fewer bytes than until-close would have).
+            out_.finished = true;
+            truncated_ = true;
+            if (!session_.closed()) session_.close();
+        }
         sink_.written(data_bytes);
         for (auto& e : events_)  // files not sent because the connection failed mid-batch
             if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(std::exchange(e.fd, -1));
@@ -267,7 +288,7 @@ asio::awaitable<WrittenResponse> ResponseWriter::write() {
     }
     out_.keep_alive = rendered_.keep_alive && !truncated_ && !session_.closed();
     if (truncated_)
-        spdlog::warn("{} {}: response cut short (fewer or more body bytes than its Content-Length, or the app failed "
+        spdlog::warn("{} {}: response cut short (fewer or more body bytes than its Content-Length, or the app or a middleware failed "
                      "mid-stream); connection closed",
                      method_of(logged_), target_of(logged_));
     co_return std::move(out_);

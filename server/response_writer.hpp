@@ -71,6 +71,7 @@ private:
     RenderedHead rendered_;
     bool head_sent_ = false;
     bool truncated_ = false;
+    bool aborted_by_hooks_ = false;  // a chunk hook gave up mid-stream: send nothing more, close
     bool streaming_hooks_ = false;  // the chain's on_chunk hooks see a streamed body
     std::uint64_t remaining_ = 0;   // content_length framing: bytes still allowed
     std::deque<SinkEvent> events_;

@@ -115,7 +115,11 @@ PyObject* start_response_call(PyObject* self, PyObject* args, PyObject* kwargs) 
             if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "invalid header name %R", pair[0]);
             return nullptr;
         }
-        if (!latin1_of(gil, pair[1], h.value) || !is_field_value(h.value)) {
+        // Leading and trailing spaces and tabs are not part of a field value (RFC 9110 5.5); gunicorn
+        // strips them too. Django's SimpleCookie.output(header="") starts with one.
+        const bool latin1 = latin1_of(gil, pair[1], h.value);
+        if (latin1) h.value.assign(trim(h.value));
+        if (!latin1 || !is_field_value(h.value)) {
             if (!PyErr_Occurred())
                 PyErr_Format(PyExc_ValueError, "invalid value for header %s: %R", h.name.c_str(), pair[1]);
             return nullptr;

@@ -258,6 +258,11 @@ def osenv_view(environ, start_response):
                                   "sys_path": sys.path})
 
 
+def padded_header(environ, start_response):
+    # What Django's SimpleCookie.output(header="") gives: a value starting with a space; and tabs.
+    return _respond(start_response, "padded\n", headers=[("Set-Cookie", " a=b; Path=/"), ("X-Padded", "\t v \t")])
+
+
 def default(environ, start_response):
     return _respond(start_response, "probe %s %s\n" % (environ["REQUEST_METHOD"], environ["PATH_INFO"]))
 
@@ -283,6 +288,7 @@ ROUTES = {
     "/exc_info": exc_info_view,
     "/errors": errors_view,
     "/osenv": osenv_view,
+    "/padded-header": padded_header,
 }
 
 

@@ -320,3 +320,15 @@ def test_client_reset_during_sendfile_does_not_kill_the_worker(server, tmp_path)
         sock.close()
         time.sleep(0.2)
     assert requests.get(server.url + "/pid", timeout=IO_TIMEOUT).json()["pid"] == pid
+
+
+def test_app_header_values_are_trimmed(server):
+    """Spaces and tabs around an app's header value are not sent (gunicorn strips them too):
+    Django's SimpleCookie.output(header="") starts with a space."""
+    with raw(server) as conn:
+        conn.send(GET % b"/padded-header")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.sock.recv(65536)
+    assert b"\r\nSet-Cookie: a=b; Path=/\r\n" in head
+    assert b"\r\nX-Padded: v\r\n" in head

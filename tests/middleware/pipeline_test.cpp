@@ -155,6 +155,71 @@ TEST(Pipeline, AThrowingResponseHookTurnsAWholeResponseInto500) {
     EXPECT_EQ(c.trace.back(), "a.response");  // the outer ones still run
 }
 
+// A stream rewriter whose library call fails on the chunk "bad" (throwing, or asking for the
+// abort), and at the stream's end when told to.
+class BrokenRewriter final : public Middleware {
+public:
+    BrokenRewriter(std::vector<std::string>& trace, bool throws, bool fail_end = false)
+        : trace_(trace), throws_(throws), fail_end_(fail_end) {}
+    std::string_view name() const override { return "broken"; }
+    void on_chunk(RequestContext& ctx, std::string& chunk) const override {
+        trace_.push_back("broken.chunk");
+        if (chunk != "bad") return;
+        chunk = "half-rewritten";
+        if (throws_) throw std::runtime_error("codec failed");
+        ctx.abort_response();
+    }
+    void on_stream_end(RequestContext& ctx, std::string& tail) const override {
+        trace_.push_back("broken.end");
+        if (!fail_end_) return;
+        tail = "half-tail";
+        if (throws_) throw std::runtime_error("codec failed");
+        ctx.abort_response();
+    }
+
+private:
+    std::vector<std::string>& trace_;
+    bool throws_, fail_end_;
+};
+
+TEST(Pipeline, AFailingChunkHookAbortsTheResponseAndSkipsTheHooksAbove) {
+    for (bool throws : {true, false}) {
+        Chain c;
+        c.add("outer");
+        c.items.push_back(std::make_unique<BrokenRewriter>(c.trace, throws));
+        Pipeline p(std::move(c.items));
+        HttpRequest req;
+        RequestContext ctx(req);
+        std::size_t entered = p.run_request(ctx);
+        std::string good = "ok";
+        p.run_chunk(ctx, good, entered);
+        EXPECT_EQ(good, "okouter");
+        EXPECT_FALSE(ctx.response_aborted());
+        std::string bad = "bad";
+        p.run_chunk(ctx, bad, entered);
+        EXPECT_TRUE(ctx.response_aborted());
+        EXPECT_EQ(bad, "") << "nothing of a failed chunk is sent";
+        EXPECT_EQ(c.trace.back(), "broken.chunk") << "the hooks above never see it";
+    }
+}
+
+TEST(Pipeline, AFailingStreamEndAbortsTheResponse) {
+    for (bool throws : {true, false}) {
+        Chain c;
+        c.add("outer");
+        c.items.push_back(std::make_unique<BrokenRewriter>(c.trace, throws, /*fail_end=*/true));
+        Pipeline p(std::move(c.items));
+        HttpRequest req;
+        RequestContext ctx(req);
+        std::size_t entered = p.run_request(ctx);
+        std::string tail;
+        p.run_stream_end(ctx, tail, entered);
+        EXPECT_TRUE(ctx.response_aborted());
+        EXPECT_EQ(tail, "");
+        EXPECT_EQ(c.trace.back(), "broken.end");
+    }
+}
+
 TEST(Pipeline, EveryHookIsTimedUnlessTimingIsOff) {
     Chain c;
     c.add("a").add("b");

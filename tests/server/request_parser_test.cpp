@@ -183,7 +183,47 @@ INSTANTIATE_TEST_SUITE_P(
                      for (int i = 0; i < 101; ++i) s += "T: v\r\n";
                      return s + "\r\n";
                  }(), 431},
-        Rejected{"field line that never ends", "GET / HTTP/1.1\r\nX: " + std::string(9000, 'v'), 431}));
+        Rejected{"field line that never ends", "GET / HTTP/1.1\r\nX: " + std::string(9000, 'v'), 431},
+        Rejected{"absolute-form with a stray bracket", "PUT s://]ufd/: HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 400},
+        Rejected{"absolute-form with no authority", "GET http:///a HTTP/1.1\r\n\r\n", 400},
+        Rejected{"absolute-form with userinfo", "GET http://u@h/a HTTP/1.1\r\n\r\n", 400},
+        Rejected{"absolute-form with a bad port", "GET http://h:8x/a HTTP/1.1\r\n\r\n", 400},
+        Rejected{"absolute-form with a long port", "GET http://h:123456/a HTTP/1.1\r\n\r\n", 400},
+        Rejected{"absolute-form with an unclosed IPv6", "GET http://[::1/a HTTP/1.1\r\n\r\n", 400},
+        Rejected{"absolute-form with a bad IPv6", "GET http://[::g]/a HTTP/1.1\r\n\r\n", 400},
+        Rejected{"absolute-form with a bad escape", "GET http://h%4/a HTTP/1.1\r\n\r\n", 400},
+        Rejected{"two Content-Types", "GET / HTTP/1.1\r\nContent-Type: a/b\r\ncontent-type: c/d\r\n\r\n", 400},
+        Rejected{"two Authorizations", "GET / HTTP/1.1\r\nAuthorization: a\r\nAuthorization: b\r\n\r\n", 400},
+        Rejected{"two Ranges", "GET / HTTP/1.1\r\nRange: bytes=0-1\r\nRange: bytes=1-2\r\n\r\n", 400},
+        Rejected{"Host in a trailer", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nHost: e\r\n\r\n", 400},
+        Rejected{"Content-Type in a trailer",
+                 "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nContent-Type: a/b\r\n\r\n", 400},
+        Rejected{"Authorization in a trailer",
+                 "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nAuthorization: x\r\n\r\n", 400}));
+
+TEST(RequestParser, ValidAbsoluteFormsAreServed) {
+    for (std::string target : {"http://h/a", "http://h", "https://h:443/a?q", "http://[::1]:80/a", "http://[2001:db8::1]",
+                               "http://ex%41mple.com/", "http://h?x", "s3+x.y://bucket.example/k"}) {
+        RequestParser p({});
+        p.feed("GET " + target + " HTTP/1.1\r\nHost: h\r\n\r\n");
+        EXPECT_EQ(p.state(), RequestParser::State::complete) << target;
+    }
+}
+
+TEST(RequestParser, ListFieldsTwiceAreKeptAndAllowedTrailersDropped) {
+    RequestParser p({});
+    p.feed("POST / HTTP/1.1\r\nHost: h\r\nAccept: a/b\r\nAccept: c/d\r\nCookie: a=1\r\nCookie: b=2\r\n"
+           "Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\nX-Checksum: 1\r\nServer-Timing: t\r\n\r\n");
+    ASSERT_EQ(p.state(), RequestParser::State::complete);
+    HttpRequest req = p.take();
+    std::size_t accepts = 0;
+    for (const auto& h : req.headers) {
+        accepts += h.name == "Accept";
+        EXPECT_NE(h.name, "X-Checksum");
+    }
+    EXPECT_EQ(accepts, 2u);
+    EXPECT_EQ(req.body.size(), 2u);
+}
 
 TEST(RequestParser, ObsFoldSplitAcrossReadsIsRefused) {
     // Beast takes the fields already whole in the first read; the fold comes in the second.
