@@ -53,7 +53,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     std::vector<std::string> static_mounts;
     bool server_timing = false, static_watch = false;
     std::string cache_size, cache_url, health_path;
-    long long max_requests = 0, max_requests_jitter = 0, max_worker_memory = 0, max_queue = 0;
+    long long max_requests = 0, max_requests_jitter = 0, max_worker_memory = 0, max_queue = 0, worker_connections = 0;
     long long backlog = 0, workers = 0, threads = 0, io_threads = 0;
     double timeout = 0, graceful_timeout = 0, keep_alive = 0, header_timeout = 0;
     bool preload = false, show_version = false;
@@ -109,6 +109,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_max_jitter = single(cli.add_option("--max-requests-jitter", max_requests_jitter, "Plus a random 0..N requests per worker, so they do not all recycle at once"));
     auto* o_max_memory = single(cli.add_option("--max-worker-memory", max_worker_memory, "Recycle a worker whose private RSS exceeds this many MB, checked between requests (0: never)"));
     auto* o_max_queue = single(cli.add_option("--max-queue", max_queue, "Requests waiting for a Python thread above this get 503 with Retry-After (0: unbounded; default 256)"));
+    auto* o_worker_connections = single(cli.add_option("--worker-connections", worker_connections, "Connections a worker holds at most; beyond it new ones wait in the listen backlog (default 1000)"));
     auto* o_health = single(cli.add_option("--health-path", health_path, "Answer this path natively: 200 while the worker runs; PATH/ready: 200, or 503 while draining"));
     auto* o_cache_size = single(cli.add_option("--cache-size", cache_size, "The response cache and Django cache store shared by all workers: 256MB, 1GiB, bytes; 0 for none (default 64MB)"));
     auto* o_cache = single(cli.add_option("--cache", cache_url, "A Redis server as the shared cache tier: redis://host:port/db"));
@@ -193,6 +194,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (o_max_jitter->count()) flags.max_requests_jitter = max_requests_jitter;
     if (o_max_memory->count()) flags.max_worker_memory = max_worker_memory;
     if (o_max_queue->count()) flags.max_queue = max_queue;
+    if (o_worker_connections->count()) flags.worker_connections = worker_connections;
     if (o_health->count()) flags.health_path = health_path;
     if (o_cache->count()) flags.cache_url = cache_url;
     if (o_pid->count()) flags.pidfile = pidfile;

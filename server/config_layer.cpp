@@ -94,6 +94,11 @@ void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
     if (l.max_requests_jitter) c.max_requests_jitter = non_negative("max-requests-jitter", *l.max_requests_jitter);
     if (l.max_worker_memory) c.max_worker_memory = non_negative("max-worker-memory", *l.max_worker_memory);
     if (l.max_queue) c.max_queue = non_negative("max-queue", *l.max_queue);
+    if (l.worker_connections) {
+        if (*l.worker_connections < 1)
+            error(name("worker-connections") + " must be 1 or more, got " + std::to_string(*l.worker_connections));
+        c.worker_connections = *l.worker_connections;
+    }
     if (l.health_path) {
         if (!l.health_path->empty() && (*l.health_path)[0] != '/')
             error(name("health-path") + " must start with /, got '" + *l.health_path + "'");

@@ -48,6 +48,8 @@ constexpr auto kAcceptTurnPoll = std::chrono::milliseconds(1);
 // ...and accepts anyway once a connection has waited in the backlog this long: the less loaded
 // worker would have taken it within microseconds, so it is stuck (a long callback, a stop).
 constexpr auto kAcceptTurnGrace = std::chrono::milliseconds(20);
+// At --worker-connections, how often an accept loop looks whether a connection closed.
+constexpr auto kRoomPoll = std::chrono::milliseconds(5);
 
 // Whether a connection waits in the listening socket's backlog.
 bool connection_pending(int fd) {
@@ -188,6 +190,7 @@ private:
         for (;;) {
             error_code ec;
             Socket socket(io.context);
+            if (!listener.metrics && !co_await wait_for_room(io, acceptor)) co_return;
             if (balanced) {
                 // Decide, then take: a worker waiting inside accept() would take the next
                 // connection whatever the board says. So: the board first, then a non-blocking
@@ -221,6 +224,36 @@ private:
             // once, with Connection: close, like the others.
             if (shared_.draining.load(std::memory_order_relaxed)) session->drain();
             asio::co_spawn(io.context, Session::run(std::move(session)), log_session_exception);
+        }
+    }
+
+    // Below --worker-connections, or until a connection closes: at the cap a new connection
+    // waits in the kernel's listen backlog rather than run the worker out of descriptors. While
+    // one waits, idle keep-alive connections are closed, one per poll, so that a house full of
+    // idle clients does not lock new ones out. False once the acceptor closed.
+    asio::awaitable<bool> wait_for_room(IoThread& io, Acceptor& acceptor) {
+        const std::size_t cap = shared_.settings.worker_connections;
+        if (!cap || shared_.connections.load(std::memory_order_relaxed) < cap) co_return true;
+        if (!shared_.cap_reached_logged.exchange(true))
+            spdlog::warn("--worker-connections {} reached: new connections wait for one to close (logged once)", cap);
+        asio::steady_timer poll_timer(io.context);
+        while (shared_.connections.load(std::memory_order_relaxed) >= cap) {
+            if (connection_pending(acceptor.native_handle())) reclaim_one_idle_session();
+            error_code ec;
+            poll_timer.expires_after(kRoomPoll);
+            co_await poll_timer.async_wait(use_ec(ec));
+            if (!acceptor.is_open()) co_return false;
+        }
+        co_return true;
+    }
+
+    // Asks each I/O thread to close one of its idle keep-alive connections.
+    void reclaim_one_idle_session() {
+        for (auto& io : threads_) {
+            asio::post(io->context, [io = io.get()] {
+                for (Session* s : io->sessions)
+                    if (s->reclaim_if_idle()) return;
+            });
         }
     }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -35,6 +36,30 @@ extern char** environ;
 namespace gantry {
 
 namespace {
+
+// Descriptors a worker needs beside its connections: listeners, the Python side's files, temp
+// files of spilled bodies, files being sent, Redis, pipes.
+constexpr rlim_t kSpareDescriptors = 256;
+
+// Each worker may hold --worker-connections sockets: the soft descriptor limit is raised to
+// cover them (up to the hard limit, inherited by the workers), or the shortfall is said once,
+// at start, instead of as EMFILE under load.
+void ensure_descriptor_limit(long long worker_connections, spdlog::logger& log) {
+    rlimit limit{};
+    if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    const rlim_t wanted = static_cast<rlim_t>(worker_connections) + kSpareDescriptors;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur >= wanted) return;
+    if (limit.rlim_cur == RLIM_INFINITY) return;
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+    if (raised.rlim_cur > limit.rlim_cur) ::setrlimit(RLIMIT_NOFILE, &raised);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+    if (limit.rlim_cur < wanted)
+        log.warn("--worker-connections {} needs about {} descriptors per worker; the limit is {} (ulimit -n): "
+                 "accepting pauses when descriptors run out",
+                 worker_connections, static_cast<unsigned long long>(wanted),
+                 static_cast<unsigned long long>(limit.rlim_cur));
+}
 
 using Clock = std::chrono::steady_clock;
 
@@ -187,6 +212,7 @@ int Master::run() {
     }
     for (const auto& s : sockets_)
         if (!s.metrics) log.info("Listening at: {} ({})", describe_listen(s), ::getpid());
+    ensure_descriptor_limit(config_.worker_connections, log);
 
     // Signals become bytes on a pipe read by this loop, set up before any app code can start a
     // thread. No blocked mask is left for the app's subprocesses to inherit.

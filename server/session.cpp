@@ -129,6 +129,13 @@ void Session::drain() {
     if (idle_ && served_) arm(std::min(deadline_, Clock::now() + kDrainLinger));
 }
 
+bool Session::reclaim_if_idle() {
+    if (!idle_ || !served_ || closed_ || reclaimed_) return false;
+    reclaimed_ = true;
+    arm(Clock::now());
+    return true;
+}
+
 void Session::close() {
     if (closed_) return;
     closed_ = true;

@@ -66,6 +66,7 @@ struct ServerShared {
     // Accept loops still running: one whose accept completed as its acceptor closed has a
     // connection it has not made a session of yet. A drained server is idle only once none runs.
     std::atomic<std::size_t> accept_loops{0};
+    std::atomic<bool> cap_reached_logged{false};  // the --worker-connections warning, once
     LoadBoard* board = nullptr;          // settings.board: balancing across workers (null: none)
     LoadBoard::Slot* load = nullptr;     // this worker's slot on it
     std::atomic<std::int64_t> last_send_away_ns{0};  // steady clock, for kSendAwayInterval
@@ -93,6 +94,10 @@ public:
     void drain();
     // Close now: in-flight writes fail, a blocked app sees client_gone().
     void close();
+    // At --worker-connections with a client waiting: a keep-alive connection between requests
+    // closes now, as at its keep-alive timeout (nginx reclaims its reusable connections alike).
+    // False if this one is busy or has not been served yet.
+    bool reclaim_if_idle();
     // The sink queued events (posted to this thread by wake_session).
     void on_sink_ready();
     asio::io_context::executor_type executor() { return context_.get_executor(); }
@@ -158,6 +163,7 @@ private:
     bool timed_out_ = false;
     bool idle_ = true;
     bool served_ = false;   // a request was answered on this connection
+    bool reclaimed_ = false;  // reclaim_if_idle() armed its close
     bool draining_ = false;
     bool closed_ = false;
     bool keep_alive_ = true;

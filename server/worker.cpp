@@ -60,6 +60,7 @@ HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline)
     s.io_threads = config.io_threads;
     s.pipeline = &pipeline;
     s.max_queue = static_cast<std::size_t>(config.max_queue);
+    s.worker_connections = static_cast<std::size_t>(config.worker_connections);
     s.health_path = config.health_path;
     spdlog::logger* access = access_log();
     spdlog::logger* access_json = access_json_log();

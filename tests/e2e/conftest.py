@@ -216,13 +216,14 @@ class ServerFactory:
         self.servers = []
 
     def __call__(self, app="probe:app", *args, bind=True, cwd=None, env=None, wait=True,
-                 workers=None, host="127.0.0.1", port=None):
+                 workers=None, host="127.0.0.1", port=None, wrap=()):
         """Start `GANTRY_BIN [-b host:port] ARGS app` from `cwd` (default tests/apps).
 
         bind=False leaves the binding to ARGS or a config file (pass `port` to say which port
-        to wait for). wait=False returns at once (for start-up failures)."""
+        to wait for). wait=False returns at once (for start-up failures). `wrap` is a command
+        that execs the server (e.g. prlimit), so the pid stays the server's."""
         port = port or free_port(host)
-        argv = gantry_bin()
+        argv = list(wrap) + gantry_bin()
         if bind:
             argv += ["-b", "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)]
         if workers is not None:

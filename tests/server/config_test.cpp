@@ -38,6 +38,13 @@ TEST_F(ConfigTest, Defaults) {
     EXPECT_EQ(c.access_logformat, kGunicornAccessLogFormat);
     EXPECT_EQ(c.forwarded_allow_ips, (std::vector<std::string>{"127.0.0.1", "::1"}));
     EXPECT_EQ(c.proc_name, "gantry");
+    EXPECT_EQ(c.worker_connections, 1000);
+}
+
+TEST_F(ConfigTest, WorkerConnections) {
+    EXPECT_EQ(config({"--worker-connections", "50", "a:b"}).worker_connections, 50);
+    EXPECT_EQ(config({"-c", write_toml("worker_connections = 20\n"), "a:b"}).worker_connections, 20);
+    EXPECT_EQ(error_of({"--worker-connections=0", "a:b"}), "--worker-connections must be 1 or more, got 0");
 }
 
 TEST_F(ConfigTest, EveryLongFlag) {
