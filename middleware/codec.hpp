@@ -28,10 +28,13 @@ std::string_view coding_token(Coding c);
 // The inverse of coding_token; nullopt for anything else.
 std::optional<Coding> coding_from_token(std::string_view token);
 
+// The defaults are the fastest levels whose output stays within ~10% of zlib 6 (Django's
+// GZipMiddleware) on real pages: measured in bench/micro/compress_bench.cpp (BM_gzip_levels),
+// figures in docs/benchmarks.md.
 struct CodecLevels {
-    int gzip = 6;  // 1..12 (libdeflate); streams use zlib, which stops at 9
-    int br = 5;    // 0..11; 5: smaller than gzip 6 on HTML (4 is larger), see docs/benchmarks.md
-    int zstd = 3;  // 1..19
+    int gzip = 5;  // 1..12 (libdeflate): 1.5x faster than its 6 for at most 2% more bytes; streams use zlib (<= 9)
+    int br = 3;    // 0..11: at most 9% larger than zlib 6, half brotli 5's CPU
+    int zstd = 3;  // 1..19: the library's default; 11-12% over zlib 6 at a third of gzip's CPU
     // BREACH mitigation (as Django 4.2+): a random-length random file name in the gzip header and
     // a random-length skippable frame before zstd output, so the compressed length no longer
     // tracks the secret alone. brotli has no ignorable field: not covered.

@@ -1,9 +1,11 @@
-// Compression codecs on a realistic ~40 KB HTML page (fixtures/page40k.html, the demo's /big-page/):
-// MB/s of input per codec and level, and the output size (counter "out_bytes"). Chooses the
-// whole-body gzip implementation (libdeflate vs zlib vs ISA-L) and the default levels; also what the
-// middleware's own paths cost (gantry's compress_whole, a pooled stream vs a fresh one).
+// Compression codecs on real pages of ~20-50 KB (fixtures/: the demo's /big-page/ and /catalogue/,
+// Django admin's product list, a JSON API answer, Django's admin stylesheet; make_fixtures.py
+// writes them): MB/s of input per codec and level, and the output size (counter "out_bytes").
+// Chooses the whole-body gzip implementation (libdeflate vs zlib vs ISA-L) and the default levels;
+// also what the middleware's own paths cost (gantry's compress_whole, a pooled stream vs a fresh one).
 //
 //   build/release/bench/compress_bench --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+//   build/release/bench/compress_bench --benchmark_filter='gzip_levels'   # the gzip level sweep, every page
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -22,21 +24,31 @@
 
 namespace {
 
-const std::string& page() {
-    static const std::string text = [] {
-        std::ifstream in(GANTRY_BENCH_FIXTURES "/page40k.html", std::ios::binary);
-        if (!in) throw std::runtime_error("missing fixture page40k.html");
-        std::stringstream s;
-        s << in.rdbuf();
-        return s.str();
+const char* const kFixtures[] = {"page40k.html", "catalogue.html", "admin_changelist.html", "products.json",
+                                 "admin_base.css"};
+constexpr int kFixtureCount = sizeof(kFixtures) / sizeof(kFixtures[0]);
+
+const std::string& fixture(int index) {
+    static const std::vector<std::string> texts = [] {
+        std::vector<std::string> all;
+        for (const char* name : kFixtures) {
+            std::ifstream in(std::string(GANTRY_BENCH_FIXTURES "/") + name, std::ios::binary);
+            if (!in) throw std::runtime_error(std::string("missing fixture ") + name);
+            std::stringstream s;
+            s << in.rdbuf();
+            all.push_back(s.str());
+        }
+        return all;
     }();
-    return text;
+    return texts.at(static_cast<std::size_t>(index));
 }
 
-void report(benchmark::State& state, std::size_t out_bytes) {
-    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * page().size()));
+const std::string& page() { return fixture(0); }
+
+void report(benchmark::State& state, std::size_t out_bytes, const std::string& in = page()) {
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * in.size()));
     state.counters["out_bytes"] = static_cast<double>(out_bytes);
-    state.counters["ratio"] = static_cast<double>(page().size()) / static_cast<double>(out_bytes);
+    state.counters["ratio"] = static_cast<double>(in.size()) / static_cast<double>(out_bytes);
 }
 
 // zlib, as Python's gzip (Django's compress_string): deflateInit2 once, deflateReset per body.
@@ -103,6 +115,98 @@ void BM_isal_gzip(benchmark::State& state) {
     report(state, n);
 }
 BENCHMARK(BM_isal_gzip)->Arg(0)->Arg(1)->Arg(2)->Arg(3);
+
+// The level sweep on every fixture: zlib (Django's GZipMiddleware, Python's gzip), libdeflate
+// (gantry's whole-body gzip) and ISA-L igzip, brotli and zstd, at the levels that could be a
+// default. Arguments: {implementation (0 zlib, 1 libdeflate, 2 ISA-L, 3 brotli, 4 zstd), level, fixture}.
+std::size_t gzip_once(int implementation, int level, const std::string& in, std::string& out) {
+    if (implementation == 3) {
+        out.resize(BrotliEncoderMaxCompressedSize(in.size()));
+        std::size_t n = out.size();
+        BrotliEncoderCompress(level, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, in.size(),
+                              reinterpret_cast<const std::uint8_t*>(in.data()), &n, reinterpret_cast<std::uint8_t*>(out.data()));
+        return n;
+    }
+    if (implementation == 4) {
+        thread_local ZSTD_CCtx* cctx = ZSTD_createCCtx();
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
+        out.resize(ZSTD_compressBound(in.size()));
+        return ZSTD_compress2(cctx, out.data(), out.size(), in.data(), in.size());
+    }
+    if (implementation == 0) {
+        thread_local z_stream s{};
+        thread_local int made_level = -1;
+        if (made_level != level) {
+            if (made_level >= 0) deflateEnd(&s);
+            s = z_stream{};
+            deflateInit2(&s, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+            made_level = level;
+        }
+        out.resize(deflateBound(&s, in.size()));
+        deflateReset(&s);
+        s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+        s.avail_in = static_cast<uInt>(in.size());
+        s.next_out = reinterpret_cast<Bytef*>(out.data());
+        s.avail_out = static_cast<uInt>(out.size());
+        deflate(&s, Z_FINISH);
+        return out.size() - s.avail_out;
+    }
+    if (implementation == 1) {
+        thread_local libdeflate_compressor* by_level[13] = {};
+        auto*& c = by_level[level];
+        if (!c) c = libdeflate_alloc_compressor(level);
+        out.resize(libdeflate_gzip_compress_bound(c, in.size()));
+        return libdeflate_gzip_compress(c, in.data(), in.size(), out.data(), out.size());
+    }
+    static const std::uint32_t level_buf_size[] = {0, ISAL_DEF_LVL1_DEFAULT, ISAL_DEF_LVL2_DEFAULT, ISAL_DEF_LVL3_DEFAULT};
+    thread_local std::vector<std::uint8_t> level_buf(ISAL_DEF_LVL3_DEFAULT + ISAL_DEF_LVL2_DEFAULT + 1);
+    out.resize(in.size() + 1024);
+    isal_zstream s;
+    isal_deflate_stateless_init(&s);
+    s.level = static_cast<std::uint32_t>(level);
+    s.level_buf = level ? level_buf.data() : nullptr;
+    s.level_buf_size = level_buf_size[level];
+    s.gzip_flag = IGZIP_GZIP;
+    s.end_of_stream = 1;
+    s.flush = NO_FLUSH;
+    s.next_in = reinterpret_cast<std::uint8_t*>(const_cast<char*>(in.data()));
+    s.avail_in = static_cast<std::uint32_t>(in.size());
+    s.next_out = reinterpret_cast<std::uint8_t*>(out.data());
+    s.avail_out = static_cast<std::uint32_t>(out.size());
+    if (isal_deflate_stateless(&s) != COMP_OK) return 0;
+    return s.total_out;
+}
+
+void BM_gzip_levels(benchmark::State& state) {
+    const int implementation = static_cast<int>(state.range(0));
+    const int level = static_cast<int>(state.range(1));
+    const std::string& in = fixture(static_cast<int>(state.range(2)));
+    std::string out;
+    std::size_t n = 0;
+    for (auto _ : state) {
+        n = gzip_once(implementation, level, in, out);
+        benchmark::DoNotOptimize(out.data());
+    }
+    if (!n) state.SkipWithError("compression failed");
+    const std::string& name = kFixtures[state.range(2)];
+    static const char* const kNames[] = {"zlib", "libdeflate", "isal", "brotli", "zstd"};
+    state.SetLabel(std::string(kNames[implementation]) + " " + std::to_string(level) + " " + name);
+    // Size against zlib 6 on the same page (what Django's GZipMiddleware sends).
+    std::string reference;
+    state.counters["vs_zlib6"] = static_cast<double>(n) / static_cast<double>(gzip_once(0, 6, in, reference));
+    report(state, n, in);
+}
+
+void gzip_level_args(benchmark::internal::Benchmark* b) {
+    for (int f = 0; f < kFixtureCount; ++f) {
+        b->Args({0, 1, f})->Args({0, 6, f});
+        for (int level : {1, 2, 3, 4, 5, 6}) b->Args({1, level, f});
+        for (int level : {1, 2, 3}) b->Args({2, level, f});
+        for (int level : {1, 2, 3, 4, 5}) b->Args({3, level, f});
+        for (int level : {1, 2, 3, 4, 5, 6}) b->Args({4, level, f});
+    }
+}
+BENCHMARK(BM_gzip_levels)->Apply(gzip_level_args);
 
 // One-shot brotli: the encoder state is made and freed inside every call (brotli has no reset).
 void BM_brotli(benchmark::State& state) {

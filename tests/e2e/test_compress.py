@@ -381,7 +381,8 @@ def test_demo_big_page_compressed_by_gantry_or_by_django(start_server):
     assert h["content-encoding"] == "gzip" and gzip.decompress(django_body) == PAGE
     _, h, body = get(ours, "/big-page/", accept="gzip")
     assert gzip.decompress(body) == PAGE
-    assert len(body) <= len(django_body)  # same level (6): libdeflate's output is no larger than zlib's
+    # gantry's default level (libdeflate 5) is chosen to stay within ~10% of zlib 6 (Django's).
+    assert len(body) <= 1.1 * len(django_body)
 
 
 def test_client_gone_mid_compressed_stream_then_serving_goes_on(server):
