@@ -62,6 +62,10 @@ bool ResponseStream::write_chunk(std::string data) {
     return sink_ ? sink_->write_chunk(std::move(data)) : false;
 }
 
+bool ResponseStream::write_chunk_nowait(std::string data, std::function<void()> on_space) {
+    return sink_ ? sink_->write_chunk_nowait(std::move(data), std::move(on_space)) : false;
+}
+
 bool ResponseStream::send_file(int fd, off_t offset, std::size_t count) {
     if (!sink_) {
         ::close(fd);

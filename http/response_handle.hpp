@@ -65,6 +65,8 @@ public:
     // empty stream. send_file takes ownership of fd in every case.
     bool write_chunk(std::string data);
     bool send_file(int fd, off_t offset, std::size_t count);
+    // Never blocks (see ResponseSink::write_chunk_nowait); false on an empty stream.
+    bool write_chunk_nowait(std::string data, std::function<void()> on_space);
 
     void finish() &&;
     void fail() &&;

@@ -13,6 +13,7 @@
 // made with the GIL released. They return false once the client is gone: stop producing, but
 // still finish the stream (and call the iterable's close()).
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,15 @@ protected:
 
     virtual void start_stream(ResponseHead head) = 0;
     virtual bool write_chunk(std::string data) = 0;
+    // For a producer that must never block (the ASGI event loop): `data` is queued whatever the
+    // buffer holds, at once. True: there is room for more. False: the buffer is full or the
+    // client gone (client_gone() tells which); when full, `on_space` is called once, from the
+    // connection's thread, as soon as there is room again or the client is gone. A sink that
+    // cannot do better blocks here as write_chunk does, and returns true.
+    virtual bool write_chunk_nowait(std::string data, std::function<void()> on_space) {
+        write_chunk(std::move(data));
+        return !client_gone();
+    }
     // Sends [offset, offset+count) of the file with sendfile(2); takes ownership of fd.
     virtual bool send_file(int fd, off_t offset, std::size_t count) = 0;
     virtual void finish_stream() = 0;

@@ -49,7 +49,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     // Every option is read into a plain temporary; only those given (count() > 0) go into the layer.
     std::string app, config_file;
     std::vector<std::string> binds, pythonpath, env_pairs, forwarded, middleware_names, timing_ips;
-    std::string timing_mode, access_log_json, metrics_bind;
+    std::string timing_mode, access_log_json, metrics_bind, interface, loop, lifespan, root_path;
     std::vector<std::string> static_mounts;
     bool server_timing = false, static_watch = false;
     std::string cache_size, cache_url, health_path;
@@ -98,6 +98,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_pid = single(cli.add_option("-p,--pid,--pidfile", pidfile, "Write the master's pid to this file"));
     auto* o_name = single(cli.add_option("-n,--name", proc_name, "Process name (default gantry)"));
     auto* o_middleware = repeat(cli.add_option("--middleware", middleware_names, "Native middleware chain, in order, comma-separated (default timing,static)"));
+    auto* o_interface = single(cli.add_option("--interface", interface, "auto, wsgi or asgi (auto: an async callable, or an object whose __call__ is one, is ASGI; default auto)"));
+    auto* o_loop = single(cli.add_option("--loop", loop, "The ASGI event loop: auto (uvloop when installed), asyncio or uvloop"));
+    auto* o_lifespan = single(cli.add_option("--lifespan", lifespan, "ASGI lifespan: auto (used if the app supports it), on (a failure stops the worker) or off"));
+    auto* o_root_path = single(cli.add_option("--root-path", root_path, "The ASGI scope's root_path, for an app mounted below a prefix"));
     auto* o_timing = single(cli.add_option("--timing", timing_mode, "off, on or full (full: each Django middleware, the view and the database too; default on)"));
     auto* o_server_timing = cli.add_flag("--server-timing", server_timing, "Send a Server-Timing header to clients from --timing-allow-ips");
     auto* o_timing_ips = repeat(cli.add_option("--timing-allow-ips", timing_ips, "Comma-separated client addresses that may see Server-Timing, '*' = all (default 127.0.0.1,::1)"));
@@ -178,6 +182,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
         flags.middleware = middleware_from_names(all);
     }
     if (o_timing->count()) flags.timing = timing_mode;
+    if (o_interface->count()) flags.interface = interface;
+    if (o_loop->count()) flags.loop = loop;
+    if (o_lifespan->count()) flags.lifespan = lifespan;
+    if (o_root_path->count()) flags.root_path = root_path;
     if (o_server_timing->count()) flags.server_timing = server_timing;
     if (o_timing_ips->count()) {
         std::vector<std::string> all;

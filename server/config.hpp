@@ -66,6 +66,11 @@ struct Config {
     // The default chain: timing, then static (which costs a prefix check when nothing is mounted).
     std::vector<MiddlewareSpec> middleware = {{"timing", {}}, {"static", {}}};  // --middleware a,b / [[middleware]]
     std::string timing = "on";                  // --timing off|on|full (full: inside Django too)
+    // The protocol (uvicorn's flags)
+    std::string interface = "auto";             // --interface auto|wsgi|asgi (auto: an async callable is ASGI)
+    std::string loop = "auto";                  // --loop auto|asyncio|uvloop (ASGI)
+    std::string lifespan = "auto";              // --lifespan auto|on|off (ASGI)
+    std::string root_path;                      // --root-path: the ASGI scope's root_path
     bool server_timing = false;                 // --server-timing: send the Server-Timing header
     std::vector<std::string> timing_allow_ips = {"127.0.0.1", "::1"};  // --timing-allow-ips, "*" = all
     std::string access_log_json;                // --access-log-json FILE ("-" = stdout): one JSON record per request

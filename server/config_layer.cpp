@@ -136,6 +136,23 @@ void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
     if (l.pidfile) c.pidfile = *l.pidfile;
     if (l.proc_name) c.proc_name = *l.proc_name;
     if (l.middleware) c.middleware = *l.middleware;
+    auto one_of = [&](const char* flag, const std::optional<std::string>& value, std::string& into,
+                      std::initializer_list<const char*> allowed) {
+        if (!value) return;
+        std::string list;
+        for (const char* a : allowed) {
+            if (*value == a) {
+                into = *value;
+                return;
+            }
+            list += list.empty() ? a : std::string(", ") + a;
+        }
+        error(name(flag) + " must be one of " + list + ", got '" + *value + "'");
+    };
+    one_of("interface", l.interface, c.interface, {"auto", "wsgi", "asgi"});
+    one_of("loop", l.loop, c.loop, {"auto", "asyncio", "uvloop"});
+    one_of("lifespan", l.lifespan, c.lifespan, {"auto", "on", "off"});
+    if (l.root_path) c.root_path = *l.root_path;
     if (l.timing) {
         if (*l.timing != "off" && *l.timing != "on" && *l.timing != "full")
             error(name("timing") + " must be off, on or full, got '" + *l.timing + "'");

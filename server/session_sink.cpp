@@ -54,6 +54,17 @@ bool SessionSink::write_chunk(std::string data) {
     return true;
 }
 
+bool SessionSink::write_chunk_nowait(std::string data, std::function<void()> on_space) {
+    std::unique_lock lock(mutex_);
+    if (gone_.load(std::memory_order_relaxed)) return false;
+    queued_bytes_ += data.size();
+    events_.push_back(SinkEvent{SinkEvent::Kind::data, {}, std::move(data)});
+    const bool room = queued_bytes_ < limit_;
+    if (!room) on_space_ = std::move(on_space);
+    notify(lock);
+    return room;
+}
+
 bool SessionSink::send_file(int fd, off_t offset, std::size_t count) {
     std::unique_lock lock(mutex_);
     if (!wait_for_space(lock)) {
@@ -107,6 +118,7 @@ void SessionSink::fail() {
 }
 
 void SessionSink::fail_timeout() {
+    std::function<void()> on_space;
     {
         std::unique_lock lock(mutex_);
         if (timed_out_) return;
@@ -115,10 +127,13 @@ void SessionSink::fail_timeout() {
         SinkEvent e{SinkEvent::Kind::fail, {}, {}};
         e.head.status = 504;
         events_.push_back(std::move(e));
-        notify(lock);
+        on_space = std::move(on_space_);
+        on_space_ = nullptr;
+        notify(lock);  // unlocks
         gone_.store(true, std::memory_order_relaxed);  // a stuck write_chunk returns; later ones fail
     }
     space_.notify_all();
+    if (on_space) on_space();
 }
 
 void SessionSink::app_started() {
@@ -144,21 +159,31 @@ void SessionSink::take(std::deque<SinkEvent>& out) {
 }
 
 void SessionSink::written(std::size_t bytes) {
+    std::function<void()> on_space;
     {
         std::lock_guard lock(mutex_);
         queued_bytes_ -= std::min(bytes, queued_bytes_);
+        if (on_space_ && queued_bytes_ < limit_) {
+            on_space = std::move(on_space_);
+            on_space_ = nullptr;
+        }
     }
     space_.notify_all();
+    if (on_space) on_space();
 }
 
 void SessionSink::mark_gone() {
+    std::function<void()> on_space;
     {
         std::lock_guard lock(mutex_);
         gone_.store(true, std::memory_order_relaxed);
         for (auto& e : events_)
             if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(std::exchange(e.fd, -1));
+        on_space = std::move(on_space_);
+        on_space_ = nullptr;
     }
     space_.notify_all();
+    if (on_space) on_space();
 }
 
 }  // namespace gantry

@@ -52,6 +52,7 @@ public:
     void send_whole(ResponseHead head, std::string body) override;
     void start_stream(ResponseHead head) override;
     bool write_chunk(std::string data) override;
+    bool write_chunk_nowait(std::string data, std::function<void()> on_space) override;
     bool send_file(int fd, off_t offset, std::size_t count) override;
     void finish_stream() override;
     void fail() override;
@@ -89,6 +90,7 @@ private:
     bool notify_pending_ = false;
     std::atomic<bool> gone_{false};
     bool timed_out_ = false;  // fail_timeout() was called: the app's later calls are dropped
+    std::function<void()> on_space_;  // write_chunk_nowait's producer, waiting for room
     AppTimes times_;
 };
 

@@ -15,6 +15,7 @@
 #include "cache/shared_store.hpp"
 #include "embed/runtime/cache_binding.hpp"
 #include "embed/runtime/python_runtime.hpp"
+#include "embed/asgi/executor.hpp"
 #include "embed/wsgi/executor.hpp"
 #include "server/metrics_store.hpp"
 #include "middleware/registry.hpp"
@@ -172,8 +173,21 @@ ExecutorSettings executor_settings(const Config& config) {
     s.threads = config.threads;
     s.multiprocess = config.workers > 1;
     s.timing_full = config.timing == "full";
+    s.loop = config.loop;
+    s.lifespan = config.lifespan;
+    s.root_path = config.root_path;
     return s;
 }
+
+namespace {
+
+// --interface, with "auto" decided by the app itself (an async callable is ASGI).
+bool serves_asgi(const Config& config, PythonRuntime& runtime) {
+    if (config.interface != "auto") return config.interface == "asgi";
+    return runtime.app_is_asgi();
+}
+
+}  // namespace
 
 int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
                std::unique_ptr<PythonRuntime> runtime, int master_pid, WorkerShared shared) {
@@ -231,7 +245,19 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         flush_logs();
         return kWorkerBootError;
     }
-    auto executor = start_wsgi_executor(*runtime, executor_settings(config));
+    std::unique_ptr<AppExecutor> executor;
+    try {
+        if (serves_asgi(config, *runtime)) {
+            log.debug("Serving the app over ASGI");
+            executor = start_asgi_executor(*runtime, executor_settings(config));
+        } else {
+            executor = start_wsgi_executor(*runtime, executor_settings(config));
+        }
+    } catch (const AppLoadError& e) {
+        log.error("Exception in worker process:\n{}", e.what());
+        flush_logs();
+        return kWorkerBootError;
+    }
     HttpServerSettings settings = make_settings(config, *pipeline);
     settings.metrics = metrics_stages(metrics, *pipeline);
     settings.board = shared.board;

@@ -157,6 +157,14 @@ void PythonRuntime::load_app() {
 
 bool PythonRuntime::app_loaded() const { return interpreter_->has_app(); }
 
+bool PythonRuntime::app_is_asgi() {
+    GilHeld& gil = interpreter_->starting_thread();
+    py::Ref module(PyImport_ImportModule("gantry._asgi"));
+    py::Ref answer(module ? PyObject_CallMethod(module.get(), "is_asgi", "O", interpreter_->app(gil)) : nullptr);
+    if (!answer) throw AppLoadError("cannot tell whether the app is ASGI:\n" + py::take_exception_text(gil));
+    return answer.get() == Py_True;
+}
+
 namespace {
 
 bool str_item(GilHeld&, PyObject* tuple, Py_ssize_t i, std::string& out) {

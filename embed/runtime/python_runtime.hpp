@@ -33,9 +33,12 @@ struct RuntimeSettings {
 
 // What a protocol executor needs.
 struct ExecutorSettings {
-    int threads = 1;            // --threads: Python threads serving calls
+    int threads = 1;            // --threads: Python threads serving calls (WSGI)
     bool multiprocess = false;  // wsgi.multiprocess: more than one worker
     bool timing_full = false;   // --timing full: report the app's breakdown with each response
+    std::string loop = "auto";      // ASGI --loop: auto (uvloop if installed), asyncio, uvloop
+    std::string lifespan = "auto";  // ASGI --lifespan: auto, on, off (uvicorn's meanings)
+    std::string root_path;          // ASGI scope root_path (--root-path; else $SCRIPT_NAME)
 };
 
 // A protocol executor: Python threads serving the loaded app. dispatch() never blocks and never
@@ -72,6 +75,10 @@ public:
     // Imports settings.app ("module:callable" or "module:factory(args)"). Throws AppLoadError.
     void load_app();
     bool app_loaded() const;
+    // Whether the loaded app is an ASGI app: an `async def` callable or an object whose __call__
+    // is one (uvicorn's and hypercorn's test; Django's ASGIHandler passes). Needs the GIL (call
+    // before an executor starts). Throws AppLoadError.
+    bool app_is_asgi();
 
     // The loaded app's Django static settings (STATIC_URL, STATIC_ROOT, DEBUG and, in DEBUG, the
     // staticfiles finders' directories); `found` false for an app that is not Django. Needs the

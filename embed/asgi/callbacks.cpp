@@ -1,0 +1,674 @@
+// Calling the app: the scope, one task per request, receive/send, the lifespan protocol.
+#include "embed/asgi/callbacks.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <string_view>
+
+#include <unistd.h>
+
+#include <spdlog/spdlog.h>
+
+#include "embed/asgi/errors.hpp"
+#include "http/text.hpp"
+
+namespace gantry::asgi {
+
+using py::Ref;
+
+namespace {
+
+constexpr std::size_t kBodyPiece = 64 * 1024;  // a spilled request body reaches the app in pieces of this
+
+Ref intern(GilHeld&, const char* s) { return Ref(PyUnicode_InternFromString(s)); }
+
+PyObject* latin1_str(GilHeld&, std::string_view s) {
+    return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
+}
+
+PyObject* bytes_of(GilHeld&, std::string_view s) {
+    return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+}
+
+// Sets d[key] = value, stealing value. False with a Python error set.
+bool set_steal(GilHeld&, PyObject* d, PyObject* key, PyObject* value) {
+    if (!value) return false;
+    int rc = PyDict_SetItem(d, key, value);
+    Py_DECREF(value);
+    return rc == 0;
+}
+
+// A message {"type": type, ...} as a new dict.
+PyObject* message(GilHeld&, const char* type) {
+    Ref d(PyDict_New());
+    Ref t(PyUnicode_InternFromString(type));
+    if (!d || !t || PyDict_SetItemString(d.get(), "type", t.get()) < 0) return nullptr;
+    return d.release();
+}
+
+// The message's "type", borrowed from it; null with a TypeError for anything but a dict with a str.
+PyObject* message_type(GilHeld&, PyObject* m, std::string_view& type) {
+    if (!PyDict_Check(m)) {
+        PyErr_Format(PyExc_TypeError, "an ASGI message must be a dict, not %.100s", Py_TYPE(m)->tp_name);
+        return nullptr;
+    }
+    PyObject* t = PyDict_GetItemString(m, "type");
+    Py_ssize_t n = 0;
+    const char* s = t && PyUnicode_Check(t) ? PyUnicode_AsUTF8AndSize(t, &n) : nullptr;
+    if (!s) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "an ASGI message needs a 'type' str: %R", m);
+        return nullptr;
+    }
+    type = std::string_view(s, static_cast<std::size_t>(n));
+    return t;
+}
+
+// The bytes of a bytes-like object (bytes, bytearray, memoryview) into `out`. False with an error set.
+bool bytes_like(GilHeld&, PyObject* o, std::string& out, const char* what) {
+    if (PyBytes_Check(o)) {
+        out.assign(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
+        return true;
+    }
+    if (PyByteArray_Check(o)) {
+        out.assign(PyByteArray_AS_STRING(o), static_cast<std::size_t>(PyByteArray_GET_SIZE(o)));
+        return true;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(o, &view, PyBUF_SIMPLE) == 0) {
+        out.assign(static_cast<const char*>(view.buf), static_cast<std::size_t>(view.len));
+        PyBuffer_Release(&view);
+        return true;
+    }
+    PyErr_Clear();
+    PyErr_Format(PyExc_TypeError, "%s must be bytes, not %.100s", what, Py_TYPE(o)->tp_name);
+    return false;
+}
+
+bool is_field_value(std::string_view s) {
+    for (unsigned char c : s)
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    return true;
+}
+
+// Resolves `future` (if still pending) with `value`, or with `exception` when that is given.
+void resolve(GilHeld&, Ref& future, PyObject* value, PyObject* exception = nullptr) {
+    if (!future) return;
+    Ref f = std::move(future);
+    Ref done(PyObject_CallMethod(f.get(), "done", nullptr));
+    if (!done) {
+        PyErr_Clear();
+        return;
+    }
+    if (done.get() == Py_True) return;  // cancelled by the app
+    Ref r(exception ? PyObject_CallMethod(f.get(), "set_exception", "O", exception)
+                    : PyObject_CallMethod(f.get(), "set_result", "O", value ? value : Py_None));
+    if (!r) PyErr_Clear();
+}
+
+}  // namespace
+
+// ---- one HTTP request ---------------------------------------------------------------------------
+
+class HttpExchange final : public Channel, public std::enable_shared_from_this<HttpExchange> {
+public:
+    HttpExchange(AsgiApp& app, std::unique_ptr<AppCall> call, std::list<AsgiApp::Running>::iterator running)
+        : app_(app), call_(std::move(call)), running_(running) {}
+
+    PyObject* receive(GilHeld& gil) override;
+    PyObject* send(GilHeld& gil, PyObject* message) override;
+    void task_done(GilHeld& gil, PyObject* task) override;
+
+    // The app could not even start (the call raised, or gave no awaitable): the pending error is logged.
+    void failed_to_start(GilHeld& gil);
+    const HttpRequest& request() const { return call_->request; }
+    std::list<AsgiApp::Running>::iterator running() const { return running_; }
+
+private:
+    enum class Phase { before_start, head_held, streaming, complete };
+
+    bool client_gone() const {
+        const auto& sink = phase_ == Phase::streaming ? stream_.sink() : call_->response.sink();
+        return !sink || sink->client_gone();
+    }
+    PyObject* next_body_message(GilHeld& gil);
+    PyObject* start(GilHeld& gil, PyObject* m);
+    PyObject* body(GilHeld& gil, PyObject* m);
+    void complete(GilHeld& gil);
+    void space_available(GilHeld& gil);
+    void answer_error(GilHeld& gil, const std::string& what);
+
+    AsgiApp& app_;
+    std::unique_ptr<AppCall> call_;
+    std::list<AsgiApp::Running>::iterator running_;
+    ResponseStream stream_;
+    ResponseHead head_;
+    Phase phase_ = Phase::before_start;
+    bool body_given_ = false;    // the whole request body has reached the app
+    std::uint64_t body_offset_ = 0;
+    Ref pending_receive_;        // the Future of a receive() waiting for the disconnect
+    Ref pending_send_;           // the Future of a send() waiting for room in the write buffer
+};
+
+PyObject* HttpExchange::next_body_message(GilHeld& gil) {
+    RequestBody& body = call_->request.body;
+    Ref m(message(gil, "http.request"));
+    if (!m) return nullptr;
+    std::string piece;
+    bool more = false;
+    if (body.in_memory()) {
+        body_given_ = true;
+        Ref b(bytes_of(gil, body.memory()));
+        if (!b || PyDict_SetItemString(m.get(), "body", b.get()) < 0) return nullptr;
+    } else {
+        // A spilled body: read in pieces, each an already complete receive (a local file read).
+        std::uint64_t left = body.size() - std::min<std::uint64_t>(body_offset_, body.size());
+        piece.resize(static_cast<std::size_t>(std::min<std::uint64_t>(left, kBodyPiece)));
+        ssize_t n = 0;
+        do {
+            n = ::pread(body.file_descriptor(), piece.data(), piece.size(), static_cast<off_t>(body_offset_));
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) return PyErr_SetFromErrno(PyExc_OSError);
+        piece.resize(static_cast<std::size_t>(n));
+        body_offset_ += static_cast<std::uint64_t>(n);
+        more = n > 0 && body_offset_ < body.size();
+        body_given_ = !more;
+        Ref b(bytes_of(gil, piece));
+        if (!b || PyDict_SetItemString(m.get(), "body", b.get()) < 0) return nullptr;
+    }
+    if (PyDict_SetItemString(m.get(), "more_body", more ? Py_True : Py_False) < 0) return nullptr;
+    return app_.types().completed(gil, m.get());
+}
+
+PyObject* HttpExchange::receive(GilHeld& gil) {
+    if (!body_given_ && phase_ != Phase::complete) return next_body_message(gil);
+    if (phase_ == Phase::complete || client_gone()) {
+        Ref m(message(gil, "http.disconnect"));
+        return m ? app_.types().completed(gil, m.get()) : nullptr;
+    }
+    // Nothing more until the response is done: a Future, resolved with http.disconnect then.
+    if (pending_receive_) return PyErr_Format(PyExc_RuntimeError, "receive() called again before the last one returned");
+    Ref future(PyObject_CallMethod(app_.loop(), "create_future", nullptr));
+    if (!future) return nullptr;
+    pending_receive_ = Ref::borrow(future.get());
+    return future.release();
+}
+
+PyObject* HttpExchange::send(GilHeld& gil, PyObject* m) {
+    std::string_view type;
+    PyObject* type_object = message_type(gil, m, type);
+    if (!type_object) return nullptr;
+    if (phase_ != Phase::complete && client_gone()) {
+        PyErr_SetString(app_.client_disconnected(), "the client has disconnected");
+        return nullptr;
+    }
+    if (type == "http.response.start") return start(gil, m);
+    if (type == "http.response.body") return body(gil, m);
+    return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an HTTP connection", type_object);
+}
+
+PyObject* HttpExchange::start(GilHeld& gil, PyObject* m) {
+    if (phase_ != Phase::before_start) return unexpected_message(gil, "'http.response.body'", PyDict_GetItemString(m, "type"));
+    PyObject* status = PyDict_GetItemString(m, "status");
+    long code = status && PyLong_Check(status) ? PyLong_AsLong(status) : -1;
+    if (code < 100 || code > 999) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "http.response.start needs an int 'status' of 3 digits, got %R", status ? status : Py_None);
+        return nullptr;
+    }
+    ResponseHead head;
+    head.status = static_cast<int>(code);
+    if (PyObject* headers = PyDict_GetItemString(m, "headers")) {
+        Ref iterator(PyObject_GetIter(headers));
+        if (!iterator) return nullptr;
+        while (Ref pair{PyIter_Next(iterator.get())}) {
+            Ref items(PySequence_Fast(pair.get(), "each header must be a [name, value] pair"));
+            if (!items) return nullptr;
+            if (PySequence_Fast_GET_SIZE(items.get()) != 2)
+                return PyErr_Format(PyExc_ValueError, "each header must be a [name, value] pair, got %R", pair.get());
+            HttpHeader h;
+            if (!bytes_like(gil, PySequence_Fast_GET_ITEM(items.get(), 0), h.name, "a header name") ||
+                !bytes_like(gil, PySequence_Fast_GET_ITEM(items.get(), 1), h.value, "a header value"))
+                return nullptr;
+            h.value.assign(trim(h.value));  // as for WSGI (and gunicorn): no padding around values
+            if (!is_token(h.name)) return PyErr_Format(PyExc_ValueError, "invalid header name %R", pair.get());
+            if (!is_field_value(h.value)) return PyErr_Format(PyExc_ValueError, "invalid header value %R", pair.get());
+            head.headers.push_back(std::move(h));
+        }
+        if (PyErr_Occurred()) return nullptr;
+    }
+    head_ = std::move(head);
+    phase_ = Phase::head_held;  // sent with the first body message: a one-message body goes out whole
+    return app_.types().completed(gil, nullptr);
+}
+
+PyObject* HttpExchange::body(GilHeld& gil, PyObject* m) {
+    if (phase_ == Phase::before_start) return unexpected_message(gil, "'http.response.start'", PyDict_GetItemString(m, "type"));
+    if (phase_ == Phase::complete)
+        return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message 'http.response.body' sent after the response was complete");
+    std::string data;
+    if (PyObject* b = PyDict_GetItemString(m, "body"); b && !bytes_like(gil, b, data, "'body'")) return nullptr;
+    bool more = false;
+    if (PyObject* mb = PyDict_GetItemString(m, "more_body")) {
+        int t = PyObject_IsTrue(mb);
+        if (t < 0) return nullptr;
+        more = t == 1;
+    }
+    if (phase_ == Phase::head_held) {
+        if (!more) {
+            std::move(call_->response).send_whole(std::move(head_), std::move(data));
+            complete(gil);
+            return app_.types().completed(gil, nullptr);
+        }
+        stream_ = std::move(call_->response).start_stream(std::move(head_));
+        phase_ = Phase::streaming;
+    }
+    bool room = true;
+    if (!data.empty()) {
+        std::weak_ptr<HttpExchange> weak = weak_from_this();
+        room = stream_.write_chunk_nowait(std::move(data), [weak, post = app_.post()] {
+            post([weak](GilHeld& gil) {
+                if (auto exchange = weak.lock()) exchange->space_available(gil);
+            });
+        });
+    }
+    if (!more) {
+        std::move(stream_).finish();
+        complete(gil);
+        return app_.types().completed(gil, nullptr);
+    }
+    if (room) return app_.types().completed(gil, nullptr);
+    if (client_gone()) {
+        PyErr_SetString(app_.client_disconnected(), "the client has disconnected");
+        return nullptr;
+    }
+    // The write buffer is full: this send waits until the connection has written some of it.
+    Ref future(PyObject_CallMethod(app_.loop(), "create_future", nullptr));
+    if (!future) return nullptr;
+    pending_send_ = Ref::borrow(future.get());
+    return future.release();
+}
+
+void HttpExchange::space_available(GilHeld& gil) {
+    if (!pending_send_) return;
+    if (client_gone()) {
+        Ref exc(PyObject_CallFunction(app_.client_disconnected(), "s", "the client has disconnected"));
+        resolve(gil, pending_send_, nullptr, exc.get());
+    } else {
+        resolve(gil, pending_send_, nullptr);
+    }
+}
+
+void HttpExchange::complete(GilHeld& gil) {
+    phase_ = Phase::complete;
+    if (pending_receive_) {
+        Ref m(message(gil, "http.disconnect"));
+        resolve(gil, pending_receive_, m.get());
+    }
+}
+
+void HttpExchange::answer_error(GilHeld&, const std::string& what) {
+    const HttpRequest& r = call_->request;
+    if (phase_ == Phase::streaming) {
+        if (!stream_.sink() || !stream_.sink()->client_gone())
+            spdlog::error("Error handling request {} {} (after the response started: connection closed)\n{}", r.method,
+                          r.target, what);
+        std::move(stream_).fail();
+    } else if (phase_ != Phase::complete) {
+        spdlog::error("Error handling request {} {}\n{}", r.method, r.target, what);
+        std::move(call_->response).fail();
+    } else {
+        spdlog::error("Error in the app after its response to {} {}\n{}", r.method, r.target, what);
+    }
+    phase_ = Phase::complete;
+}
+
+void HttpExchange::failed_to_start(GilHeld& gil) {
+    answer_error(gil, py::take_exception_text(gil));
+    app_.finished(gil, *this);
+}
+
+void HttpExchange::task_done(GilHeld& gil, PyObject* task) {
+    Ref cancelled(PyObject_CallMethod(task, "cancelled", nullptr));
+    if (cancelled && cancelled.get() == Py_True) {
+        if (app_.cancelling()) {
+            spdlog::debug("{} {}: cancelled as the worker stopped", request().method, request().target);
+            if (phase_ == Phase::streaming) std::move(stream_).fail();
+            else if (phase_ != Phase::complete) std::move(call_->response).fail();
+            phase_ = Phase::complete;
+        } else {
+            answer_error(gil, "the app's task was cancelled");
+        }
+    } else {
+        Ref exc(cancelled ? PyObject_CallMethod(task, "exception", nullptr) : nullptr);
+        if (!exc) {
+            answer_error(gil, py::take_exception_text(gil));
+        } else if (exc.get() != Py_None) {
+            if (PyErr_GivenExceptionMatches(exc.get(), app_.client_disconnected())) {
+                // The app stopped because the client left (spec 2.4): not an error.
+                spdlog::debug("{} {}: the client disconnected", request().method, request().target);
+                if (phase_ == Phase::streaming) std::move(stream_).fail();
+                else if (phase_ != Phase::complete) std::move(call_->response).fail();
+                phase_ = Phase::complete;
+            } else {
+                answer_error(gil, exception_text(gil, exc.get()));
+            }
+        } else if (phase_ != Phase::complete) {
+            answer_error(gil, phase_ == Phase::streaming ? "ASGI callable returned without completing the response"
+                                                         : "ASGI callable returned without sending a response");
+        }
+    }
+    if (PyErr_Occurred()) PyErr_Clear();
+    // Nothing of the request may keep the task alive now (the futures reference its callbacks).
+    Ref disconnect(message(gil, "http.disconnect"));
+    resolve(gil, pending_receive_, disconnect.get());
+    pending_send_.reset();
+    app_.finished(gil, *this);
+}
+
+// ---- the lifespan -------------------------------------------------------------------------------
+
+class Lifespan final : public Channel, public std::enable_shared_from_this<Lifespan> {
+public:
+    Lifespan(AsgiApp& app, std::string mode, std::function<void(bool, std::string)> started, PyObject* unsupported)
+        : app_(app), mode_(std::move(mode)), started_(std::move(started)), unsupported_(Ref::borrow(unsupported)) {}
+
+    PyObject* receive(GilHeld& gil) override {
+        if (!startup_sent_) {
+            startup_sent_ = true;
+            Ref m(message(gil, "lifespan.startup"));
+            return m ? app_.types().completed(gil, m.get()) : nullptr;
+        }
+        if (stopping_ && !shutdown_sent_) {
+            shutdown_sent_ = true;
+            Ref m(message(gil, "lifespan.shutdown"));
+            return m ? app_.types().completed(gil, m.get()) : nullptr;
+        }
+        Ref future(PyObject_CallMethod(app_.loop(), "create_future", nullptr));
+        if (!future) return nullptr;
+        pending_receive_ = Ref::borrow(future.get());
+        return future.release();
+    }
+
+    PyObject* send(GilHeld& gil, PyObject* m) override {
+        std::string_view type;
+        PyObject* type_object = message_type(gil, m, type);
+        if (!type_object) return nullptr;
+        if (type == "lifespan.startup.complete" || type == "lifespan.startup.failed") {
+            if (startup_reported_) return unexpected_message(gil, "'lifespan.shutdown.complete'", type_object);
+            bool ok = type == "lifespan.startup.complete";
+            report_startup(ok, ok ? "" : text_of(gil, m));
+        } else if (type == "lifespan.shutdown.complete" || type == "lifespan.shutdown.failed") {
+            if (type == "lifespan.shutdown.failed") spdlog::error("ASGI lifespan shutdown failed: {}", text_of(gil, m));
+            report_stopped();
+        } else {
+            return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for the lifespan", type_object);
+        }
+        return app_.types().completed(gil, nullptr);
+    }
+
+    void task_done(GilHeld& gil, PyObject* task) override {
+        done_ = true;
+        Ref exc(PyObject_CallMethod(task, "exception", nullptr));  // a cancelled task raises here
+        std::string text;
+        if (!exc) text = py::take_exception_text(gil);
+        else if (exc.get() != Py_None) text = exception_text(gil, exc.get());
+        const bool failed = !exc || exc.get() != Py_None;
+        if (!startup_reported_) {
+            if (failed && mode_ == "on") {
+                report_startup(false, text);
+            } else {
+                // An app without lifespan support raises at the first message, or returns.
+                Ref why(failed && exc ? PyObject_CallOneArg(unsupported_.get(), exc.get()) : nullptr);
+                const char* s = why ? PyUnicode_AsUTF8(why.get()) : nullptr;
+                spdlog::info("{}", s ? s : "ASGI 'lifespan' protocol appears unsupported");
+                report_startup(true, "");
+            }
+        } else if (failed) {
+            spdlog::error("The ASGI lifespan task failed\n{}", text);
+        }
+        if (PyErr_Occurred()) PyErr_Clear();
+        pending_receive_.reset();
+        report_stopped();  // a shutdown asked for (or still to come) has nothing more to wait for
+    }
+
+    void shutdown(GilHeld& gil, std::function<void()> stopped) {
+        stopped_ = std::move(stopped);
+        if (done_ || !startup_ok_) return report_stopped();
+        stopping_ = true;
+        if (pending_receive_) {
+            shutdown_sent_ = true;
+            Ref m(message(gil, "lifespan.shutdown"));
+            resolve(gil, pending_receive_, m.get());
+        }
+    }
+
+private:
+    std::string text_of(GilHeld&, PyObject* m) {
+        PyObject* text = PyDict_GetItemString(m, "message");
+        const char* s = text && PyUnicode_Check(text) ? PyUnicode_AsUTF8(text) : nullptr;
+        if (!s) PyErr_Clear();
+        return s ? s : "";
+    }
+    void report_startup(bool ok, std::string text) {
+        startup_reported_ = true;
+        startup_ok_ = ok;
+        if (auto started = std::move(started_)) started(ok, std::move(text));
+    }
+    void report_stopped() {
+        if (!stopped_) return;
+        auto stopped = std::move(stopped_);
+        stopped_ = nullptr;
+        stopped();
+    }
+
+    AsgiApp& app_;
+    std::string mode_;
+    std::function<void(bool, std::string)> started_;
+    std::function<void()> stopped_;
+    Ref unsupported_;
+    Ref pending_receive_;
+    bool startup_sent_ = false, startup_reported_ = false, startup_ok_ = false;
+    bool stopping_ = false, shutdown_sent_ = false, done_ = false;
+};
+
+// ---- the app ------------------------------------------------------------------------------------
+
+AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSettings& settings, PostToLoop post,
+                 std::function<void(GilHeld&)> on_finished)
+    : types_(gil), app_(Ref::borrow(app)), loop_(Ref::borrow(loop)), root_path_(settings.root_path),
+      lifespan_mode_(settings.lifespan), post_(std::move(post)), on_finished_(std::move(on_finished)) {
+    auto fail = [&gil](const char* what) {
+        throw AppLoadError(std::string("cannot start the ASGI executor (") + what + "):\n" + py::take_exception_text(gil));
+    };
+    if (!types_.ready()) fail("types");
+    create_task_ = Ref(PyObject_GetAttrString(loop, "create_task"));
+    Ref module(PyImport_ImportModule("gantry._asgi"));
+    if (!create_task_ || !module) fail("import gantry._asgi");
+    client_disconnected_ = Ref(PyObject_GetAttrString(module.get(), "ClientDisconnected"));
+    unsupported_message_ = Ref(PyObject_GetAttrString(module.get(), "unsupported_lifespan_message"));
+    if (!client_disconnected_ || !unsupported_message_) fail("gantry._asgi");
+    state_ = Ref(PyDict_New());
+    asgi_version_ = Ref(Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.4"));
+    if (!state_ || !asgi_version_) fail("scope");
+    k_type_ = intern(gil, "type");
+    k_asgi_ = intern(gil, "asgi");
+    k_http_version_ = intern(gil, "http_version");
+    k_method_ = intern(gil, "method");
+    k_scheme_ = intern(gil, "scheme");
+    k_path_ = intern(gil, "path");
+    k_raw_path_ = intern(gil, "raw_path");
+    k_query_string_ = intern(gil, "query_string");
+    k_root_path_ = intern(gil, "root_path");
+    k_headers_ = intern(gil, "headers");
+    k_client_ = intern(gil, "client");
+    k_server_ = intern(gil, "server");
+    k_state_ = intern(gil, "state");
+    k_extensions_ = intern(gil, "extensions");
+    s_http_ = intern(gil, "http");
+    s_https_ = intern(gil, "https");
+    s_10_ = intern(gil, "1.0");
+    s_11_ = intern(gil, "1.1");
+    for (const char* m : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) methods_.emplace(m, intern(gil, m));
+    if (root_path_.empty())
+        if (const char* sn = std::getenv("SCRIPT_NAME")) root_path_ = sn;  // as the WSGI side reads it
+    while (!root_path_.empty() && root_path_.back() == '/') root_path_.pop_back();
+}
+
+AsgiApp::~AsgiApp() = default;
+
+PyObject* AsgiApp::build_scope(GilHeld& gil, const HttpRequest& req) {
+    Ref scope(PyDict_New());
+    if (!scope) return nullptr;
+    PyObject* s = scope.get();
+    if (PyDict_SetItem(s, k_type_.get(), s_http_.get()) < 0 || PyDict_SetItem(s, k_asgi_.get(), asgi_version_.get()) < 0 ||
+        PyDict_SetItem(s, k_http_version_.get(), req.version == 10 ? s_10_.get() : s_11_.get()) < 0)
+        return nullptr;
+    auto m = methods_.find(req.method);
+    PyObject* method = m != methods_.end() ? Ref::borrow(m->second.get()).release() : latin1_str(gil, req.method);
+    if (!set_steal(gil, s, k_method_.get(), method)) return nullptr;
+    PyObject* scheme = req.url_scheme == "https" ? Ref::borrow(s_https_.get()).release()
+                       : req.url_scheme == "http" ? Ref::borrow(s_http_.get()).release()
+                                                  : latin1_str(gil, req.url_scheme);
+    if (!set_steal(gil, s, k_scheme_.get(), scheme)) return nullptr;
+
+    // path: percent-decoded, read as UTF-8 (as uvicorn: bad sequences replaced); raw_path: as sent.
+    TargetParts parts = split_target(req.target);
+    std::string_view target = req.target;
+    if (!target.empty() && target.front() != '/') {  // absolute-form: the path after the authority
+        auto authority = target.find("://");
+        auto slash = authority == std::string_view::npos ? std::string_view::npos : target.find('/', authority + 3);
+        target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    }
+    std::string_view raw_path = target.substr(0, target.find('?'));
+    if (!set_steal(gil, s, k_path_.get(), PyUnicode_DecodeUTF8(parts.path.data(), static_cast<Py_ssize_t>(parts.path.size()), "replace")) ||
+        !set_steal(gil, s, k_raw_path_.get(), bytes_of(gil, raw_path)) ||
+        !set_steal(gil, s, k_query_string_.get(), bytes_of(gil, parts.query)) ||
+        !set_steal(gil, s, k_root_path_.get(), latin1_str(gil, root_path_)))
+        return nullptr;
+
+    Ref headers(PyList_New(static_cast<Py_ssize_t>(req.headers.size())));
+    if (!headers) return nullptr;
+    for (std::size_t i = 0; i < req.headers.size(); ++i) {
+        const HttpHeader& h = req.headers[i];
+        std::string name = to_lower(h.name);
+        PyObject* pair = Py_BuildValue("(y#y#)", name.data(), static_cast<Py_ssize_t>(name.size()), h.value.data(),
+                                       static_cast<Py_ssize_t>(h.value.size()));
+        if (!pair) return nullptr;
+        PyList_SET_ITEM(headers.get(), static_cast<Py_ssize_t>(i), pair);
+    }
+    if (PyDict_SetItem(s, k_headers_.get(), headers.get()) < 0) return nullptr;
+
+    const bool unix_socket = req.server_name.rfind("unix:", 0) == 0;
+    PyObject* client = req.remote_addr.empty() ? Ref::borrow(Py_None).release()
+                                               : Py_BuildValue("(si)", req.remote_addr.c_str(), int(req.remote_port));
+    PyObject* server = unix_socket ? Py_BuildValue("(sO)", req.server_name.c_str() + 5, Py_None)
+                                   : Py_BuildValue("(si)", req.server_name.c_str(), int(req.server_port));
+    if (!set_steal(gil, s, k_client_.get(), client) || !set_steal(gil, s, k_server_.get(), server)) return nullptr;
+    if (!set_steal(gil, s, k_state_.get(), PyDict_Copy(state_.get())) || !set_steal(gil, s, k_extensions_.get(), PyDict_New()))
+        return nullptr;
+    return scope.release();
+}
+
+// Calls the app with (scope, channel.receive, channel.send) and runs the coroutine as a task whose
+// end calls channel.done. The task, new reference; null with the error set.
+PyObject* AsgiApp::run_task(GilHeld&, PyObject* scope, PyObject* channel) {
+    Ref receive(PyObject_GetAttrString(channel, "receive"));
+    Ref send(PyObject_GetAttrString(channel, "send"));
+    Ref done(PyObject_GetAttrString(channel, "done"));
+    if (!receive || !send || !done) return nullptr;
+    Ref coroutine(PyObject_CallFunctionObjArgs(app_.get(), scope, receive.get(), send.get(), nullptr));
+    if (!coroutine) return nullptr;
+    if (!PyCoro_CheckExact(coroutine.get()) && !Py_TYPE(coroutine.get())->tp_as_async) {
+        PyErr_Format(PyExc_TypeError, "the ASGI app returned %.100s, not an awaitable", Py_TYPE(coroutine.get())->tp_name);
+        return nullptr;
+    }
+    Ref task(PyObject_CallOneArg(create_task_.get(), coroutine.get()));
+    if (!task) return nullptr;
+    Ref added(PyObject_CallMethod(task.get(), "add_done_callback", "O", done.get()));
+    if (!added) return nullptr;
+    return task.release();
+}
+
+void AsgiApp::start_http(GilHeld& gil, std::unique_ptr<AppCall> call) {
+    if (auto& sink = call->response.sink()) sink->app_started();
+    std::list<Running>::iterator running;
+    {
+        std::lock_guard lock(running_mutex_);
+        running = running_.insert(running_.end(), Running{call->request.method + " " + call->request.target,
+                                                          std::chrono::steady_clock::now(), call->response.sink()});
+    }
+    ++active_;
+    auto exchange = std::make_shared<HttpExchange>(*this, std::move(call), running);
+    Ref scope(build_scope(gil, exchange->request()));
+    Ref channel(scope ? types_.channel(gil, exchange) : nullptr);
+    Ref task(channel ? run_task(gil, scope.get(), channel.get()) : nullptr);
+    if (!task) exchange->failed_to_start(gil);
+}
+
+void AsgiApp::finished(GilHeld& gil, HttpExchange& exchange) {
+    {
+        std::lock_guard lock(running_mutex_);
+        running_.erase(exchange.running());
+    }
+    --active_;
+    if (on_finished_) on_finished_(gil);
+}
+
+std::vector<std::string> AsgiApp::expire_overdue(std::chrono::milliseconds limit) {
+    std::vector<std::string> reports;
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(running_mutex_);
+    for (auto& r : running_) {
+        if (r.expired || now - r.started < limit) continue;
+        r.expired = true;
+        if (r.sink) r.sink->fail_timeout();
+        double seconds = std::chrono::duration<double>(now - r.started).count();
+        reports.push_back(fmt::format("{} ran {:.1f} s (an ASGI task on the event loop: its coroutine is not stopped)\n",
+                                      r.request_line, seconds));
+    }
+    return reports;
+}
+
+void AsgiApp::start_lifespan(GilHeld& gil, std::function<void(bool, std::string)> started) {
+    if (lifespan_mode_ == "off") return started(true, "");
+    auto lifespan = std::make_shared<Lifespan>(*this, lifespan_mode_, std::move(started), unsupported_message_.get());
+    lifespan_ = lifespan;
+    Ref scope(Py_BuildValue("{s:s,s:O,s:O}", "type", "lifespan", "asgi", asgi_version_.get(), "state", state_.get()));
+    Ref channel(scope ? types_.channel(gil, lifespan) : nullptr);
+    Ref task(channel ? run_task(gil, scope.get(), channel.get()) : nullptr);
+    if (task) lifespan_task_ = std::move(task);
+    else {
+        // The app raised as it was called: as an exception in the task.
+        PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (value && tb) PyException_SetTraceback(value, tb);
+        Ref t(type), v(value), b(tb);
+        Ref future(PyObject_CallMethod(loop_.get(), "create_future", nullptr));
+        Ref set(future && v ? PyObject_CallMethod(future.get(), "set_exception", "O", v.get()) : nullptr);
+        if (set) lifespan->task_done(gil, future.get());
+        else lifespan->task_done(gil, Py_None);
+        if (PyErr_Occurred()) PyErr_Clear();
+    }
+}
+
+void AsgiApp::cancel_requests(GilHeld& gil) {
+    cancelling_ = true;
+    Ref asyncio(PyImport_ImportModule("asyncio"));
+    Ref tasks(asyncio ? PyObject_CallMethod(asyncio.get(), "all_tasks", "O", loop_.get()) : nullptr);
+    Ref list(tasks ? PySequence_List(tasks.get()) : nullptr);
+    if (!list) return PyErr_Clear();
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list.get()); ++i) {
+        PyObject* task = PyList_GET_ITEM(list.get(), i);
+        if (task == lifespan_task_.get()) continue;
+        Ref cancelled(PyObject_CallMethod(task, "cancel", nullptr));
+        if (!cancelled) PyErr_Clear();
+    }
+    (void)gil;
+}
+
+void AsgiApp::shutdown_lifespan(GilHeld& gil, std::function<void()> stopped) {
+    if (!lifespan_) return stopped();
+    lifespan_->shutdown(gil, std::move(stopped));
+}
+
+}  // namespace gantry::asgi

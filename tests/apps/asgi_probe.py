@@ -1,0 +1,124 @@
+"""Probe ASGI app for the end-to-end suite: each route exercises one part of ASGI 3.0 (HTTP and
+lifespan). Standard library only, so it runs unchanged under gantry and uvicorn.
+
+ASGI_PROBE_LIFESPAN=fail makes startup fail; =raise makes the lifespan raise (as an app without
+lifespan support does); ASGI_PROBE_LOG=path appends "startup"/"shutdown" lines there.
+"""
+import asyncio
+import json
+import os
+from urllib.parse import parse_qs
+
+
+def _log(line):
+    path = os.environ.get("ASGI_PROBE_LOG")
+    if path:
+        with open(path, "a") as f:
+            f.write("%s %d\n" % (line, os.getpid()))
+
+
+async def _read_body(receive):
+    chunks, messages = [], 0
+    while True:
+        message = await receive()
+        assert message["type"] == "http.request", message
+        messages += 1
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks), messages
+
+
+async def _respond(send, body, status=200, ctype=b"text/plain; charset=utf-8", headers=()):
+    if isinstance(body, str):
+        body = body.encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())] + list(headers)})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def lifespan(scope, receive, send):
+    mode = os.environ.get("ASGI_PROBE_LIFESPAN", "")
+    if mode == "raise":
+        raise RuntimeError("this app has no lifespan support")
+    message = await receive()
+    assert message["type"] == "lifespan.startup"
+    if mode == "fail":
+        await send({"type": "lifespan.startup.failed", "message": "the database is not there"})
+        return
+    scope["state"]["started_by"] = os.getpid()
+    _log("startup")
+    await send({"type": "lifespan.startup.complete"})
+    message = await receive()
+    assert message["type"] == "lifespan.shutdown"
+    _log("shutdown")
+    await send({"type": "lifespan.shutdown.complete"})
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        return await lifespan(scope, receive, send)
+    assert scope["type"] == "http"
+    path = scope["path"]
+    query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
+
+    if path == "/scope":
+        body, _ = await _read_body(receive)
+        out = {k: v for k, v in scope.items() if k not in ("headers", "raw_path", "query_string", "state")}
+        out["headers"] = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]]
+        out["raw_path"] = scope["raw_path"].decode("latin-1")
+        out["query_string"] = scope["query_string"].decode("latin-1")
+        out["state"] = dict(scope.get("state", {}))
+        out["types"] = {k: type(v).__name__ for k, v in scope.items()}
+        out["header_types"] = sorted({type(x).__name__ for pair in scope["headers"] for x in pair})
+        return await _respond(send, json.dumps(out, sort_keys=True), ctype=b"application/json")
+    if path == "/echo":
+        body, messages = await _read_body(receive)
+        return await _respond(send, body, headers=[(b"x-messages", str(messages).encode())])
+    if path == "/stream":
+        await _read_body(receive)
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        for i in range(int(query.get("n", "5"))):
+            await send({"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True})
+            await asyncio.sleep(float(query.get("delay", "0")))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    if path == "/big":
+        # Backpressure: each send waits while the connection's buffer is full.
+        size, piece = int(query.get("size", "1048576")), b"x" * 65536
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream"), (b"content-length", str(size).encode())]})
+        sent = 0
+        while sent < size:
+            n = min(len(piece), size - sent)
+            sent += n
+            await send({"type": "http.response.body", "body": piece[:n], "more_body": sent < size})
+        return
+    if path == "/after-response":
+        # receive() after the response: http.disconnect (spec), noted in a file the test reads.
+        await _respond(send, "done\n")
+        message = await receive()
+        with open(query["note"], "w") as f:
+            f.write(message["type"])
+        return
+    if path == "/boom":
+        raise ValueError("boom before the response")
+    if path == "/boom-after-start":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"partial", "more_body": True})
+        raise ValueError("boom after the response started")
+    if path == "/no-response":
+        return
+    if path == "/twice-start":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        return
+    if path == "/padded-header":
+        return await _respond(send, "padded\n", headers=[(b"x-padded", b"  v \t")])
+    if path == "/status":
+        return await _respond(send, "status\n", status=int(query.get("code", "200")))
+    if path == "/page":
+        return await _respond(send, "<p>%s</p>\n" % ("gantry " * 400), ctype=b"text/html; charset=utf-8")
+    if path == "/pid":
+        return await _respond(send, json.dumps({"pid": os.getpid()}), ctype=b"application/json")
+    body, _ = await _read_body(receive)
+    return await _respond(send, "asgi probe %s %s\n" % (scope["method"], path))

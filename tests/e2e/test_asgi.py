@@ -1,0 +1,194 @@
+"""ASGI 3.0 against the real binary: an async app is detected and served from the worker's event
+loop (HTTP scope, request bodies, whole and streamed responses, errors, lifespan), Django's
+get_asgi_application() included, with the native pipeline in front."""
+import json
+import os
+
+import pytest
+import requests
+
+from conftest import APPS, IO_TIMEOUT, raw, until
+
+DEMO = os.path.abspath(os.path.join(APPS, os.pardir, os.pardir, "examples", "django_demo"))
+GET = b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+@pytest.fixture(scope="module")
+def asgi(tmp_path_factory):
+    from conftest import ServerFactory
+    factory = ServerFactory(tmp_path_factory)
+    log = tmp_path_factory.mktemp("asgi") / "lifespan.log"
+    server = factory("asgi_probe:app", "--access-logfile", "-", env={"ASGI_PROBE_LOG": str(log)})
+    server.lifespan_log = log
+    yield server
+    factory.teardown()
+
+
+def test_an_async_app_is_detected_and_served(asgi):
+    status, headers, body = asgi.get("/hello?x=1")
+    assert status == 200 and body == b"asgi probe GET /hello\n"
+
+
+def test_the_http_scope(asgi):
+    with raw(asgi) as conn:
+        conn.send(b"GET /scope?q=%C3%A9&x HTTP/1.1\r\nHost: example.com\r\nX-Custom: v1\r\nX-Custom: v2\r\n\r\n")
+        scope = json.loads(conn.response().body)
+    assert scope["type"] == "http"
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert scope["http_version"] == "1.1" and scope["method"] == "GET" and scope["scheme"] == "http"
+    assert scope["path"] == "/scope" and scope["raw_path"] == "/scope"
+    assert scope["query_string"] == "q=%C3%A9&x"
+    assert scope["root_path"] == ""
+    assert ["host", "example.com"] in scope["headers"]
+    assert [h for h in scope["headers"] if h[0] == "x-custom"] == [["x-custom", "v1"], ["x-custom", "v2"]]
+    assert scope["header_types"] == ["bytes"]
+    assert scope["client"][0] == "127.0.0.1" and isinstance(scope["client"][1], int)
+    assert scope["server"] == ["127.0.0.1", asgi.port]
+    assert scope["state"]["started_by"] > 0  # the lifespan's state, copied into the request's scope
+    assert scope["types"]["raw_path"] == "bytes" and scope["types"]["query_string"] == "bytes"
+    assert scope["types"]["extensions"] == "dict"
+
+
+def test_a_percent_encoded_path_is_decoded_and_raw_path_kept(asgi):
+    with raw(asgi) as conn:
+        conn.send(b"GET /sc%6Fpe HTTP/1.1\r\nHost: x\r\n\r\n")
+        scope = json.loads(conn.response().body)
+    assert scope["path"] == "/scope" and scope["raw_path"] == "/sc%6Fpe"
+
+
+@pytest.mark.parametrize("size", [0, 10, 300_000, 3_000_000])
+def test_request_bodies_reach_the_app(asgi, size):
+    data = os.urandom(size)
+    r = requests.post(asgi.url + "/echo", data=data, timeout=IO_TIMEOUT)
+    assert r.status_code == 200 and r.content == data
+    # Small bodies arrive in one http.request; a body spilled to a file in 64 KB pieces.
+    assert int(r.headers["x-messages"]) == (1 if size <= 1 << 20 else -(-size // 65536))
+
+
+def test_chunked_request_body(asgi):
+    with raw(asgi) as conn:
+        conn.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+        r = conn.response()
+    assert r.status == 200 and r.body == b"abcde"
+
+
+def test_a_streamed_response_is_chunked_and_incremental(asgi):
+    with raw(asgi) as conn:
+        conn.send(GET % b"/stream?n=4&delay=0.05")
+        r = conn.response()
+        assert r.getheader("Transfer-Encoding") == "chunked"
+        assert r.body == b"".join(b"chunk %d\n" % i for i in range(4))
+
+
+def test_a_large_response_with_backpressure(asgi):
+    r = requests.get(asgi.url + "/big?size=20000000", stream=True, timeout=IO_TIMEOUT)
+    total = sum(len(piece) for piece in r.iter_content(1 << 16))
+    assert r.status_code == 200 and total == 20_000_000
+
+
+def test_keep_alive_and_pipelining(asgi):
+    with raw(asgi) as conn:
+        conn.send(GET % b"/a" + GET % b"/b" + GET % b"/c")
+        bodies = [conn.response().body for _ in range(3)]
+    assert bodies == [b"asgi probe GET /a\n", b"asgi probe GET /b\n", b"asgi probe GET /c\n"]
+
+
+def test_receive_after_the_response_is_http_disconnect(asgi, tmp_path):
+    note = tmp_path / "note"
+    assert asgi.get("/after-response?note=%s" % note)[0] == 200
+    until(lambda: note.exists() and note.read_text() == "http.disconnect", timeout=IO_TIMEOUT)
+
+
+def test_an_exception_before_the_response_is_a_500_with_its_traceback(asgi):
+    status, _, body = asgi.get("/boom")
+    assert status == 500
+    until(lambda: "ValueError: boom before the response" in asgi.stderr(), timeout=IO_TIMEOUT)
+    assert "Traceback" in asgi.stderr()
+    assert asgi.get("/hello")[0] == 200  # the worker goes on
+
+
+def test_an_exception_after_the_start_closes_the_connection(asgi):
+    with raw(asgi) as conn:
+        conn.send(GET % b"/boom-after-start")
+        data = conn.read_until_close()
+    assert data.startswith(b"HTTP/1.1 200") and b"partial" in data
+    assert not data.endswith(b"0\r\n\r\n")  # no last chunk: the client knows it was cut
+    until(lambda: "boom after the response started" in asgi.stderr(), timeout=IO_TIMEOUT)
+
+
+@pytest.mark.parametrize("path", ["/no-response", "/twice-start"])
+def test_protocol_misuse_is_a_500(asgi, path):
+    assert asgi.get(path)[0] == 500
+
+
+def test_app_header_values_are_trimmed(asgi):
+    with raw(asgi) as conn:
+        conn.send(GET % b"/padded-header")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += conn.sock.recv(65536)
+    assert b"\r\nx-padded: v\r\n" in head
+
+
+def test_the_access_log_has_asgi_requests(asgi):
+    asgi.get("/logged-path")
+    until(lambda: "/logged-path" in asgi.stdout(), timeout=IO_TIMEOUT)
+
+
+def test_lifespan_startup_then_shutdown_on_term(start_server, tmp_path):
+    log = tmp_path / "lifespan.log"
+    s = start_server("asgi_probe:app", workers=2, env={"ASGI_PROBE_LOG": str(log)})
+    assert s.get("/hello")[0] == 200
+    assert log.read_text().count("startup") == 2
+    s.stop()
+    assert log.read_text().count("shutdown") == 2
+
+
+def test_lifespan_startup_failure_stops_the_server(start_server):
+    s = start_server("asgi_probe:app", env={"ASGI_PROBE_LIFESPAN": "fail"}, wait=False)
+    s.wait(timeout=30)
+    assert s.proc.returncode != 0
+    assert "the database is not there" in s.stderr()
+
+
+def test_an_app_without_lifespan_support_is_served(start_server):
+    s = start_server("asgi_probe:app", env={"ASGI_PROBE_LIFESPAN": "raise"})
+    assert s.get("/hello")[0] == 200
+    assert "ASGI 'lifespan' protocol appears unsupported" in s.stderr()
+
+
+def test_lifespan_on_makes_its_failure_fatal(start_server):
+    s = start_server("asgi_probe:app", "--lifespan", "on", env={"ASGI_PROBE_LIFESPAN": "raise"}, wait=False)
+    s.wait(timeout=30)
+    assert s.proc.returncode != 0
+    assert "this app has no lifespan support" in s.stderr()
+
+
+def test_lifespan_off(start_server, tmp_path):
+    log = tmp_path / "lifespan.log"
+    s = start_server("asgi_probe:app", "--lifespan", "off", env={"ASGI_PROBE_LOG": str(log)})
+    assert s.get("/hello")[0] == 200
+    assert not log.exists()
+
+
+def test_interface_wsgi_forces_wsgi(start_server):
+    # A WSGI app named explicitly still works; an ASGI app forced to WSGI answers 500 (it is called
+    # as WSGI and returns a coroutine, not an iterable).
+    s = start_server("asgi_probe:app", "--interface", "wsgi")
+    assert s.get("/hello")[0] == 500
+
+
+def test_the_native_pipeline_sits_in_front(start_server):
+    s = start_server("asgi_probe:app", "--middleware", "timing,compress")
+    r = requests.get(s.url + "/page", headers={"Accept-Encoding": "gzip"}, timeout=IO_TIMEOUT)
+    assert r.status_code == 200 and r.headers["Content-Encoding"] == "gzip"
+    assert b"gantry gantry" in r.content  # requests decodes it
+
+
+def test_django_asgi_application(start_server):
+    s = start_server("demo.asgi:application", "--chdir", DEMO)
+    status, headers, body = s.get("/ping/")
+    assert status == 200 and body == b"ok"
+    r = requests.get(s.url + "/api/products/", timeout=IO_TIMEOUT)
+    assert r.status_code == 200 and "products" in r.json()
+    assert s.get("/boom/")[0] == 500
