@@ -1,12 +1,13 @@
 """stale-while-revalidate in the background, against the real binary: within the window every
 request gets the stale copy at once, the lock's winner too, while one app call refreshes the page
 with no client waiting on it; the next requests get the refreshed copy. A refresh that fails
-keeps the stale copy, and a later one works. The app (tests/apps/cache_app.py, /swr/) counts its
+keeps the stale copy, and a later one works; one in flight as the server stops ends cleanly. The app (tests/apps/cache_app.py, /swr/) counts its
 calls in a file and blocks on a file the test removes, so "no client waited" is shown by the
 answers arriving while the refresh is still held in the app, never by timing."""
 import gzip
 import json
 import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -112,3 +113,20 @@ def test_a_refresh_that_raises_keeps_the_stale_copy_and_a_later_one_works(start_
     assert body["call"] > 2
     assert all(st == 200 and i == first["id"] for st, i in seen[:-1]), seen  # stale until then, never an error
     assert s.proc.poll() is None
+
+
+def test_a_refresh_in_flight_when_the_server_stops_ends_cleanly(start_server, tmp_path):
+    s = start_server("cache_app:app", *CHAIN, workers=1)
+    d = str(tmp_path)
+    path = "/swr/stopping?dir=" + d
+    _, _, first = fetch(s, path)
+    (tmp_path / "hold").touch()
+    time.sleep(2.1)
+    assert fetch(s, path)[2]["id"] == first["id"]  # stale; the refresh is held in the app
+    assert until(lambda: calls(d) == 2, timeout=IO_TIMEOUT)
+    s.send(signal.SIGTERM)  # the worker drains with the refresh still running...
+    assert s.wait_for_output(r"Worker exiting"), s.log()
+    (tmp_path / "hold").unlink()  # ...and ends as the worker stops (its answer stored or dropped)
+    assert s.wait() == 0, s.log()
+    err = s.stderr()
+    assert "exited with code" not in err and "was sent" not in err and "terminate called" not in err, s.log()
