@@ -1,9 +1,10 @@
 """stale-while-revalidate in the background, against the real binary: within the window every
 request gets the stale copy at once, the lock's winner too, while one app call refreshes the page
 with no client waiting on it; the next requests get the refreshed copy. A refresh that fails
-keeps the stale copy, and a later one works; one in flight as the server stops ends cleanly. The app (tests/apps/cache_app.py, /swr/) counts its
-calls in a file and blocks on a file the test removes, so "no client waited" is shown by the
-answers arriving while the refresh is still held in the app, never by timing."""
+keeps the stale copy, and a later one works; one in flight as the server stops ends cleanly.
+The app (tests/apps/cache_app.py, /swr/) counts its calls in a file and blocks on a file the
+test removes, so "no client waited" is shown by the answers arriving while the refresh is still
+held in the app, never by timing."""
 import gzip
 import json
 import os
