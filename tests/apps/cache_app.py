@@ -4,6 +4,11 @@ GET /page/...?cc=<Cache-Control>&vary=<Vary>&cookie=<Set-Cookie>&status=<n>&etag
     answers a fresh uuid in its body on every app call, so the same body twice means a cache hit;
     echoes Cookie/Accept-Language/X-Forwarded-Host so a poisoned entry would show.
 GET /fail-after-first/...?cc=...  answers 200 once per process, then 500 (for stale-if-error).
+GET /swr/...?dir=<dir>&pad=<n>   for background refreshes: appends a line to <dir>/calls on every
+    app call (across workers) and answers {"id", "call": the line count}; while <dir>/hold exists
+    it waits for the file to go; while <dir>/raise exists it raises. The first answer lives 1 s
+    (max-age=1, stale-while-revalidate=30), later ones 60 s: a refreshed copy stays fresh while
+    a test looks at it.
 GET /purge?url=...&prefix=1        gantry.cache.purge / purge_prefix
 GET /stats                         gantry.cache.stats()
 GET /dj/set?k=..&v=.. , /dj/get?k=..   GantryCache across workers (with the worker's pid)
@@ -31,6 +36,27 @@ def _json(start_response, obj, status="200 OK"):
 def _django_cache():
     from gantry.django.cache import GantryCache
     return GantryCache("e2e", {"TIMEOUT": 300})
+
+
+def _swr(q, start_response):
+    import time
+    d = q["dir"]
+    with open(os.path.join(d, "calls"), "a+") as f:  # one write per call: whole lines across workers
+        f.write("call\n")
+        f.flush()
+        f.seek(0)
+        call = len(f.read().splitlines())
+    deadline = time.monotonic() + 60
+    while os.path.exists(os.path.join(d, "hold")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if os.path.exists(os.path.join(d, "raise")):
+        raise RuntimeError("refresh failed on purpose")
+    body = json.dumps({"id": uuid.uuid4().hex, "call": call, "pad": "x" * int(q.get("pad", "0"))}).encode()
+    max_age = 1 if call == 1 else 60
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Cache-Control", "max-age=%d, stale-while-revalidate=30" % max_age),
+                              ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def app(environ, start_response):
@@ -63,6 +89,9 @@ def app(environ, start_response):
         headers.append(("Content-Length", str(len(body))))
         start_response("%d X" % status, headers)
         return [body]
+
+    if path.startswith("/swr/"):
+        return _swr(q, start_response)
 
     if path == "/stream":
         start_response("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "max-age=60")])
