@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <new>
+#include <random>
 #include <system_error>
 
 #include <boost/interprocess/indexes/iset_index.hpp>
@@ -191,6 +192,8 @@ SharedStore::SharedStore(std::size_t capacity_bytes) {
     region_->heap_bytes = mapped_ - align_up(sizeof(Region));
     region_->stats.capacity = mapped_;
     region_->reset();
+    std::random_device entropy;
+    id_ = (static_cast<std::uint64_t>(entropy()) << 32) ^ entropy();
 }
 
 SharedStore::~SharedStore() { ::munmap(region_, mapped_); }

@@ -55,6 +55,10 @@ public:
 
     SharedStoreStats stats() override;
 
+    // Drawn at random when the store is made (in the master, before it forks): the same in every
+    // worker of this server, different on any other. Names the server in the Redis tier's purges.
+    std::uint64_t id() const { return id_; }
+
     // Test hook: lock the store and never unlock, as a worker killed mid-update would.
     void lock_and_abandon_for_test();
 
@@ -63,6 +67,7 @@ private:
     class Guard;
     Region* region_;
     std::size_t mapped_;
+    std::uint64_t id_;
 };
 
 }  // namespace gantry
