@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -83,6 +84,7 @@ std::size_t align_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign;
 struct SharedStore::Region {
     pthread_mutex_t mutex;
     SharedStoreStats stats;  // capacity, hits, misses, evictions, wipes; entries/bytes from the index
+    std::atomic<std::uint64_t> generation{0};  // outside the mutex: see SharedStore::generation
     std::size_t heap_bytes;
     Heap* heap;
     Index* index;
@@ -197,6 +199,10 @@ SharedStore::SharedStore(std::size_t capacity_bytes) {
 }
 
 SharedStore::~SharedStore() { ::munmap(region_, mapped_); }
+
+std::uint64_t SharedStore::generation() const { return region_->generation.load(std::memory_order_acquire); }
+
+void SharedStore::advance_generation() { region_->generation.fetch_add(1, std::memory_order_acq_rel); }
 
 bool SharedStore::get_into(std::string_view key, Value& out) {
     Guard guard(*region_);

@@ -59,6 +59,12 @@ public:
     // worker of this server, different on any other. Names the server in the Redis tier's purges.
     std::uint64_t id() const { return id_; }
 
+    // A counter every worker sees, for the Redis tier: advanced before a change announced by
+    // another server is applied, so a copy from Redis made meanwhile (maybe older than that
+    // change) can tell, and is dropped (TieredStore).
+    std::uint64_t generation() const;
+    void advance_generation();
+
     // Test hook: lock the store and never unlock, as a worker killed mid-update would.
     void lock_and_abandon_for_test();
 

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "cache/redis_tier.hpp"
+#include "cache/shared_store.hpp"
 
 namespace gantry {
 
@@ -113,15 +114,30 @@ bool is_integer(const Reply& r) { return r && r->type == REDIS_REPLY_INTEGER; }
 
 }  // namespace
 
-TieredStore::TieredStore(KeyValueStore& local, RedisTier& redis, std::string origin)
+TieredStore::TieredStore(SharedStore& local, RedisTier& redis, std::string origin)
     : local_(local), redis_(redis), origin_(std::move(origin)), key_tag_(RedisTier::from_origin(origin_, "=")) {}
+
+void TieredStore::apply_purge(SharedStore& local, std::string_view message) {
+    local.advance_generation();  // first: a copy racing with this drop sees it moved
+    if (!message.empty() && message[0] == '=') local.erase(message.substr(1));
+    else local.erase_prefix(message);
+}
+
+void TieredStore::copy_in(std::string_view key, std::string_view bytes, std::uint32_t flags, Ttl ttl,
+                          std::uint64_t before) {
+    local_.set(key, bytes, flags, ttl);
+    // The purge may have dropped the key before the set above: then only this check removes
+    // the older copy. (Any announced change moves the generation: some good copies go too.)
+    if (local_.generation() != before) local_.erase(key);
+}
 
 bool TieredStore::get_into(std::string_view key, Value& out) {
     if (local_.get_into(key, out)) return true;
+    std::uint64_t before = local_.generation();
     auto replies = redis_.store().pipeline({{"HMGET", key, "v", "f"}, {"PTTL", key}});
     Ttl ttl;
     if (replies.size() != 2 || !value_from(replies[0], replies[1], out, ttl)) return false;
-    local_.set(key, out.bytes, out.flags, ttl);  // the next read stays on this server
+    copy_in(key, out.bytes, out.flags, ttl, before);  // the next read stays on this server
     return true;
 }
 
@@ -144,10 +160,11 @@ bool TieredStore::set(std::string_view key, std::string_view value, std::uint32_
 
 bool TieredStore::add(std::string_view key, std::string_view value, std::uint32_t flags, Ttl ttl) {
     std::string flags_arg = std::to_string(flags), ttl_ms = ttl_arg(ttl);
+    std::uint64_t before = local_.generation();
     auto replies = redis_.store().pipeline({{"EVAL", kAddScript, "1", key, value, flags_arg, ttl_ms, kChannel, key_tag_}});
     if (replies.empty() || !is_integer(replies[0])) return local_.add(key, value, flags, ttl);  // Redis away
     if (replies[0]->integer == 0) return false;  // another server (or this one) has it
-    local_.set(key, value, flags, ttl);
+    copy_in(key, value, flags, ttl, before);
     return true;
 }
 
@@ -174,6 +191,7 @@ std::optional<std::int64_t> TieredStore::incr(std::string_view key, std::int64_t
         ttl_ms = ttl_arg(remaining(seed));
         command.insert(command.end(), {seed.bytes, flags_arg, ttl_ms});
     }
+    std::uint64_t before = local_.generation();
     auto replies = redis_.store().pipeline({command});
     if (replies.empty()) return local_.incr(key, delta);  // Redis away: this server's count goes on
     const Reply& r = replies[0];
@@ -186,7 +204,7 @@ std::optional<std::int64_t> TieredStore::incr(std::string_view key, std::int64_t
     if (!parse(text(r->element[0]), value) || !parse(text(r->element[1]), flags)) return std::nullopt;
     Ttl ttl;
     if (r->element[2]->integer >= 0) ttl = std::chrono::milliseconds(std::max<long long>(1, r->element[2]->integer));
-    local_.set(key, text(r->element[0]), flags, ttl);
+    copy_in(key, text(r->element[0]), flags, ttl, before);
     return value;
 }
 
@@ -215,13 +233,14 @@ void TieredStore::get_many(const std::vector<std::string>& keys, std::vector<std
         commands.push_back({"PTTL", keys[i]});
     }
     if (missed.empty()) return;
+    std::uint64_t before = local_.generation();
     auto replies = redis_.store().pipeline(commands);
     if (replies.size() != commands.size()) return;
     for (std::size_t m = 0; m < missed.size(); ++m) {
         Value v;
         Ttl ttl;
         if (!value_from(replies[2 * m], replies[2 * m + 1], v, ttl)) continue;
-        local_.set(keys[missed[m]], v.bytes, v.flags, ttl);
+        copy_in(keys[missed[m]], v.bytes, v.flags, ttl, before);
         out[missed[m]] = std::move(v);
     }
 }

@@ -29,12 +29,17 @@
 namespace gantry {
 
 class RedisTier;
+class SharedStore;
 
 class TieredStore final : public KeyValueStore {
 public:
     // `local` and `redis` are borrowed: they outlive this store. `origin` names this server in
     // the purge messages (the same in all its workers; see SharedStore::id).
-    TieredStore(KeyValueStore& local, RedisTier& redis, std::string origin);
+    TieredStore(SharedStore& local, RedisTier& redis, std::string origin);
+
+    // What the server's purge subscriber does with a message ("=key" or a prefix) another
+    // server published: drops it from `local`, after advancing its generation.
+    static void apply_purge(SharedStore& local, std::string_view message);
 
     bool get_into(std::string_view key, Value& out) override;
     bool contains(std::string_view key) override;
@@ -52,7 +57,11 @@ public:
     std::size_t erase_many(const std::vector<std::string>& keys) override;
 
 private:
-    KeyValueStore& local_;
+    // Copies what Redis answered into the shared store, unless another server's change was
+    // announced meanwhile (the generation moved since `before`): the copy might predate it.
+    void copy_in(std::string_view key, std::string_view bytes, std::uint32_t flags, Ttl ttl, std::uint64_t before);
+
+    SharedStore& local_;
     RedisTier& redis_;
     std::string origin_;
     std::string key_tag_;  // "@<origin> =": the purge message for one key, less the key

@@ -187,10 +187,9 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         std::string origin = std::to_string(shared.cache->id());
         if (shared.number == 0) {
             // One subscriber per server: another server's purge reaches this server's store.
-            redis->subscribe_purges([store = shared.cache](const std::string& message) {
-                if (!message.empty() && message[0] == '=') store->erase(std::string_view(message).substr(1));
-                else store->erase_prefix(message);
-            }, origin);
+            redis->subscribe_purges(
+                [store = shared.cache](const std::string& message) { TieredStore::apply_purge(*store, message); },
+                origin);
         }
         app_store = std::make_unique<TieredStore>(*shared.cache, *redis, origin);
     }
