@@ -11,8 +11,10 @@ GET /swr/...?dir=<dir>&pad=<n>   for background refreshes: appends a line to <di
     a test looks at it.
 GET /purge?url=...&prefix=1        gantry.cache.purge / purge_prefix
 GET /stats                         gantry.cache.stats()
-GET /dj/set?k=..&v=.. , /dj/get?k=..   GantryCache across workers (with the worker's pid)
-GET /dj/selftest                   tests/python/test_gantry_cache.py run inside this worker
+GET /dj/set?k=..&v=..[&int=1] , /dj/get?k=..   GantryCache across workers (with the worker's pid)
+GET /dj/incr?k=.. , /dj/add?k=..&v=.. , /dj/delete?k=..   (incr of a missing key: 404)
+GET /dj/selftest?redis=1           tests/python/test_gantry_cache.py run inside this worker
+                                   (redis=1: it must find the Redis tier behind the store)
 """
 import contextlib
 import io
@@ -107,18 +109,28 @@ def app(environ, start_response):
         return _json(start_response, dict(cache.stats(), shared=cache.is_shared()))
 
     if path == "/dj/set":
-        _django_cache().set(q["k"], q["v"])
+        _django_cache().set(q["k"], int(q["v"]) if q.get("int") else q["v"])
         return _json(start_response, {"pid": os.getpid()})
 
     if path == "/dj/get":
         return _json(start_response, {"pid": os.getpid(), "value": _django_cache().get(q["k"])})
 
     if path == "/dj/incr":
-        return _json(start_response, {"pid": os.getpid(), "value": _django_cache().incr(q["k"])})
+        try:
+            return _json(start_response, {"pid": os.getpid(), "value": _django_cache().incr(q["k"])})
+        except ValueError as e:  # Django's answer for a missing key
+            return _json(start_response, {"pid": os.getpid(), "error": str(e)}, "404 Not Found")
+
+    if path == "/dj/add":
+        return _json(start_response, {"pid": os.getpid(), "added": _django_cache().add(q["k"], q["v"])})
+
+    if path == "/dj/delete":
+        return _json(start_response, {"pid": os.getpid(), "deleted": _django_cache().delete(q["k"])})
 
     if path == "/dj/selftest":
         import pytest
         os.environ["GANTRY_EXPECT_SHARED_STORE"] = "1"
+        os.environ["GANTRY_EXPECT_REDIS_TIER"] = q.get("redis", "0")
         out = io.StringIO()
         test_file = os.path.join(HERE, "..", "python", "test_gantry_cache.py")
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
