@@ -145,11 +145,11 @@ void RedisStore::failed() {
     }
 }
 
-Reply RedisStore::run(const std::function<Reply(redisContext*)>& commands) {
+bool RedisStore::with_connection(const std::function<bool(redisContext*)>& work) {
     calls_.fetch_add(1, std::memory_order_relaxed);
     if (!admit()) {
         short_circuited_.fetch_add(1, std::memory_order_relaxed);
-        return nullptr;
+        return false;
     }
     redisContext* c = nullptr;
     {
@@ -162,13 +162,12 @@ Reply RedisStore::run(const std::function<Reply(redisContext*)>& commands) {
     if (!c) c = connect();
     if (!c) {
         failed();
-        return nullptr;
+        return false;
     }
-    Reply reply = commands(c);
-    if (!reply || c->err) {
+    if (!work(c) || c->err) {
         redisFree(c);  // a timed-out connection may still get the late reply: never reuse it
         failed();
-        return nullptr;
+        return false;
     }
     succeeded();
     {
@@ -176,8 +175,40 @@ Reply RedisStore::run(const std::function<Reply(redisContext*)>& commands) {
         if (idle_.size() < settings_.pool_size) c = (idle_.push_back(c), nullptr);
     }
     if (c) redisFree(c);
+    return true;
+}
+
+Reply RedisStore::run(const std::function<Reply(redisContext*)>& commands) {
+    Reply reply;
+    if (!with_connection([&](redisContext* c) { return (reply = commands(c)) != nullptr; })) return nullptr;
     if (reply->type == REDIS_REPLY_ERROR) return nullptr;  // Redis answered: not the breaker's business
     return reply;
+}
+
+std::vector<Reply> RedisStore::pipeline(const std::vector<Command>& commands) {
+    std::vector<Reply> replies;
+    bool done = with_connection([&](redisContext* c) {
+        std::vector<const char*> argv;
+        std::vector<std::size_t> lens;
+        for (const auto& command : commands) {
+            argv.clear();
+            lens.clear();
+            for (auto a : command) {
+                argv.push_back(a.data());
+                lens.push_back(a.size());
+            }
+            if (redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data()) != REDIS_OK)
+                return false;
+        }
+        for (std::size_t i = 0; i < commands.size(); ++i) {
+            void* reply = nullptr;
+            if (redisGetReply(c, &reply) != REDIS_OK || !reply) return false;
+            replies.emplace_back(static_cast<redisReply*>(reply));
+        }
+        return true;
+    });
+    if (!done) replies.clear();
+    return replies;
 }
 
 std::optional<std::string> RedisStore::get(std::string_view key) {

@@ -54,6 +54,17 @@ public:
     // PUBLISH; false on failure.
     bool publish(std::string_view channel, std::string_view message);
 
+    struct ReplyDeleter {  // hiredis's freeReplyObject, without its header here
+        void operator()(redisReply* r) const;
+    };
+    using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+    using Command = std::vector<std::string_view>;  // the command's name and its arguments
+
+    // Sends every command at once on one connection and reads the replies (one round trip),
+    // under the breaker. The replies in order, Redis errors included (as error replies); empty
+    // when short-circuited or failed.
+    std::vector<Reply> pipeline(const std::vector<Command>& commands);
+
     // False while the breaker is open (calls return at once).
     bool available() const;
 
@@ -62,15 +73,13 @@ public:
     };
     Stats stats() const;
 
-    struct ReplyDeleter {  // hiredis's freeReplyObject, without its header here
-        void operator()(redisReply* r) const;
-    };
-    using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-
 private:
     // Runs `commands` on a pooled connection under the breaker. nullptr: short-circuited, failed
     // (the breaker counts it) or an error reply.
     Reply run(const std::function<Reply(redisContext*)>& commands);
+    // Gives `work` a pooled connection under the breaker. False: short-circuited, or `work`
+    // failed (returned false, or the connection broke), which the breaker counts.
+    bool with_connection(const std::function<bool(redisContext*)>& work);
     redisContext* connect();
     bool admit();
     void succeeded();

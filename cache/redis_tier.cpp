@@ -61,11 +61,30 @@ std::size_t RedisTier::purge_everywhere(const std::vector<std::string>& patterns
     return removed;
 }
 
-void RedisTier::subscribe_purges(std::function<void(const std::string&)> on_purge) {
-    subscriber_ = std::thread([this, on_purge = std::move(on_purge)] { run_subscriber(on_purge); });
+std::string RedisTier::from_origin(std::string_view origin, std::string_view pattern) {
+    std::string message = "@";
+    message.append(origin).append(" ").append(pattern);
+    return message;
 }
 
-void RedisTier::run_subscriber(std::function<void(const std::string&)> on_purge) {
+void RedisTier::subscribe_purges(std::function<void(const std::string&)> on_purge, std::string own_origin) {
+    subscriber_ = std::thread([this, on_purge = std::move(on_purge), own_origin = std::move(own_origin)] {
+        run_subscriber(on_purge, own_origin);
+    });
+}
+
+void RedisTier::run_subscriber(std::function<void(const std::string&)> on_purge, const std::string& own_origin) {
+    // "@<origin> <pattern>": this server's own change is already in its store.
+    auto deliver = [&](std::string message) {
+        if (!message.empty() && message[0] == '@') {
+            auto space = message.find(' ');
+            if (space != std::string::npos) {
+                if (!own_origin.empty() && std::string_view(message).substr(1, space - 1) == own_origin) return;
+                message.erase(0, space + 1);
+            }
+        }
+        on_purge(message);
+    };
     using namespace std::chrono_literals;
     timeval connect_tv{0, 200000};
     while (!stop_subscriber_) {
@@ -89,7 +108,7 @@ void RedisTier::run_subscriber(std::function<void(const std::string&)> on_purge)
             if (reply) {
                 auto* r = static_cast<redisReply*>(reply);
                 if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING)
-                    on_purge(std::string(r->element[2]->str, r->element[2]->len));
+                    deliver(std::string(r->element[2]->str, r->element[2]->len));
                 freeReplyObject(r);
                 continue;
             }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -42,13 +43,18 @@ public:
     // caller's thread. Returns how many Redis keys went.
     std::size_t purge_everywhere(const std::vector<std::string>& patterns) override;
 
-    // Subscribes to the purge channel on a thread of its own and calls `on_purge(prefix)` for
-    // each message, reconnecting by itself while Redis is away.
-    void subscribe_purges(std::function<void(const std::string&)> on_purge);
+    // Subscribes to the purge channel on a thread of its own and calls `on_purge(pattern)` for
+    // each message, reconnecting by itself while Redis is away. A message from `own_origin`
+    // (see from_origin) is skipped: this server's store already has that change.
+    void subscribe_purges(std::function<void(const std::string&)> on_purge, std::string own_origin = {});
+
+    // A purge message that names the server it comes from: "@<origin> <pattern>". Servers'
+    // messages without one ("=key" or a prefix) reach every subscriber, the sender's included.
+    static std::string from_origin(std::string_view origin, std::string_view pattern);
 
 private:
     void run();
-    void run_subscriber(std::function<void(const std::string&)> on_purge);
+    void run_subscriber(std::function<void(const std::string&)> on_purge, const std::string& own_origin);
 
     RedisSettings settings_;
     RedisStore store_;

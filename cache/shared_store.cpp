@@ -3,12 +3,14 @@
 #include <pthread.h>
 #include <sys/mman.h>
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <new>
+#include <random>
 #include <system_error>
 
 #include <boost/interprocess/indexes/iset_index.hpp>
@@ -82,6 +84,7 @@ std::size_t align_up(std::size_t n) { return (n + kAlign - 1) / kAlign * kAlign;
 struct SharedStore::Region {
     pthread_mutex_t mutex;
     SharedStoreStats stats;  // capacity, hits, misses, evictions, wipes; entries/bytes from the index
+    std::atomic<std::uint64_t> generation{0};  // outside the mutex: see SharedStore::generation
     std::size_t heap_bytes;
     Heap* heap;
     Index* index;
@@ -191,9 +194,15 @@ SharedStore::SharedStore(std::size_t capacity_bytes) {
     region_->heap_bytes = mapped_ - align_up(sizeof(Region));
     region_->stats.capacity = mapped_;
     region_->reset();
+    std::random_device entropy;
+    id_ = (static_cast<std::uint64_t>(entropy()) << 32) ^ entropy();
 }
 
 SharedStore::~SharedStore() { ::munmap(region_, mapped_); }
+
+std::uint64_t SharedStore::generation() const { return region_->generation.load(std::memory_order_acquire); }
+
+void SharedStore::advance_generation() { region_->generation.fetch_add(1, std::memory_order_acq_rel); }
 
 bool SharedStore::get_into(std::string_view key, Value& out) {
     Guard guard(*region_);

@@ -55,6 +55,16 @@ public:
 
     SharedStoreStats stats() override;
 
+    // Drawn at random when the store is made (in the master, before it forks): the same in every
+    // worker of this server, different on any other. Names the server in the Redis tier's purges.
+    std::uint64_t id() const { return id_; }
+
+    // A counter every worker sees, for the Redis tier: advanced before a change announced by
+    // another server is applied, so a copy from Redis made meanwhile (maybe older than that
+    // change) can tell, and is dropped (TieredStore).
+    std::uint64_t generation() const;
+    void advance_generation();
+
     // Test hook: lock the store and never unlock, as a worker killed mid-update would.
     void lock_and_abandon_for_test();
 
@@ -63,6 +73,7 @@ private:
     class Guard;
     Region* region_;
     std::size_t mapped_;
+    std::uint64_t id_;
 };
 
 }  // namespace gantry

@@ -1,7 +1,8 @@
 #pragma once
 // The server's key/value store as the app side sees it (the `gantry.cache` module and Django's
 // GantryCache backend): opaque bytes plus 32 bits of flags, TTLs, memcached's incr. cache/
-// implements it (the shared-memory store); embed/ only holds this interface.
+// implements it (the shared-memory store, and the two tiers: that store with Redis behind it);
+// embed/ only holds this interface.
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -52,6 +53,35 @@ public:
     // Removes every key starting with `prefix`; returns how many.
     virtual std::size_t erase_prefix(std::string_view prefix) = 0;
     virtual KeyValueStats stats() = 0;
+
+    // Many keys in one call: a store with a network tier behind it makes each one round trip.
+    struct Item {
+        std::string key;
+        std::string value;
+        std::uint32_t flags = 0;
+        Ttl ttl;
+    };
+    // One slot per key in `out`: the value, or nullopt when absent.
+    virtual void get_many(const std::vector<std::string>& keys, std::vector<std::optional<Value>>& out) {
+        out.clear();
+        out.resize(keys.size());
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+            Value v;
+            if (get_into(keys[i], v)) out[i] = std::move(v);
+        }
+    }
+    // Stores each entry as set() does; returns how many were stored.
+    virtual std::size_t set_many(const std::vector<Item>& entries) {
+        std::size_t stored = 0;
+        for (const auto& e : entries) stored += set(e.key, e.value, e.flags, e.ttl) ? 1 : 0;
+        return stored;
+    }
+    // Returns how many of the keys were present.
+    virtual std::size_t erase_many(const std::vector<std::string>& keys) {
+        std::size_t erased = 0;
+        for (const auto& k : keys) erased += erase(k) ? 1 : 0;
+        return erased;
+    }
 };
 
 // Purges that reach beyond this server: every server sharing the same tier drops the keys too.

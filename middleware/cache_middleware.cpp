@@ -174,6 +174,10 @@ Flow CacheMiddleware::on_request(RequestContext& ctx) const {
                 choose_encoding(AcceptEncoding::parse(ae ? &ae->value : nullptr), options_.codings_below));
         }
     }
+    // The background refresh of a stale copy already sent: straight to the app, never answered
+    // from the store nor made to wait, holding the lock the stale answer's request took (its state
+    // came with the refresh). on_response stores what the app answers, as for a miss.
+    if (ctx.is_background_refresh()) return Flow::next;
     CacheKey key(request, state->host);
 
     auto miss = [&](const char* desc) {
@@ -203,16 +207,22 @@ Flow CacheMiddleware::on_request(RequestContext& ctx) const {
     using F = CachedResponse::Freshness;
     F freshness = cached ? cached->freshness(now) : F::expired;
     bool serve = freshness == F::fresh;
+    bool refresh_in_background = false;
     if (!serve && !state->lookup_only) {
-        // One request fetches the page; the others wait for it (nginx's proxy_cache_lock), or,
-        // within stale-while-revalidate, get the stale copy at once (proxy_cache_use_stale updating).
+        // One request fetches the page; the others wait for it (nginx's proxy_cache_lock). Within
+        // stale-while-revalidate every request gets the stale copy at once (proxy_cache_use_stale
+        // updating), the lock's winner too: its lock goes to a background refresh
+        // (proxy_cache_background_update), which no client waits for.
         std::string lock = "gantry:lock:" + key.url();
         if (store_->add(lock, {}, 0, std::chrono::milliseconds(2 * options_.lock_timeout_ms))) {
             state->lock_key = std::move(lock);
-            if (cached && now < cached->stale_if_error_until) state->stale = std::move(cached);
-            return miss(freshness == F::expired ? "miss" : "revalidate");
-        }
-        if (freshness == F::stale_while_revalidate) {
+            if (freshness != F::stale_while_revalidate) {
+                if (cached && now < cached->stale_if_error_until) state->stale = std::move(cached);
+                return miss("miss");
+            }
+            refresh_in_background = true;
+            serve = true;
+        } else if (freshness == F::stale_while_revalidate) {
             serve = true;
         } else {
             auto t = RequestContext::WaitClock::now();
@@ -247,7 +257,13 @@ Flow CacheMiddleware::on_request(RequestContext& ctx) const {
         body.clear();
     }
     ctx.server_timing().push_back({"cache", -1, freshness == F::fresh ? (state->waits ? "hit-after-wait" : "hit") : "stale"});
-    ctx.state().reset();  // nothing for on_response to do
+    if (refresh_in_background) {
+        // The state (with the lock) goes to the refresh's context; if no refresh is made (the
+        // queue is full, the connection closed), it goes with this request and the lock with it.
+        ctx.request_background_refresh();
+    } else {
+        ctx.state().reset();  // nothing for on_response to do
+    }
     ctx.respond(std::move(head), std::move(body));
     return Flow::respond;
 }

@@ -62,6 +62,14 @@ struct AnswerBody {
 class RequestContext {
 public:
     explicit RequestContext(HttpRequest& request) : request_(&request), client_addr_(request.remote_addr) {}
+    // The context of a background refresh of `answered` (see request_background_refresh()), for
+    // `request`, its copy: marked as a refresh, and holding the state slot of the middleware that
+    // asked for it (the cache's lock on the page goes with it), taken from `answered`.
+    RequestContext(HttpRequest& request, RequestContext& answered)
+        : request_(&request), client_addr_(answered.client_addr_), background_refresh_(true) {
+        if (answered.background_refresh_requested())
+            states_[answered.refresh_asked_by_] = std::move(answered.states_[answered.refresh_asked_by_]);
+    }
     ~RequestContext() {
         if (answer_.fd >= 0) ::close(answer_.fd);
     }
@@ -109,6 +117,16 @@ public:
     // The shared or file body of an answer (kind owned: the body is answer_body()).
     AnswerBody& answer_extra() { return answer_; }
 
+    // From on_request, with an answer (Flow::respond, the cache's stale copy): the app is still to be
+    // called for this request, in the background, once the answer is on its way; no client waits
+    // for that call. Its response runs through the response hooks, which may store it, and is
+    // then dropped. The asking middleware's state slot goes to the refresh's context.
+    void request_background_refresh() { refresh_asked_by_ = current_; }
+    bool background_refresh_requested() const { return refresh_asked_by_ != kNone; }
+    // The context a background refresh runs in: a middleware answers nothing and waits for nothing
+    // here (nothing would see it), it lets the request go on to the app.
+    bool is_background_refresh() const { return background_refresh_; }
+
     std::vector<ServerTimingMetric>& server_timing() { return server_timing_; }
 
     // This request's stage durations so far (a middleware reporting them reads them here).
@@ -146,6 +164,8 @@ public:
     bool response_aborted() const { return response_aborted_; }
 
 private:
+    static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
     HttpRequest* request_;
     std::string client_addr_;
     RequestTimings timings_;
@@ -161,6 +181,8 @@ private:
     WaitClock::time_point wait_deadline_{};
     const std::function<void()>* wake_ = nullptr;  // the connection's, which outlives the request
     std::size_t waiting_at_ = static_cast<std::size_t>(-1);
+    std::size_t refresh_asked_by_ = kNone;  // the middleware that asked for a background refresh
+    bool background_refresh_ = false;
 };
 
 class Middleware {

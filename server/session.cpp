@@ -18,10 +18,12 @@
 
 #include "middleware/middleware.hpp"
 #include "middleware/pipeline.hpp"
+#include "server/background_refresh.hpp"
 #include "server/forwarded_headers.hpp"
 #include "server/metrics_store.hpp"
 #include "server/response_framing.hpp"
 #include "server/response_writer.hpp"
+#include "server/refresh_sink.hpp"
 #include "server/session_sink.hpp"
 
 namespace gantry {
@@ -65,7 +67,7 @@ void describe_peer(const sockaddr* sa, std::string& addr, std::uint16_t& port) {
 }
 
 // The one place a request goes to the app: the app side answers through `sink`, from its thread.
-void dispatch_to_app(AppDispatcher& dispatcher, HttpRequest request, std::shared_ptr<SessionSink> sink,
+void dispatch_to_app(AppDispatcher& dispatcher, HttpRequest request, std::shared_ptr<ResponseSink> sink,
                      std::chrono::steady_clock::time_point queued_at) {
     auto call = std::make_unique<AppCall>();
     call->request = std::move(request);
@@ -285,6 +287,10 @@ public:
 private:
     // The request as the app sees it: the connection's addresses, then trusted forwarded headers.
     static HttpRequest addressed(const Session& session, HttpRequest request);
+    // A middleware answered and asked for the app to be called anyway, with no client waiting
+    // (the cache's stale-while-revalidate): one app call whose answer goes through the response
+    // hooks on this thread, by a job that owns all it needs and never touches the session.
+    void start_background_refresh();
 
     struct InPython {  // the load board's count of this worker's calls for Python, up until written
         LoadBoard::Slot* slot = nullptr;
@@ -391,6 +397,7 @@ void Session::Exchange::hand_over() {
             sink->queue_answer(std::move(ctx_.answer_head()), ctx_.answer_extra());
         else
             sink->send_whole(std::move(ctx_.answer_head()), std::move(ctx_.answer_body()));
+        if (pipeline_ && ctx_.background_refresh_requested()) start_background_refresh();
     } else if (settings.max_queue && session_.shared_.dispatcher->waiting() >= settings.max_queue) {
         NativeAnswer overloaded = overloaded_answer();
         sink->send_whole(std::move(overloaded.head), std::move(overloaded.body));
@@ -401,6 +408,29 @@ void Session::Exchange::hand_over() {
         dispatch_to_app(*session_.shared_.dispatcher, std::move(request_), sink, queued_at_);
         if (backed_up) session_.consider_sending_away();
     }
+}
+
+void Session::Exchange::start_background_refresh() {
+    const auto& settings = session_.shared_.settings;
+    AppDispatcher& dispatcher = *session_.shared_.dispatcher;
+    if (settings.max_queue && dispatcher.waiting() >= settings.max_queue) {
+        // --max-queue: no refresh; the state the middleware left (the lock) goes with this request.
+        spdlog::debug("background refresh of {} skipped: the queue is full", ctx_.request().target);
+        return;
+    }
+    auto refresh = std::make_shared<BackgroundRefresh>(*pipeline_, ctx_);
+    if (!refresh->start()) return;
+    HttpRequest request = refresh->app_request();
+    spdlog::debug("background refresh of {}", request.target);
+    // The job is the refresh's only owner once posted: it ends on this I/O thread, or, if the
+    // thread has stopped, with the io_context (its states released, the lock with them).
+    auto sink = std::make_shared<RefreshSink>([refresh = std::move(refresh), exec = session_.executor()](
+                                                  RefreshAnswer answer) mutable {
+        asio::post(exec, [refresh = std::move(refresh), answer = std::move(answer)]() mutable {
+            refresh->complete(std::move(answer));
+        });
+    });
+    dispatch_to_app(dispatcher, std::move(request), std::move(sink), Clock::now());
 }
 
 void Session::Exchange::finish(WrittenResponse written) {

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cache/redis_tier.hpp"
+#include "cache/tiered_store.hpp"
 #include "cache/shared_store.hpp"
 #include "embed/runtime/cache_binding.hpp"
 #include "embed/runtime/python_runtime.hpp"
@@ -194,15 +195,18 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     MetricsStore* metrics = shared.metrics;
     // The Redis tier (--cache redis://...): its threads start after the fork, in each worker.
     std::unique_ptr<RedisTier> redis;
+    std::unique_ptr<TieredStore> app_store;  // Django's cache API on both tiers
     if (!config.cache_url.empty() && shared.cache) {
         redis = std::make_unique<RedisTier>(RedisSettings::from_url(config.cache_url));
+        // Names this server in the tier's purge messages: the same in all its workers.
+        std::string origin = std::to_string(shared.cache->id());
         if (shared.number == 0) {
             // One subscriber per server: another server's purge reaches this server's store.
-            redis->subscribe_purges([store = shared.cache](const std::string& message) {
-                if (!message.empty() && message[0] == '=') store->erase(std::string_view(message).substr(1));
-                else store->erase_prefix(message);
-            });
+            redis->subscribe_purges(
+                [store = shared.cache](const std::string& message) { TieredStore::apply_purge(*store, message); },
+                origin);
         }
+        app_store = std::make_unique<TieredStore>(*shared.cache, *redis, origin);
     }
     // The master forked us with every signal blocked: take ours on our own pipe, give the rest
     // their default actions back, then unblock, so a signal sent meanwhile is not lost.
@@ -224,7 +228,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     if (!runtime) {
         try {
             runtime = PythonRuntime::start(runtime_settings(config));
-            set_python_cache_store(shared.cache, redis.get());  // before the app: its settings may use the cache
+            set_python_cache_store(shared.cache, redis.get(), app_store.get());  // before the app: its settings may use the cache
             runtime->load_app();
         } catch (const AppLoadError& e) {
             log.error("Exception in worker process:\n{}", e.what());
@@ -232,7 +236,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
             return kWorkerBootError;
         }
     }
-    set_python_cache_store(shared.cache, redis.get());  // again: a --preload app had no Redis tier yet
+    set_python_cache_store(shared.cache, redis.get(), app_store.get());  // again: a --preload app had no Redis tier yet
     log.info("Booting worker with pid: {}", ::getpid());
 
     // The chain was validated by the master; here static indexes its files, Django's included.

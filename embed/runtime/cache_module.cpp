@@ -1,6 +1,8 @@
 // The `_gantry_cache` native module: the shared store's operations for Python, each one call with
-// the GIL held (they take microseconds; releasing and retaking the GIL would cost as much). Each
-// entry point Python calls makes its GilHeld token, and the helpers take it.
+// the GIL held (they take microseconds; releasing and retaking the GIL would cost as much), and
+// `_gantry_cache.tiered`, the same operations reaching the Redis tier too, whose round trips run
+// with the GIL released. Each entry point Python calls makes its GilHeld token, and the helpers
+// take it.
 #include "embed/runtime/cache_binding.hpp"
 
 #include <chrono>
@@ -19,12 +21,40 @@ namespace gantry {
 
 namespace {
 
-KeyValueStore* g_store = nullptr;
+KeyValueStore* g_store = nullptr;    // the server's shared store: calls take microseconds
+KeyValueStore* g_tiered = nullptr;   // that store with the Redis tier behind it, or null
 PurgeBroadcaster* g_purge = nullptr;
 
-KeyValueStore* store_or_raise(GilHeld&) {
-    if (!g_store) PyErr_SetString(PyExc_RuntimeError, "gantry's shared cache is not available in this process");
-    return g_store;
+// Which store a module function works on. `shared`: the module's own functions, on the server's
+// shared store (purges, stats, raw use). `tiers`: the `tiered` object Django's backend uses, the
+// shared store and, when the server has one, Redis behind it.
+enum class Reach { shared, tiers };
+
+// A store and whether its calls may block on the network: those run with the GIL released, the
+// shared store's keep it (releasing and retaking the GIL would cost as much as the call).
+struct Target {
+    KeyValueStore* store = nullptr;
+    bool blocks = false;
+};
+
+template <Reach R>
+Target target_or_raise(GilHeld&) {
+    if (!g_store) {
+        PyErr_SetString(PyExc_RuntimeError, "gantry's shared cache is not available in this process");
+        return {};
+    }
+    if (R == Reach::tiers && g_tiered) return {g_tiered, true};
+    return {g_store, false};
+}
+
+// Runs `call(store)`, with the GIL released when the store may block (a Redis round trip). The
+// arguments it reads must stay valid without the GIL: views into immutable str/bytes objects
+// the caller holds, or C++ copies.
+template <class Call>
+auto call_store(GilHeld& gil, const Target& t, Call&& call) {
+    if (!t.blocks) return call(*t.store);
+    GilReleased released(gil);
+    return call(*t.store);
 }
 
 bool view_of(GilHeld&, PyObject* obj, std::string_view& out, const char* what) {
@@ -56,111 +86,210 @@ bool ttl_of(GilHeld&, PyObject* obj, KeyValueStore::Ttl& ttl) {
     return true;
 }
 
-PyObject* cache_get(PyObject*, PyObject* key_obj) {
-    GilHeld gil = GilHeld::from_python_call();
-    KeyValueStore* store = store_or_raise(gil);
-    std::string_view key;
-    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
-    thread_local KeyValueStore::Value value;  // reused: the hit path allocates only the bytes object
-    if (!store->get_into(key, value)) Py_RETURN_NONE;
+PyObject* item_of(GilHeld&, const KeyValueStore::Value& value) {
     py::Ref bytes(PyBytes_FromStringAndSize(value.bytes.data(), static_cast<Py_ssize_t>(value.bytes.size())));
     if (!bytes) return nullptr;
     return Py_BuildValue("(NI)", bytes.release(), static_cast<unsigned>(value.flags));
 }
 
+// The shared store first, with the GIL held: a hit there never waits for the network. A miss
+// asks the tiers (Redis, without the GIL) when there are any.
+bool get_two_tier(GilHeld& gil, const Target& t, std::string_view key, KeyValueStore::Value& value) {
+    if (g_store->get_into(key, value)) return true;
+    if (!t.blocks) return false;
+    return call_store(gil, t, [&](KeyValueStore& s) { return s.get_into(key, value); });
+}
+
+template <Reach R>
+PyObject* cache_get(PyObject*, PyObject* key_obj) {
+    GilHeld gil = GilHeld::from_python_call();
+    Target t = target_or_raise<R>(gil);
+    std::string_view key;
+    if (!t.store || !view_of(gil, key_obj, key, "key")) return nullptr;
+    thread_local KeyValueStore::Value value;  // reused: the hit path allocates only the bytes object
+    if (!get_two_tier(gil, t, key, value)) Py_RETURN_NONE;
+    return item_of(gil, value);
+}
+
+template <Reach R>
 PyObject* store_call(GilHeld& gil, PyObject* args, bool only_add) {
     PyObject *key_obj, *value_obj, *ttl_obj;
     unsigned int flags = 0;
     if (!PyArg_ParseTuple(args, "OOIO", &key_obj, &value_obj, &flags, &ttl_obj)) return nullptr;
-    KeyValueStore* store = store_or_raise(gil);
+    Target t = target_or_raise<R>(gil);
     std::string_view key, value;
     KeyValueStore::Ttl ttl;
-    if (!store || !view_of(gil, key_obj, key, "key") || !view_of(gil, value_obj, value, "value") || !ttl_of(gil, ttl_obj, ttl))
+    if (!t.store || !view_of(gil, key_obj, key, "key") || !view_of(gil, value_obj, value, "value") ||
+        !ttl_of(gil, ttl_obj, ttl))
         return nullptr;
-    bool ok = only_add ? store->add(key, value, flags, ttl) : store->set(key, value, flags, ttl);
+    bool ok = call_store(gil, t, [&](KeyValueStore& s) {
+        return only_add ? s.add(key, value, flags, ttl) : s.set(key, value, flags, ttl);
+    });
     return PyBool_FromLong(ok);
 }
 
+template <Reach R>
 PyObject* cache_set(PyObject*, PyObject* args) {
     GilHeld gil = GilHeld::from_python_call();
-    return store_call(gil, args, false);
+    return store_call<R>(gil, args, false);
 }
+template <Reach R>
 PyObject* cache_add(PyObject*, PyObject* args) {
     GilHeld gil = GilHeld::from_python_call();
-    return store_call(gil, args, true);
+    return store_call<R>(gil, args, true);
 }
 
+template <Reach R>
 PyObject* cache_delete(PyObject*, PyObject* key_obj) {
     GilHeld gil = GilHeld::from_python_call();
-    KeyValueStore* store = store_or_raise(gil);
+    Target t = target_or_raise<R>(gil);
     std::string_view key;
-    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
-    return PyBool_FromLong(store->erase(key));
+    if (!t.store || !view_of(gil, key_obj, key, "key")) return nullptr;
+    return PyBool_FromLong(call_store(gil, t, [&](KeyValueStore& s) { return s.erase(key); }));
 }
 
+template <Reach R>
 PyObject* cache_contains(PyObject*, PyObject* key_obj) {
     GilHeld gil = GilHeld::from_python_call();
-    KeyValueStore* store = store_or_raise(gil);
+    Target t = target_or_raise<R>(gil);
     std::string_view key;
-    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
-    return PyBool_FromLong(store->contains(key));
+    if (!t.store || !view_of(gil, key_obj, key, "key")) return nullptr;
+    if (g_store->contains(key)) Py_RETURN_TRUE;
+    if (!t.blocks) Py_RETURN_FALSE;
+    return PyBool_FromLong(call_store(gil, t, [&](KeyValueStore& s) { return s.contains(key); }));
 }
 
+template <Reach R>
 PyObject* cache_touch(PyObject*, PyObject* args) {
     GilHeld gil = GilHeld::from_python_call();
     PyObject *key_obj, *ttl_obj;
     if (!PyArg_ParseTuple(args, "OO", &key_obj, &ttl_obj)) return nullptr;
-    KeyValueStore* store = store_or_raise(gil);
+    Target t = target_or_raise<R>(gil);
     std::string_view key;
     KeyValueStore::Ttl ttl;
-    if (!store || !view_of(gil, key_obj, key, "key") || !ttl_of(gil, ttl_obj, ttl)) return nullptr;
-    return PyBool_FromLong(store->touch(key, ttl));
+    if (!t.store || !view_of(gil, key_obj, key, "key") || !ttl_of(gil, ttl_obj, ttl)) return nullptr;
+    return PyBool_FromLong(call_store(gil, t, [&](KeyValueStore& s) { return s.touch(key, ttl); }));
 }
 
+template <Reach R>
 PyObject* cache_incr(PyObject*, PyObject* args) {
     GilHeld gil = GilHeld::from_python_call();
     PyObject* key_obj;
     long long delta = 1;
     if (!PyArg_ParseTuple(args, "OL", &key_obj, &delta)) return nullptr;
-    KeyValueStore* store = store_or_raise(gil);
+    Target t = target_or_raise<R>(gil);
     std::string_view key;
-    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
-    auto result = store->incr(key, delta);
+    if (!t.store || !view_of(gil, key_obj, key, "key")) return nullptr;
+    auto result = call_store(gil, t, [&](KeyValueStore& s) { return s.incr(key, delta); });
     if (!result) Py_RETURN_NONE;
     return PyLong_FromLongLong(*result);
 }
 
 // Seconds left (a float), None for never, or -1.0 when absent.
+template <Reach R>
 PyObject* cache_ttl(PyObject*, PyObject* key_obj) {
     GilHeld gil = GilHeld::from_python_call();
-    KeyValueStore* store = store_or_raise(gil);
+    Target t = target_or_raise<R>(gil);
     std::string_view key;
-    if (!store || !view_of(gil, key_obj, key, "key")) return nullptr;
+    if (!t.store || !view_of(gil, key_obj, key, "key")) return nullptr;
     thread_local KeyValueStore::Value value;
-    if (!store->get_into(key, value)) return PyFloat_FromDouble(-1.0);
+    if (!get_two_tier(gil, t, key, value)) return PyFloat_FromDouble(-1.0);
     if (!value.expires) Py_RETURN_NONE;
     auto left = std::chrono::duration<double>(*value.expires - KeyValueStore::Clock::now()).count();
     return PyFloat_FromDouble(left > 0 ? left : 0.0);
 }
 
+template <Reach R>
 PyObject* cache_erase_prefix(PyObject*, PyObject* prefix_obj) {
     GilHeld gil = GilHeld::from_python_call();
-    KeyValueStore* store = store_or_raise(gil);
+    Target t = target_or_raise<R>(gil);
     std::string_view prefix;
-    if (!store || !view_of(gil, prefix_obj, prefix, "prefix")) return nullptr;
-    return PyLong_FromSize_t(store->erase_prefix(prefix));
+    if (!t.store || !view_of(gil, prefix_obj, prefix, "prefix")) return nullptr;
+    return PyLong_FromSize_t(call_store(gil, t, [&](KeyValueStore& s) { return s.erase_prefix(prefix); }));
 }
 
+// A list of str or bytes, copied: the list may change while the GIL is released.
+bool strings_of(GilHeld& gil, PyObject* list, std::vector<std::string>& out, const char* what) {
+    py::Ref seq(PySequence_Fast(list, "expected a list"));
+    if (!seq) return false;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq.get());
+    out.reserve(static_cast<std::size_t>(n));
+    for (Py_ssize_t i = 0; i < n; ++i) {
+        std::string_view text;
+        if (!view_of(gil, PySequence_Fast_GET_ITEM(seq.get(), i), text, what)) return false;
+        out.emplace_back(text);
+    }
+    return true;
+}
+
+// get_many([key, ...]) -> [(bytes, flags) or None, ...]: one Redis round trip for the misses.
+template <Reach R>
+PyObject* cache_get_many(PyObject*, PyObject* keys_obj) {
+    GilHeld gil = GilHeld::from_python_call();
+    Target t = target_or_raise<R>(gil);
+    std::vector<std::string> keys;
+    if (!t.store || !strings_of(gil, keys_obj, keys, "key")) return nullptr;
+    std::vector<std::optional<KeyValueStore::Value>> values;
+    call_store(gil, t, [&](KeyValueStore& s) { s.get_many(keys, values); });
+    py::Ref list(PyList_New(static_cast<Py_ssize_t>(values.size())));
+    if (!list) return nullptr;
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        PyObject* item = values[i] ? item_of(gil, *values[i]) : Py_NewRef(Py_None);
+        if (!item) return nullptr;
+        PyList_SET_ITEM(list.get(), static_cast<Py_ssize_t>(i), item);
+    }
+    return list.release();
+}
+
+// set_many([(key, value, flags, ttl), ...]) -> how many were stored.
+template <Reach R>
+PyObject* cache_set_many(PyObject*, PyObject* entries_obj) {
+    GilHeld gil = GilHeld::from_python_call();
+    Target t = target_or_raise<R>(gil);
+    if (!t.store) return nullptr;
+    py::Ref seq(PySequence_Fast(entries_obj, "set_many takes a list of (key, value, flags, ttl)"));
+    if (!seq) return nullptr;
+    std::vector<KeyValueStore::Item> entries(static_cast<std::size_t>(PySequence_Fast_GET_SIZE(seq.get())));
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+        PyObject *key_obj, *value_obj, *ttl_obj;
+        unsigned int flags = 0;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq.get(), static_cast<Py_ssize_t>(i)), "OOIO", &key_obj,
+                              &value_obj, &flags, &ttl_obj))
+            return nullptr;
+        std::string_view key, value;
+        if (!view_of(gil, key_obj, key, "key") || !view_of(gil, value_obj, value, "value") ||
+            !ttl_of(gil, ttl_obj, entries[i].ttl))
+            return nullptr;
+        entries[i].key.assign(key);
+        entries[i].value.assign(value);
+        entries[i].flags = flags;
+    }
+    return PyLong_FromSize_t(call_store(gil, t, [&](KeyValueStore& s) { return s.set_many(entries); }));
+}
+
+// delete_many([key, ...]) -> how many were present.
+template <Reach R>
+PyObject* cache_delete_many(PyObject*, PyObject* keys_obj) {
+    GilHeld gil = GilHeld::from_python_call();
+    Target t = target_or_raise<R>(gil);
+    std::vector<std::string> keys;
+    if (!t.store || !strings_of(gil, keys_obj, keys, "key")) return nullptr;
+    return PyLong_FromSize_t(call_store(gil, t, [&](KeyValueStore& s) { return s.erase_many(keys); }));
+}
+
+template <Reach R>
 PyObject* cache_stats(PyObject*, PyObject*) {
     GilHeld gil = GilHeld::from_python_call();
-    KeyValueStore* store = store_or_raise(gil);
-    if (!store) return nullptr;
-    KeyValueStats s = store->stats();
+    Target t = target_or_raise<R>(gil);
+    if (!t.store) return nullptr;
+    KeyValueStats s = t.store->stats();
     return Py_BuildValue("{sKsKsKsKsKsKsK}", "entries", (unsigned long long)s.entries, "bytes_used",
                          (unsigned long long)s.bytes_used, "capacity", (unsigned long long)s.capacity, "hits",
                          (unsigned long long)s.hits, "misses", (unsigned long long)s.misses, "evictions",
                          (unsigned long long)s.evictions, "wipes", (unsigned long long)s.wipes);
 }
+
+PyObject* tiered_redis(PyObject*, PyObject*) { return PyBool_FromLong(g_tiered != nullptr); }
 
 PyObject* cache_available(PyObject*, PyObject*) { return PyBool_FromLong(g_store != nullptr); }
 
@@ -297,12 +426,12 @@ PyObject* core_get(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
         if (at < 0) return PyErr_Format(PyExc_TypeError, "get() got an unexpected keyword argument '%s'", name);
         slots[at] = args[nargs + i];
     }
-    KeyValueStore* store = store_or_raise(gil);
-    if (!store) return nullptr;
+    Target t = target_or_raise<Reach::tiers>(gil);
+    if (!t.store) return nullptr;
     thread_local std::string key;
     if (!make_key(gil, c, slots[0], slots[2], key)) return nullptr;
     thread_local KeyValueStore::Value value;
-    if (!store->get_into(key, value)) return Py_NewRef(slots[1]);
+    if (!get_two_tier(gil, t, key, value)) return Py_NewRef(slots[1]);
     const auto& b = value.bytes;
     switch (value.flags) {
     case kStr: return PyUnicode_DecodeUTF8(b.data(), static_cast<Py_ssize_t>(b.size()), "strict");
@@ -336,8 +465,8 @@ PyObject* core_set(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
         slots[at] = args[nargs + i];
     }
     if (!slots[0] || !slots[1]) return PyErr_Format(PyExc_TypeError, "set() needs a key and a value");
-    KeyValueStore* store = store_or_raise(gil);
-    if (!store) return nullptr;
+    Target t = target_or_raise<Reach::tiers>(gil);
+    if (!t.store) return nullptr;
     thread_local std::string key;
     if (!make_key(gil, c, slots[0], slots[3], key)) return nullptr;
 
@@ -345,7 +474,7 @@ PyObject* core_set(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
     KeyValueStore::Ttl ttl;
     if (!ttl_of(gil, timeout, ttl)) return nullptr;
     if (ttl && ttl->count() <= 0) {  // Django: a timeout of 0 or less means "expire now"
-        store->erase(key);
+        call_store(gil, t, [&](KeyValueStore& s) { return s.erase(key); });
         Py_RETURN_NONE;
     }
     PyObject* v = slots[1];
@@ -378,7 +507,9 @@ PyObject* core_set(PyObject* self, PyObject* const* args, Py_ssize_t nargs, PyOb
             kind = kPickled;
         }
     }
-    store->set(key, bytes, kind, ttl);  // too large for the store: the key is simply absent
+    // Too large for the store: the key is simply absent. `bytes` views `v` or `owned`, both
+    // held here, so it stays valid while a Redis round trip runs without the GIL.
+    call_store(gil, t, [&](KeyValueStore& s) { return s.set(key, bytes, kind, ttl); });
     Py_RETURN_NONE;
 }
 
@@ -401,28 +532,60 @@ PyType_Slot core_slots[] = {
 
 PyType_Spec core_spec = {"_gantry_cache.BackendCore", sizeof(BackendCore), 0, Py_TPFLAGS_DEFAULT, core_slots};
 
+// The module's own functions: the server's shared store (purges, stats, raw use).
 PyMethodDef methods[] = {
     {"available", cache_available, METH_NOARGS, "available(): whether this process has the server's store"},
-    {"get", cache_get, METH_O, "get(key) -> (bytes, flags) or None"},
-    {"set", cache_set, METH_VARARGS, "set(key, value, flags, ttl_seconds_or_None) -> stored"},
-    {"add", cache_add, METH_VARARGS, "add(key, value, flags, ttl_seconds_or_None) -> stored (only if absent)"},
-    {"delete", cache_delete, METH_O, "delete(key) -> existed"},
-    {"contains", cache_contains, METH_O, "contains(key) -> bool"},
-    {"touch", cache_touch, METH_VARARGS, "touch(key, ttl_seconds_or_None) -> existed"},
-    {"incr", cache_incr, METH_VARARGS, "incr(key, delta) -> new int, or None if absent or not an integer"},
-    {"ttl", cache_ttl, METH_O, "ttl(key) -> seconds left, None for never, -1.0 if absent"},
-    {"erase_prefix", cache_erase_prefix, METH_O, "erase_prefix(prefix) -> number removed"},
-    {"stats", cache_stats, METH_NOARGS, "stats() -> dict"},
+    {"get", cache_get<Reach::shared>, METH_O, "get(key) -> (bytes, flags) or None"},
+    {"set", cache_set<Reach::shared>, METH_VARARGS, "set(key, value, flags, ttl_seconds_or_None) -> stored"},
+    {"add", cache_add<Reach::shared>, METH_VARARGS, "add(key, value, flags, ttl_seconds_or_None) -> stored (only if absent)"},
+    {"delete", cache_delete<Reach::shared>, METH_O, "delete(key) -> existed"},
+    {"contains", cache_contains<Reach::shared>, METH_O, "contains(key) -> bool"},
+    {"touch", cache_touch<Reach::shared>, METH_VARARGS, "touch(key, ttl_seconds_or_None) -> existed"},
+    {"incr", cache_incr<Reach::shared>, METH_VARARGS, "incr(key, delta) -> new int, or None if absent or not an integer"},
+    {"ttl", cache_ttl<Reach::shared>, METH_O, "ttl(key) -> seconds left, None for never, -1.0 if absent"},
+    {"erase_prefix", cache_erase_prefix<Reach::shared>, METH_O, "erase_prefix(prefix) -> number removed"},
+    {"get_many", cache_get_many<Reach::shared>, METH_O, "get_many([key, ...]) -> [(bytes, flags) or None, ...]"},
+    {"set_many", cache_set_many<Reach::shared>, METH_O, "set_many([(key, value, flags, ttl), ...]) -> number stored"},
+    {"delete_many", cache_delete_many<Reach::shared>, METH_O, "delete_many([key, ...]) -> number present"},
+    {"stats", cache_stats<Reach::shared>, METH_NOARGS, "stats() -> dict"},
     {"publish_purge", cache_publish_purge, METH_O, "publish_purge([\"=key\" or prefix, ...]) -> Redis keys removed"},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+// `_gantry_cache.tiered`: the same operations on the shared store with, when the server has a
+// Redis tier, Redis behind it (what Django's GantryCache uses). Without a tier, the shared store.
+PyMethodDef tiered_methods[] = {
+    {"redis", tiered_redis, METH_NOARGS, "redis(): whether a Redis tier is behind the shared store"},
+    {"get", cache_get<Reach::tiers>, METH_O, "get(key) -> (bytes, flags) or None"},
+    {"set", cache_set<Reach::tiers>, METH_VARARGS, "set(key, value, flags, ttl_seconds_or_None) -> stored"},
+    {"add", cache_add<Reach::tiers>, METH_VARARGS, "add(key, value, flags, ttl_seconds_or_None) -> stored (only if absent)"},
+    {"delete", cache_delete<Reach::tiers>, METH_O, "delete(key) -> existed"},
+    {"contains", cache_contains<Reach::tiers>, METH_O, "contains(key) -> bool"},
+    {"touch", cache_touch<Reach::tiers>, METH_VARARGS, "touch(key, ttl_seconds_or_None) -> existed"},
+    {"incr", cache_incr<Reach::tiers>, METH_VARARGS, "incr(key, delta) -> new int, or None if absent or not an integer"},
+    {"ttl", cache_ttl<Reach::tiers>, METH_O, "ttl(key) -> seconds left, None for never, -1.0 if absent"},
+    {"erase_prefix", cache_erase_prefix<Reach::tiers>, METH_O, "erase_prefix(prefix) -> number removed"},
+    {"get_many", cache_get_many<Reach::tiers>, METH_O, "get_many([key, ...]) -> [(bytes, flags) or None, ...]"},
+    {"set_many", cache_set_many<Reach::tiers>, METH_O, "set_many([(key, value, flags, ttl), ...]) -> number stored"},
+    {"delete_many", cache_delete_many<Reach::tiers>, METH_O, "delete_many([key, ...]) -> number present"},
+    {"stats", cache_stats<Reach::tiers>, METH_NOARGS, "stats() -> dict (the shared store's)"},
     {nullptr, nullptr, 0, nullptr},
 };
 
 PyModuleDef module = {PyModuleDef_HEAD_INIT, "_gantry_cache", "the server's shared cache store", -1,
                       methods, nullptr, nullptr, nullptr, nullptr};
+PyModuleDef tiered_module = {PyModuleDef_HEAD_INIT, "_gantry_cache.tiered",
+                             "the shared store with the server's Redis tier behind it", -1,
+                             tiered_methods, nullptr, nullptr, nullptr, nullptr};
 
 PyObject* init_module() {
     py::Ref m(PyModule_Create(&module));
     if (!m) return nullptr;
+    PyObject* tiered = PyModule_Create(&tiered_module);
+    if (!tiered || PyModule_AddObject(m.get(), "tiered", tiered) < 0) {
+        Py_XDECREF(tiered);
+        return nullptr;
+    }
     PyObject* core = PyType_FromSpec(&core_spec);
     if (!core || PyModule_AddObject(m.get(), "BackendCore", core) < 0) {
         Py_XDECREF(core);
@@ -433,9 +596,10 @@ PyObject* init_module() {
 
 }  // namespace
 
-void set_python_cache_store(KeyValueStore* store, PurgeBroadcaster* purge) {
+void set_python_cache_store(KeyValueStore* store, PurgeBroadcaster* purge, KeyValueStore* tiered) {
     g_store = store;
     g_purge = purge;
+    g_tiered = store ? tiered : nullptr;
 }
 
 bool register_cache_module() { return PyImport_AppendInittab("_gantry_cache", &init_module) == 0; }

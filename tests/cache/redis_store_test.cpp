@@ -2,9 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include <netinet/in.h>
-#include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,68 +10,22 @@
 #include <string>
 #include <thread>
 
+#include "tests/cache/redis_test_server.hpp"
+
 namespace gantry {
 namespace {
 
 using namespace std::chrono_literals;
 
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
-// A real redis-server on loopback, started and stopped by the test.
-class RedisServer {
-public:
-    explicit RedisServer(int port) : port_(port) { start(); }
-    ~RedisServer() { stop(); }
-    void start() {
-        pid_ = ::fork();
-        if (pid_ == 0) {
-            std::string port = std::to_string(port_);
-            ::execlp("redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--save", "",
-                     "--appendonly", "no", "--loglevel", "warning", "--enable-debug-command", "local",
-                     static_cast<char*>(nullptr));
-            ::_exit(127);
-        }
-        RedisSettings s;
-        s.port = port_;
-        for (int i = 0; i < 200; ++i) {  // until it answers
-            RedisStore probe(s);
-            if (probe.set("probe", "1", std::nullopt)) return;
-            std::this_thread::sleep_for(20ms);
-        }
-        throw std::runtime_error("redis-server did not start (is it installed?)");
-    }
-    void stop() {
-        if (pid_ > 0) {
-            ::kill(pid_, SIGKILL);
-            ::waitpid(pid_, nullptr, 0);
-            pid_ = -1;
-        }
-    }
-
-private:
-    int port_;
-    pid_t pid_ = -1;
-};
-
 class RedisStoreTest : public ::testing::Test {
 protected:
     void SetUp() override {
-        settings_.port = free_port();
-        server_ = std::make_unique<RedisServer>(settings_.port);
+        settings_.port = test::free_port();
+        server_ = std::make_unique<test::RedisServer>(settings_.port);
         settings_.open_for = 300ms;
     }
     RedisSettings settings_;
-    std::unique_ptr<RedisServer> server_;
+    std::unique_ptr<test::RedisServer> server_;
 };
 
 TEST_F(RedisStoreTest, SetGetEraseWithTtl) {

@@ -280,7 +280,8 @@ def test_a_page_never_cached_is_not_serialised(start_server):
     assert time.monotonic() - start < 1.5  # in parallel, not one after another (4 x 0.5 s)
 
 
-def test_stale_while_revalidate_serves_stale_while_one_request_refreshes(start_server):
+def test_stale_while_revalidate_serves_stale_to_all_while_the_page_refreshes(start_server):
+    # The refresh runs in the background (tests/e2e/test_cache_refresh.py shows no client waits on it).
     s = start_server("cache_app:app", *CHAIN, workers=2)
     path = "/page/swr?cc=max-age=2,stale-while-revalidate=30&sleep=0.5"
     _, _, first = fetch(s, path)
@@ -288,12 +289,10 @@ def test_stale_while_revalidate_serves_stale_while_one_request_refreshes(start_s
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda _: fetch(s, path, timeout=20), range(4)))
     timings = [h["server-timing"] for _, h, _ in results]
-    assert sum('desc="revalidate"' in t for t in timings) == 1, timings
-    assert sum('desc="stale"' in t for t in timings) == 3, timings
-    stale = [ident(b) for (_, h, b) in results if 'desc="stale"' in h["server-timing"]]
-    assert set(stale) == {ident(first)}
-    _, h, after = fetch(s, path)
-    assert 'desc="hit"' in h["server-timing"] and ident(after) != ident(first)  # the refreshed copy
+    assert sum('desc="stale"' in t for t in timings) == 4, timings
+    assert {ident(b) for (_, _, b) in results} == {ident(first)}
+    after = until(lambda: (lambda r: r if ident(r[2]) != ident(first) else None)(fetch(s, path)), timeout=10)
+    assert after and 'desc="hit"' in after[1]["server-timing"]  # the refreshed copy
 
 
 # ---- the Redis tier: two servers sharing one real redis-server ---------------------------------

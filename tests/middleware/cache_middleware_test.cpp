@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <ctime>
+
+#include "cache/cache_key.hpp"
+#include "cache/cached_response.hpp"
 #include "cache/shared_store.hpp"
 
 namespace gantry {
@@ -45,6 +49,26 @@ protected:
         return out;
     }
     static ResponseHead ok(std::vector<HttpHeader> headers) { return ResponseHead{200, "OK", std::move(headers)}; }
+
+    // Ages the stored copy of `target` (no Vary, no coding) by 70 s: a max-age of 60 has passed,
+    // a stale-while-revalidate of 30 has not.
+    void make_stale(const std::string& target) {
+        std::string key = CacheKey(get(target), "example.com").variant_key({}, "");
+        auto stored = store_.get(key);
+        ASSERT_TRUE(stored);
+        auto entry = CachedResponse::parse(stored->bytes);
+        ASSERT_TRUE(entry);
+        for (std::time_t* t : {&entry->stored_at, &entry->fresh_until, &entry->stale_while_revalidate_until,
+                               &entry->stale_if_error_until})
+            *t -= 70;
+        ASSERT_TRUE(store_.set(key, entry->serialize(), 0, std::chrono::seconds(60)));
+    }
+    static std::string timing_of(RequestContext& ctx) {
+        for (const auto& m : ctx.server_timing())
+            if (m.name == "cache") return m.description;
+        return {};
+    }
+    static inline const std::vector<HttpHeader> kSwr = {{"Cache-Control", "max-age=60, stale-while-revalidate=30"}};
 };
 
 TEST_F(CacheMiddlewareTest, StoresWhatDeclaresALifetimeAndAnswersTheNextOne) {
@@ -102,6 +126,104 @@ TEST_F(CacheMiddlewareTest, TheLockGoesWithTheRequestHoweverItEnds) {
     HttpRequest r = get("/l");
     RequestContext ctx(r);
     EXPECT_EQ(cache_.on_request(ctx), Flow::next);  // not left waiting for a fetch that ended
+}
+
+TEST_F(CacheMiddlewareTest, WithinStaleWhileRevalidateEveryRequestGetsTheStaleCopyAndOneRefreshIsAskedFor) {
+    run(get("/s"), ok(kSwr), "v1");
+    make_stale("/s");
+    HttpRequest first_request = get("/s");
+    RequestContext first(first_request);
+    ASSERT_EQ(cache_.on_request(first), Flow::respond);  // the lock's winner gets the stale copy too...
+    EXPECT_EQ(first.answer_body(), "v1");
+    EXPECT_EQ(timing_of(first), "stale");
+    EXPECT_TRUE(first.background_refresh_requested());  // ...and asks for the refresh
+    HttpRequest second_request = get("/s");
+    RequestContext second(second_request);
+    ASSERT_EQ(cache_.on_request(second), Flow::respond);
+    EXPECT_EQ(second.answer_body(), "v1");
+    EXPECT_EQ(timing_of(second), "stale");
+    EXPECT_FALSE(second.background_refresh_requested());  // one refresh: the first holds the lock
+
+    // The refresh: its own context, with the first's state (the lock); it goes to the app.
+    HttpRequest refresh_request = get("/s");
+    RequestContext refresh(refresh_request, first);
+    EXPECT_TRUE(refresh.is_background_refresh());
+    ASSERT_EQ(cache_.on_request(refresh), Flow::next);
+    EXPECT_FALSE(refresh.answered());
+    auto during = run(get("/s"), ok({}), "not called");
+    EXPECT_EQ(during.body, "v1");  // still stale, still no second refresh (the lock went with it)
+    EXPECT_EQ(during.timing, "stale");
+    ResponseHead head = ok(kSwr);
+    std::string body = "v2";
+    cache_.on_response(refresh, head, &body);  // stored as for a miss
+    EXPECT_EQ(body, "v2");
+    auto after = run(get("/s"), ok({}), "not called");
+    EXPECT_EQ(after.body, "v2");
+    EXPECT_EQ(after.timing, "hit");
+}
+
+TEST_F(CacheMiddlewareTest, OnlyTheLocksWinnerAsksForARefresh) {
+    run(get("/o"), ok(kSwr), "v1");
+    make_stale("/o");
+    HttpRequest a_request = get("/o");
+    RequestContext a(a_request);
+    ASSERT_EQ(cache_.on_request(a), Flow::respond);
+    EXPECT_TRUE(a.background_refresh_requested());
+    for (int i = 0; i < 3; ++i) {
+        HttpRequest r = get("/o");
+        RequestContext ctx(r);
+        ASSERT_EQ(cache_.on_request(ctx), Flow::respond);
+        EXPECT_FALSE(ctx.background_refresh_requested());
+    }
+}
+
+TEST_F(CacheMiddlewareTest, ARefreshThatNeverRunsOrFailsLetsTheLockGoAndKeepsTheStaleCopy) {
+    run(get("/f"), ok(kSwr), "v1");
+    make_stale("/f");
+    {
+        HttpRequest r = get("/f");
+        RequestContext ctx(r);
+        ASSERT_EQ(cache_.on_request(ctx), Flow::respond);
+        EXPECT_TRUE(ctx.background_refresh_requested());
+    }  // no refresh made (the queue was full): the lock goes with the request
+    {
+        HttpRequest r = get("/f");
+        RequestContext ctx(r);
+        ASSERT_EQ(cache_.on_request(ctx), Flow::respond);
+        ASSERT_TRUE(ctx.background_refresh_requested());  // the next one may refresh
+        HttpRequest copy = get("/f");
+        RequestContext refresh(copy, ctx);
+        ASSERT_EQ(cache_.on_request(refresh), Flow::next);
+    }  // the refresh failed (the app raised): no on_response, its context is dropped
+    HttpRequest r = get("/f");
+    RequestContext ctx(r);
+    ASSERT_EQ(cache_.on_request(ctx), Flow::respond);
+    EXPECT_EQ(ctx.answer_body(), "v1");  // the stale copy stays
+    EXPECT_TRUE(ctx.background_refresh_requested());  // and the next refresh may run
+}
+
+TEST_F(CacheMiddlewareTest, ARefreshIsNeverAnsweredFromTheStore) {
+    run(get("/r"), ok({{"Cache-Control", "max-age=60"}}), "v1");
+    EXPECT_EQ(run(get("/r"), ok({}), "x").flow, Flow::respond);  // fresh: a hit
+    HttpRequest original = get("/r");
+    RequestContext asked(original);
+    HttpRequest copy = get("/r");
+    RequestContext refresh(copy, asked);
+    EXPECT_EQ(cache_.on_request(refresh), Flow::next);
+    ResponseHead head = ok({{"Cache-Control", "max-age=60"}});
+    std::string body = "v2";
+    cache_.on_response(refresh, head, &body);
+    EXPECT_EQ(run(get("/r"), ok({}), "x").body, "v2");
+}
+
+TEST_F(CacheMiddlewareTest, PastStaleWhileRevalidateAMissStillFetchesInTheRequest) {
+    run(get("/e"), ok({{"Cache-Control", "max-age=60"}}), "v1");  // no stale-while-revalidate
+    make_stale("/e");
+    HttpRequest r = get("/e");
+    RequestContext ctx(r);
+    EXPECT_EQ(cache_.on_request(ctx), Flow::next);
+    EXPECT_FALSE(ctx.background_refresh_requested());
+    EXPECT_EQ(timing_of(ctx), "miss");
 }
 
 TEST(CacheFactory, ReadsItsOptionsAndNeedsAStore) {

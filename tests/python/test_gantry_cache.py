@@ -2,8 +2,10 @@
 BaseCacheTests) check a backend, with Debian's Django 3.2.
 
 Run with plain python3 it exercises the process-local stand-in store. The same file runs inside
-the server (tests/e2e/test_cache_backend.py), where GANTRY_EXPECT_SHARED_STORE=1 makes it insist on
-the server's shared store, so the same semantics are checked on the native path.
+the server (tests/e2e/test_cache.py), where GANTRY_EXPECT_SHARED_STORE=1 makes it insist on
+the server's shared store, so the same semantics are checked on the native path; and inside a
+server started with --cache redis:// (GANTRY_EXPECT_REDIS_TIER=1), where every operation also goes
+through Redis.
 """
 import os
 import sys
@@ -42,6 +44,7 @@ def test_store_is_the_expected_one():
     assert (type(c.get).__name__ == "builtin_function_or_method") == expect_shared
     custom = make(KEY_FUNCTION=lambda key, prefix, version: key)
     assert type(custom.get).__name__ == "method"
+    assert gantry_cache.has_redis_tier() == (os.environ.get("GANTRY_EXPECT_REDIS_TIER") == "1")
 
 
 def test_simple(cache):

@@ -7,6 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <cctype>
+#include <mutex>
+#include <thread>
+#include <vector>
 #include <stdexcept>
 #include <string>
 
@@ -88,13 +91,14 @@ struct Served {
     std::atomic<int> logged_status{0};
     std::unique_ptr<HttpServer> server;
 
-    explicit Served(std::string health_path = {}, const Pipeline* pipeline = nullptr) {
+    explicit Served(std::string health_path = {}, const Pipeline* pipeline = nullptr, std::size_t max_queue = 0) {
         BindAddress address;
         address.host = "127.0.0.1";
         sockets.push_back(open_listen_socket(address, 16));
         HttpServerSettings settings;
         settings.health_path = std::move(health_path);
         settings.pipeline = pipeline;
+        settings.max_queue = max_queue;
         settings.on_complete = [this](const CompletedExchange& done) {
             logged_status.store(done.status);
             logged.fetch_add(1);
@@ -103,7 +107,7 @@ struct Served {
         server->start();
     }
     ~Served() {
-        server->stop();
+        if (server) server->stop();
         close_listen_sockets(sockets, false);
     }
     std::uint16_t port() const { return sockets[0].address.port; }
@@ -174,6 +178,159 @@ TEST(HttpServer, AStreamRewriteThatSucceedsEndsTheStream) {
     Served<StreamTarget> s({}, &pipeline);
     std::string answer = exchange(s.port(), "GET /s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT_NE(answer.find("\r\n3\r\nONE\r\n3\r\nTWO\r\n5\r\nTHREE\r\n3\r\nEND\r\n0\r\n\r\n"), std::string::npos) << answer;
+}
+
+// Keeps every call until the test answers it, from the test's thread (as a Python thread would).
+class HeldTarget final : public AppDispatcher {
+public:
+    void dispatch(std::unique_ptr<AppCall> call) override {
+        std::lock_guard lock(mutex);
+        calls.push_back(std::move(call));
+    }
+    std::size_t waiting() const override {
+        std::lock_guard lock(mutex);
+        return calls.size();
+    }
+    std::size_t held() const { return waiting(); }
+    std::unique_ptr<AppCall> take() {
+        std::lock_guard lock(mutex);
+        auto call = std::move(calls.front());
+        calls.erase(calls.begin());
+        return call;
+    }
+    mutable std::mutex mutex;
+    std::vector<std::unique_ptr<AppCall>> calls;
+};
+
+// What the refresh middleware below saw, for the test to read.
+struct RefreshTrace {
+    std::atomic<int> states_alive{0};
+    std::atomic<int> refreshes_with_state{0};
+    std::atomic<int> refreshed{0};
+    std::mutex mutex;
+    std::string refreshed_body;
+};
+
+// Answers every request with "stale" and asks for a background refresh, whose response hook
+// records what the app answered, like the cache storing it. Its state, handed to the refresh,
+// counts itself (the cache's lock lives in such a state).
+class StaleThenRefresh final : public Middleware {
+public:
+    explicit StaleThenRefresh(RefreshTrace& trace) : trace_(trace) {}
+    std::string_view name() const override { return "stale"; }
+    Flow on_request(RequestContext& ctx) const override {
+        if (ctx.is_background_refresh()) {
+            if (ctx.state()) trace_.refreshes_with_state.fetch_add(1);
+            return Flow::next;
+        }
+        ctx.state() = std::make_unique<Counted>(trace_);
+        ctx.request_background_refresh();
+        ctx.respond(ResponseHead{200, "OK", {{"Content-Type", "text/plain"}}}, "stale");
+        return Flow::respond;
+    }
+    void on_response(RequestContext& ctx, ResponseHead& head, std::string* whole_body) const override {
+        if (!ctx.is_background_refresh() || !whole_body) return;
+        std::lock_guard lock(trace_.mutex);
+        trace_.refreshed_body = std::to_string(head.status) + " " + *whole_body;
+        trace_.refreshed.fetch_add(1);
+    }
+
+private:
+    struct Counted final : MiddlewareState {
+        explicit Counted(RefreshTrace& t) : trace(t) { trace.states_alive.fetch_add(1); }
+        ~Counted() override { trace.states_alive.fetch_sub(1); }
+        RefreshTrace& trace;
+    };
+    RefreshTrace& trace_;
+};
+
+// Polls until `done` (a generous bound: only a hang fails it).
+template <class Predicate>
+bool eventually(Predicate done) {
+    for (auto deadline = std::chrono::steady_clock::now() + 10s; std::chrono::steady_clock::now() < deadline;) {
+        if (done()) return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return done();
+}
+
+std::unique_ptr<Pipeline> refresh_pipeline(RefreshTrace& trace) {
+    std::vector<std::unique_ptr<const Middleware>> chain;
+    chain.push_back(std::make_unique<StaleThenRefresh>(trace));
+    return std::make_unique<Pipeline>(std::move(chain));
+}
+
+TEST(HttpServer, ABackgroundRefreshCallsTheAppOnceWithNoClientWaiting) {
+    RefreshTrace trace;
+    auto pipeline = refresh_pipeline(trace);
+    Served<HeldTarget> s({}, pipeline.get());
+    // Answered while the app call is still held: no client waits for it.
+    std::string answer = exchange(s.port(), "GET /p?x=1 HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"a\"\r\n"
+                                            "Connection: close\r\n\r\n");
+    EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+    EXPECT_NE(answer.find("\r\n\r\nstale"), std::string::npos) << answer;
+    ASSERT_TRUE(eventually([&] { return s.app.held() == 1; }));
+    EXPECT_EQ(trace.refreshes_with_state.load(), 1);  // the asking middleware's state came along
+    EXPECT_EQ(s.logged.load(), 1);                    // the client's exchange only
+    auto call = s.app.take();
+    EXPECT_EQ(call->request.method, "GET");
+    EXPECT_EQ(call->request.target, "/p?x=1");
+    EXPECT_EQ(call->request.find_header("If-None-Match"), nullptr);  // the whole page, not a 304
+    EXPECT_NE(call->request.find_header("Host"), nullptr);
+    EXPECT_EQ(trace.states_alive.load(), 1);  // held by the refresh while the app runs
+    std::thread app([&] { std::move(call->response).send_whole(ResponseHead{200, "OK", {}}, "fresh"); });
+    app.join();
+    ASSERT_TRUE(eventually([&] { return trace.refreshed.load() == 1 && trace.states_alive.load() == 0; }));
+    {
+        std::lock_guard lock(trace.mutex);
+        EXPECT_EQ(trace.refreshed_body, "200 fresh");
+    }
+    EXPECT_EQ(s.logged.load(), 1);  // the refresh writes no access-log line
+}
+
+TEST(HttpServer, AFailedBackgroundRefreshRunsNoResponseHookAndLetsItsStateGo) {
+    RefreshTrace trace;
+    auto pipeline = refresh_pipeline(trace);
+    Served<HeldTarget> s({}, pipeline.get());
+    exchange(s.port(), "GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    exchange(s.port(), "GET /q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(eventually([&] { return s.app.held() == 2; }));
+    auto failed = s.app.take();
+    auto errored = s.app.take();
+    std::move(failed->response).fail();                                        // the app raised
+    std::move(errored->response).send_whole(ResponseHead{503, "Unavailable", {}}, "down");  // a 5xx
+    ASSERT_TRUE(eventually([&] { return trace.states_alive.load() == 0; }));
+    EXPECT_EQ(trace.refreshed.load(), 0);
+}
+
+TEST(HttpServer, NoBackgroundRefreshWhenTheQueueIsFull) {
+    RefreshTrace trace;
+    auto pipeline = refresh_pipeline(trace);
+    Served<HeldTarget> s({}, pipeline.get(), 1);
+    exchange(s.port(), "GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(eventually([&] { return s.app.held() == 1; }));
+    std::string answer = exchange(s.port(), "GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_NE(answer.find("\r\n\r\nstale"), std::string::npos) << answer;  // the answer still goes out
+    ASSERT_TRUE(eventually([&] { return s.logged.load() == 2 && trace.states_alive.load() == 1; }));
+    EXPECT_EQ(s.app.held(), 1u);  // skipped: its state went with the request; the first one's is held
+    std::move(s.app.take()->response).fail();
+    ASSERT_TRUE(eventually([&] { return trace.states_alive.load() == 0; }));
+}
+
+TEST(HttpServer, ABackgroundRefreshAnsweredAfterTheServerStoppedIsDroppedSafely) {
+    RefreshTrace trace;
+    auto pipeline = refresh_pipeline(trace);
+    Served<HeldTarget> s({}, pipeline.get());
+    exchange(s.port(), "GET /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_TRUE(eventually([&] { return s.app.held() == 1; }));
+    s.server->stop();  // the worker's order: the I/O threads stop, then the app's calls finish
+    auto call = s.app.take();
+    std::move(call->response).send_whole(ResponseHead{200, "OK", {}}, "late");  // its job never runs
+    EXPECT_EQ(trace.refreshed.load(), 0);
+    EXPECT_EQ(trace.states_alive.load(), 1);  // in the job, queued on the stopped thread
+    s.server.reset();                         // the job goes with its io_context
+    EXPECT_EQ(trace.states_alive.load(), 0);
+    EXPECT_EQ(trace.refreshed.load(), 0);
 }
 
 }  // namespace

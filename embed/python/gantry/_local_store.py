@@ -99,6 +99,15 @@ class LocalStore:
             self._data[key] = (str(value).encode(), item[1], item[2])
             return value
 
+    def get_many(self, keys):
+        return [self.get(k) for k in keys]
+
+    def set_many(self, entries):
+        return sum(1 for key, value, flags, ttl in entries if self.set(key, value, flags, ttl))
+
+    def delete_many(self, keys):
+        return sum(1 for k in keys if self.delete(k))
+
     def erase_prefix(self, prefix):
         prefix = self._bytes(prefix).decode("utf-8", "surrogateescape") if isinstance(prefix, bytes) else prefix
         with self._lock:

@@ -30,6 +30,20 @@ def store():
     return _local
 
 
+def tiered_store():
+    """The store Django's cache backend uses: inside gantry, the shared store with, when the server
+    runs with --cache redis://..., the Redis tier behind it (shared by every server on that Redis);
+    outside the server, the process-local stand-in."""
+    if _native is not None and _native.available():
+        return _native.tiered
+    return store()
+
+
+def has_redis_tier():
+    """True inside a gantry started with --cache redis://...: the Django backend reaches Redis too."""
+    return is_shared() and _native.tiered.redis()
+
+
 def is_shared():
     """True inside gantry, where the store is shared by all workers."""
     return _native is not None and _native.available()

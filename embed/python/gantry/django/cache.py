@@ -4,8 +4,11 @@
 
 Inside gantry all workers of the server share one store in shared memory, so `cache.set` in one
 worker is a hit in every other one, and `@cache_page`, `{% cache %}` fragments and the low-level
-API need no Redis or memcached. Outside the server (manage.py, tests run with plain python) a
-process-local store stands in, as LocMemCache would.
+API need no Redis or memcached. A server started with `--cache redis://...` puts Redis behind that
+store, and the cache is shared by every server using that Redis: reads try the server's store,
+then Redis; writes go to both; add and incr are atomic in Redis. Redis down, the server's store
+alone serves. Outside the server (manage.py, tests run with plain python) a process-local store
+stands in, as LocMemCache would.
 
 Semantics are Django's (BaseCache): timeouts (None = forever, 0 = not stored), versions, key
 prefixes and KEY_FUNCTION, get/set/add/delete/get_many/set_many/delete_many/incr/decr/touch/
@@ -61,7 +64,7 @@ class GantryCache(BaseCache):
 
     @property
     def _store(self):
-        return _gantry_cache.store()
+        return _gantry_cache.tiered_store()
 
     def _ttl(self, timeout):
         """Seconds to keep, None for forever; 0 or less means "not stored"."""
@@ -130,13 +133,24 @@ class GantryCache(BaseCache):
         return new_value
 
     def get_many(self, keys, version=None):
-        found = {}
-        get = self._store.get
-        for key in keys:
-            item = get(self._key(key, version))
-            if item is not None:
-                found[key] = _decode(*item)
-        return found
+        keys = list(keys)
+        items = self._store.get_many([self._key(key, version) for key in keys])  # one Redis round trip
+        return {key: _decode(*item) for key, item in zip(keys, items) if item is not None}
+
+    def set_many(self, data, timeout=DEFAULT_TIMEOUT, version=None):
+        ttl = self._ttl(timeout)
+        if ttl is not None and ttl <= 0:
+            self.delete_many(data, version=version)
+            return []
+        entries = []
+        for key, value in data.items():
+            encoded, flags = _encode(value)
+            entries.append((self._key(key, version), encoded, flags, ttl))
+        self._store.set_many(entries)  # a value too large for the store is just absent, as in set()
+        return []
+
+    def delete_many(self, keys, version=None):
+        self._store.delete_many([self._key(key, version) for key in keys])
 
     def clear(self):
         self._store.erase_prefix(self._namespace)
