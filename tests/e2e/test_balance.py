@@ -94,12 +94,12 @@ def test_a_burst_of_keepalive_connections_is_shared_by_both_workers_at_every_sta
 DEMO = os.path.join(REPO, "examples", "django_demo")
 
 
-@pytest.mark.skipif(SANITIZE, reason="a throughput ratio means nothing under ASan")
 def test_few_long_lived_connections_are_spread_too(start_server):
     """4 keep-alive connections from one client (a proxy's upstream pool) onto 2 workers serving
-    a Django view: as many requests per second, nearly, as 32 connections give. (A view, not a
-    bare WSGI app: with an app that takes microseconds, 4 connections cannot keep even one
-    worker busy, balanced or not.)"""
+    a Django view: both workers serve a share of their requests (the load board's accept turns
+    and send-aways), not one worker all of them. What that is worth in requests per second is
+    measured by bench/e2e/balance.py, not asserted here: a throughput ratio is noise on a
+    shared machine."""
     if not os.path.isfile(os.path.join(DEMO, "db.sqlite3")):
         setup = subprocess.run(["sh", os.path.join(DEMO, "setup.sh")], capture_output=True, text=True, timeout=180)
         assert setup.returncode == 0, setup.stdout + setup.stderr
@@ -108,14 +108,14 @@ def test_few_long_lived_connections_are_spread_too(start_server):
                           workers=2, env={"DJANGO_DEBUG": "0"})
     assert serving_workers(server, metrics_port, 2), server.log()
     wrk(server.url + "/ping/", 32, 1)  # warm-up: every worker's Django imported and its views run once
-    runs = []
-    for connections in (4, 32, 4, 32):  # alternating: the machine's noise hits both alike
-        rps, errors, non2xx = wrk(server.url + "/ping/", connections, 2)
-        assert not errors and non2xx == 0, (errors, non2xx)
-        runs.append(rps)
-    few, many = max(runs[0], runs[2]), max(runs[1], runs[3])
-    assert few >= 0.8 * many, "4 connections: %s req/s, 32 connections: %s req/s, board %s" % (
-        runs[0::2], runs[1::2], worker_metrics(metrics_port))
+    before = worker_metrics(metrics_port)
+    _, errors, non2xx = wrk(server.url + "/ping/", 4, 3)
+    assert not errors and non2xx == 0, (errors, non2xx)
+    after = worker_metrics(metrics_port)
+    served = {pid: after[pid]["requests"] - before.get(pid, {}).get("requests", 0) for pid in after}
+    total = sum(served.values())
+    assert total > 0 and len(served) == 2, (served, after)
+    assert min(served.values()) >= 0.2 * total, "4 connections, requests per worker: %s (board %s)" % (served, after)
 
 
 class KeepAliveClient(threading.Thread):
