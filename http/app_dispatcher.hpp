@@ -24,6 +24,8 @@ public:
     // Calls dispatched and not yet taken by a Python thread (cheap, approximate): the session
     // refuses new work with 503 above --max-queue.
     virtual std::size_t waiting() const { return 0; }
+    // Calls dispatched and not yet finished: waiting plus running (--limit-concurrency).
+    virtual std::size_t in_flight() const { return waiting(); }
 };
 
 }  // namespace gantry

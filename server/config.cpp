@@ -53,7 +53,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     std::vector<std::string> static_mounts;
     bool server_timing = false, static_watch = false;
     std::string cache_size, cache_url, health_path;
-    long long max_requests = 0, max_requests_jitter = 0, max_worker_memory = 0, max_queue = 0, worker_connections = 0;
+    long long max_requests = 0, max_requests_jitter = 0, max_worker_memory = 0, max_queue = 0, worker_connections = 0,
+              limit_concurrency = 0, port = 0;
+    std::string host, uds;
+    double timeout_keep_alive = 0;
     long long backlog = 0, workers = 0, threads = 0, io_threads = 0;
     double timeout = 0, graceful_timeout = 0, keep_alive = 0, header_timeout = 0;
     bool preload = false, show_version = false;
@@ -68,7 +71,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
         return o->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)->expected(1)->allow_extra_args(false);
     };
 
-    auto* o_app = cli.add_option("APP", app, "The WSGI application, module:callable");
+    auto* o_app = cli.add_option("APP", app, "The WSGI or ASGI application, module:callable");
     auto* o_config = single(cli.add_option("-c,--config", config_file, "TOML config file (keys as the flags, with underscores)"));
     auto* o_bind = repeat(cli.add_option("-b,--bind", binds, "Address to listen on: host:port, [::1]:port, unix:/path (repeatable; default 127.0.0.1:8000)"));
     auto* o_backlog = single(cli.add_option("--backlog", backlog, "Maximum number of pending connections (default 2048)"));
@@ -113,6 +116,12 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_max_jitter = single(cli.add_option("--max-requests-jitter", max_requests_jitter, "Plus a random 0..N requests per worker, so they do not all recycle at once"));
     auto* o_max_memory = single(cli.add_option("--max-worker-memory", max_worker_memory, "Recycle a worker whose private RSS exceeds this many MB, checked between requests (0: never)"));
     auto* o_max_queue = single(cli.add_option("--max-queue", max_queue, "Requests waiting for a Python thread above this get 503 with Retry-After (0: unbounded; default 256)"));
+    // uvicorn's spellings, so that a uvicorn command line changes one word.
+    auto* o_host = single(cli.add_option("--host", host, "uvicorn's: listen on this host (with --port; adds to --bind)"));
+    auto* o_port = single(cli.add_option("--port", port, "uvicorn's: listen on this port (with --host, default 127.0.0.1)"));
+    auto* o_uds = single(cli.add_option("--uds", uds, "uvicorn's: listen on this unix socket (unix:PATH for --bind)"));
+    auto* o_timeout_keep_alive = single(cli.add_option("--timeout-keep-alive", timeout_keep_alive, "uvicorn's name for --keep-alive"));
+    auto* o_limit_concurrency = single(cli.add_option("--limit-concurrency", limit_concurrency, "Requests in the app at once per worker above this get 503 (uvicorn's; 0: no limit)"));
     auto* o_worker_connections = single(cli.add_option("--worker-connections", worker_connections, "Connections a worker holds at most; beyond it new ones wait in the listen backlog (default 1000)"));
     auto* o_health = single(cli.add_option("--health-path", health_path, "Answer this path natively: 200 while the worker runs; PATH/ready: 200, or 503 while draining"));
     auto* o_cache_size = single(cli.add_option("--cache-size", cache_size, "The response cache and Django cache store shared by all workers: 256MB, 1GiB, bytes; 0 for none (default 64MB)"));
@@ -136,7 +145,16 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     }
 
     if (o_app->count()) flags.app = app;
-    if (o_bind->count()) flags.binds = binds;
+    if (o_host->count() || o_port->count() || o_uds->count()) {
+        // uvicorn's --host/--port/--uds: more listening addresses, as if given with --bind.
+        if (o_host->count() || o_port->count()) {
+            std::string h = o_host->count() ? host : "127.0.0.1";
+            if (h.find(':') != std::string::npos && h.front() != '[') h = "[" + h + "]";
+            binds.push_back(h + ":" + std::to_string(o_port->count() ? port : 8000));
+        }
+        if (o_uds->count()) binds.push_back("unix:" + uds);
+    }
+    if (!binds.empty()) flags.binds = binds;
     if (o_backlog->count()) flags.backlog = backlog;
     if (o_workers->count()) flags.workers = workers;
     if (o_threads->count()) flags.threads = threads;
@@ -203,6 +221,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (o_max_memory->count()) flags.max_worker_memory = max_worker_memory;
     if (o_max_queue->count()) flags.max_queue = max_queue;
     if (o_worker_connections->count()) flags.worker_connections = worker_connections;
+    if (o_limit_concurrency->count()) flags.limit_concurrency = limit_concurrency;
+    if (o_timeout_keep_alive->count()) flags.keep_alive = timeout_keep_alive;
     if (o_health->count()) flags.health_path = health_path;
     if (o_cache->count()) flags.cache_url = cache_url;
     if (o_pid->count()) flags.pidfile = pidfile;

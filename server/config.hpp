@@ -38,6 +38,7 @@ struct Config {
     long long max_worker_memory = 0;            // --max-worker-memory MB: recycle above this private RSS (0: never)
     long long max_queue = 256;                  // --max-queue: requests waiting for Python above this get 503
     long long worker_connections = 1000;        // --worker-connections: connections a worker holds at most
+    long long limit_concurrency = 0;            // --limit-concurrency (uvicorn's): requests in the app above this get 503
     std::string health_path;                    // --health-path: answered natively (liveness; +"/ready": readiness)
 
     // HTTP limits (gunicorn's names and defaults; 0 means unlimited where gunicorn says so)

@@ -203,6 +203,7 @@ ConfigLayer read_config_file(const std::string& path) {
         {"max_worker_memory", [&](const TomlReader& r) { layer.max_worker_memory = r.integer(); }},
         {"max_queue", [&](const TomlReader& r) { layer.max_queue = r.integer(); }},
         {"worker_connections", [&](const TomlReader& r) { layer.worker_connections = r.integer(); }},
+        {"limit_concurrency", [&](const TomlReader& r) { layer.limit_concurrency = r.integer(); }},
         {"health_path", [&](const TomlReader& r) { layer.health_path = r.string(); }},
         {"cache_size", [&](const TomlReader& r) { layer.cache_size = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
         {"cache", [&](const TomlReader& r) { layer.cache_url = r.string(); }},

@@ -18,7 +18,8 @@ struct ConfigLayer {
     std::optional<long long> backlog, workers, threads, io_threads;
     std::optional<double> timeout, graceful_timeout, keep_alive, header_timeout;
     std::optional<bool> preload;
-    std::optional<long long> max_requests, max_requests_jitter, max_worker_memory, max_queue, worker_connections;
+    std::optional<long long> max_requests, max_requests_jitter, max_worker_memory, max_queue, worker_connections,
+        limit_concurrency;
     std::optional<std::string> health_path;
     std::optional<long long> limit_request_line, limit_request_fields, limit_request_field_size,
         limit_request_body, body_buffer_size;

@@ -398,7 +398,8 @@ void Session::Exchange::hand_over() {
         else
             sink->send_whole(std::move(ctx_.answer_head()), std::move(ctx_.answer_body()));
         if (pipeline_ && ctx_.background_refresh_requested()) start_background_refresh();
-    } else if (settings.max_queue && session_.shared_.dispatcher->waiting() >= settings.max_queue) {
+    } else if ((settings.max_queue && session_.shared_.dispatcher->waiting() >= settings.max_queue) ||
+               (settings.limit_concurrency && session_.shared_.dispatcher->in_flight() >= settings.limit_concurrency)) {
         NativeAnswer overloaded = overloaded_answer();
         sink->send_whole(std::move(overloaded.head), std::move(overloaded.body));
     } else {

@@ -63,6 +63,7 @@ HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline)
     s.pipeline = &pipeline;
     s.max_queue = static_cast<std::size_t>(config.max_queue);
     s.worker_connections = static_cast<std::size_t>(config.worker_connections);
+    s.limit_concurrency = static_cast<std::size_t>(config.limit_concurrency);
     s.health_path = config.health_path;
     spdlog::logger* access = access_log();
     spdlog::logger* access_json = access_json_log();

@@ -64,11 +64,13 @@ public:
             return;
         }
         waiting_.fetch_add(1, std::memory_order_relaxed);
+        in_flight_.fetch_add(1, std::memory_order_relaxed);
         queue_.enqueue(LoopItem{std::move(call), {}, false});
         wake();
     }
 
     std::size_t waiting() const override { return waiting_.load(std::memory_order_relaxed); }
+    std::size_t in_flight() const override { return in_flight_.load(std::memory_order_relaxed); }
     std::uint64_t completed() const override { return completed_.load(std::memory_order_relaxed); }
     void on_completed(std::uint64_t after, std::function<void()> notify) override {
         completed_notify_ = std::move(notify);
@@ -125,6 +127,7 @@ private:
     moodycamel::ConcurrentQueue<LoopItem> queue_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> waiting_{0};
+    std::atomic<std::size_t> in_flight_{0};  // dispatched, task not ended
     std::atomic<std::uint64_t> completed_{0};
     std::uint64_t completed_limit_ = UINT64_MAX;
     std::function<void()> completed_notify_;
@@ -185,6 +188,7 @@ void AsgiExecutor::drain(GilHeld& gil) {
 }
 
 void AsgiExecutor::request_finished() {
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
     if (completed_.fetch_add(1, std::memory_order_relaxed) + 1 >= completed_limit_ && completed_notify_) completed_notify_();
 }
 

@@ -50,10 +50,12 @@ public:
             return;
         }
         waiting_.fetch_add(1, std::memory_order_relaxed);
+        in_flight_.fetch_add(1, std::memory_order_relaxed);
         queue_.enqueue(std::move(call));
     }
 
     std::size_t waiting() const override { return waiting_.load(std::memory_order_relaxed); }
+    std::size_t in_flight() const override { return in_flight_.load(std::memory_order_relaxed); }
     std::uint64_t completed() const override { return completed_.load(std::memory_order_relaxed); }
     void on_completed(std::uint64_t after, std::function<void()> notify) override {
         completed_notify_ = std::move(notify);  // set before any call runs (the worker does it at start)
@@ -119,6 +121,7 @@ private:
     moodycamel::BlockingConcurrentQueue<std::unique_ptr<AppCall>, CallQueueTraits> queue_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> waiting_{0};
+    std::atomic<std::size_t> in_flight_{0};
     std::atomic<std::uint64_t> completed_{0};
     std::uint64_t completed_limit_ = UINT64_MAX;
     std::function<void()> completed_notify_;
@@ -148,6 +151,7 @@ void WsgiExecutor::run(GilHeld& gil, Running& slot, std::unique_ptr<AppCall> cal
         slot.call = nullptr;
         slot.sink.reset();
     }
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
     if (completed_.fetch_add(1, std::memory_order_relaxed) + 1 >= completed_limit_ && completed_notify_)
         completed_notify_();
 }

@@ -118,6 +118,11 @@ async def app(scope, receive, send):
         return await _respond(send, "status\n", status=int(query.get("code", "200")))
     if path == "/page":
         return await _respond(send, "<p>%s</p>\n" % ("gantry " * 400), ctype=b"text/html; charset=utf-8")
+    if path == "/sleep":
+        if "note" in query:  # says the request has reached the app
+            open(query["note"], "w").close()
+        await asyncio.sleep(float(query.get("s", "1")))
+        return await _respond(send, "slept\n")
     if path == "/pid":
         return await _respond(send, json.dumps({"pid": os.getpid()}), ctype=b"application/json")
     body, _ = await _read_body(receive)

@@ -192,3 +192,32 @@ def test_django_asgi_application(start_server):
     r = requests.get(s.url + "/api/products/", timeout=IO_TIMEOUT)
     assert r.status_code == 200 and "products" in r.json()
     assert s.get("/boom/")[0] == 500
+
+
+def test_a_uvicorn_command_line_changes_one_word(start_server, tmp_path):
+    from conftest import free_port
+    port = free_port()
+    sock = tmp_path / "u.sock"
+    s = start_server("asgi_probe:app", "--host", "127.0.0.1", "--port", str(port), "--uds", str(sock),
+                     "--timeout-keep-alive", "5", "--lifespan", "on", "--loop", "asyncio", bind=False, port=port)
+    assert s.get("/hello")[0] == 200
+    import socket as socket_module
+    with socket_module.socket(socket_module.AF_UNIX) as u:
+        u.settimeout(IO_TIMEOUT)
+        u.connect(str(sock))
+        u.sendall(GET % b"/hello")
+        assert u.recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_limit_concurrency_answers_503_above_it(start_server, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+    s = start_server("asgi_probe:app", "--limit-concurrency", "2", workers=1)
+    notes = [tmp_path / ("in-app-%d" % i) for i in range(2)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        slow = [pool.submit(s.get, "/sleep?s=4&note=%s" % n, None, 30) for n in notes]
+        until(lambda: all(n.exists() for n in notes), timeout=IO_TIMEOUT)  # both in the app
+        others = [pool.submit(s.get, "/hello", None, 30).result() for _ in range(3)]
+        assert [r[0] for r in others] == [503, 503, 503]
+        assert others[0][1]["retry-after"] == "1"
+        assert [f.result()[0] for f in slow] == [200, 200]
+    assert s.get("/hello")[0] == 200

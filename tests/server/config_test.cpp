@@ -41,6 +41,27 @@ TEST_F(ConfigTest, Defaults) {
     EXPECT_EQ(c.worker_connections, 1000);
 }
 
+TEST_F(ConfigTest, UvicornSpellings) {
+    Config c = config({"--host", "0.0.0.0", "--port", "9000", "--timeout-keep-alive", "7", "--limit-concurrency", "20",
+                       "--interface", "asgi", "--loop", "asyncio", "--lifespan", "on", "--root-path", "/api", "a:b"});
+    ASSERT_EQ(c.binds.size(), 1u);
+    EXPECT_EQ(c.binds[0].to_string(), "0.0.0.0:9000");
+    EXPECT_DOUBLE_EQ(c.keep_alive, 7);
+    EXPECT_EQ(c.limit_concurrency, 20);
+    EXPECT_EQ(c.interface, "asgi");
+    EXPECT_EQ(c.loop, "asyncio");
+    EXPECT_EQ(c.lifespan, "on");
+    EXPECT_EQ(c.root_path, "/api");
+    EXPECT_EQ(config({"--port", "9001", "a:b"}).binds[0].to_string(), "127.0.0.1:9001");
+    EXPECT_EQ(config({"--host", "::1", "a:b"}).binds[0].to_string(), "[::1]:8000");
+    Config both = config({"--uds", "/tmp/u.sock", "-b", "127.0.0.1:9002", "a:b"});
+    ASSERT_EQ(both.binds.size(), 2u);
+    EXPECT_EQ(both.binds[1].to_string(), "unix:/tmp/u.sock");
+    EXPECT_EQ(error_of({"--interface", "rsgi", "a:b"}), "--interface must be one of auto, wsgi, asgi, got 'rsgi'");
+    EXPECT_EQ(error_of({"--loop", "tokio", "a:b"}), "--loop must be one of auto, asyncio, uvloop, got 'tokio'");
+    EXPECT_EQ(config({"-c", write_toml("interface = \"asgi\"\nlifespan = \"off\"\n"), "a:b"}).lifespan, "off");
+}
+
 TEST_F(ConfigTest, WorkerConnections) {
     EXPECT_EQ(config({"--worker-connections", "50", "a:b"}).worker_connections, 50);
     EXPECT_EQ(config({"-c", write_toml("worker_connections = 20\n"), "a:b"}).worker_connections, 20);

@@ -67,6 +67,37 @@ TEST(SessionSink, AStreamWaitsForSpaceUntilWritten) {
     EXPECT_EQ(events[1].kind, SinkEvent::Kind::end);
 }
 
+TEST(SessionSink, ANonBlockingWriteQueuesAtOnceAndSaysWhenThereIsRoomAgain) {
+    SessionSink sink(nullptr, 4);
+    sink.start_stream(ResponseHead{});
+    int room_calls = 0;
+    EXPECT_TRUE(sink.write_chunk_nowait("12", [&] { ++room_calls; }));     // 2 < 4: room left
+    EXPECT_FALSE(sink.write_chunk_nowait("345", [&] { ++room_calls; }));   // 5 >= 4: full, queued anyway
+    auto events = take(sink);
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events[2].data, "345");
+    sink.written(1);  // 4 queued: still full
+    EXPECT_EQ(room_calls, 0);
+    sink.written(4);  // 0 queued: room, said once
+    EXPECT_EQ(room_calls, 1);
+    sink.written(0);
+    EXPECT_EQ(room_calls, 1);
+}
+
+TEST(SessionSink, ANonBlockingWriterWaitingForRoomIsToldWhenTheClientGoes) {
+    for (bool timeout : {false, true}) {
+        SessionSink sink(nullptr, 1);
+        sink.start_stream(ResponseHead{});
+        int room_calls = 0;
+        EXPECT_FALSE(sink.write_chunk_nowait("12", [&] { ++room_calls; }));
+        if (timeout) sink.fail_timeout(); else sink.mark_gone();
+        EXPECT_EQ(room_calls, 1);
+        EXPECT_TRUE(sink.client_gone());
+        EXPECT_FALSE(sink.write_chunk_nowait("3", [&] { ++room_calls; }));  // gone: dropped, never called
+        EXPECT_EQ(room_calls, 1);
+    }
+}
+
 TEST(SessionSink, AGoneClientReleasesAWaitingAppAndClosesQueuedFiles) {
     Pipe file;
     SessionSink sink(nullptr, 4);
