@@ -96,7 +96,7 @@ def main():
     servers = {
         "uvicorn": ["/usr/bin/python3", "-m", "uvicorn", "--workers", w, "--log-level", "warning", "--no-access-log",
                     "--loop", "uvloop", "--http", "httptools", "app:app"],
-        "gantry": [opts.gantry, "-w", w, "--log-level", "warning", "app:app"],
+        "gantry": [os.path.abspath(opts.gantry), "-w", w, "--log-level", "warning", "app:app"],
     }
     print("load before: %s" % open("/proc/loadavg").read().strip())
     print("wrk -t2 -c%d -d%ds, %s worker(s) each" % (opts.connections, opts.seconds, w))

@@ -38,21 +38,25 @@ bool set_steal(GilHeld&, PyObject* d, PyObject* key, PyObject* value) {
     return rc == 0;
 }
 
-// A message {"type": type, ...} as a new dict.
-PyObject* message(GilHeld&, const char* type) {
+constexpr std::size_t kHeaderNameCacheLimit = 256;  // distinct request header names kept as bytes
+
+// A message {"type": type} as a new dict.
+PyObject* message(GilHeld&, const MessageKeys& k, const Ref& type) {
     Ref d(PyDict_New());
-    Ref t(PyUnicode_InternFromString(type));
-    if (!d || !t || PyDict_SetItemString(d.get(), "type", t.get()) < 0) return nullptr;
+    if (!d || PyDict_SetItem(d.get(), k.type.get(), type.get()) < 0) return nullptr;
     return d.release();
 }
 
+// m[key], borrowed; null when absent (check PyErr_Occurred for a failed lookup).
+PyObject* item(PyObject* m, const Ref& key) { return PyDict_GetItemWithError(m, key.get()); }
+
 // The message's "type", borrowed from it; null with a TypeError for anything but a dict with a str.
-PyObject* message_type(GilHeld&, PyObject* m, std::string_view& type) {
+PyObject* message_type(GilHeld&, const MessageKeys& k, PyObject* m, std::string_view& type) {
     if (!PyDict_Check(m)) {
         PyErr_Format(PyExc_TypeError, "an ASGI message must be a dict, not %.100s", Py_TYPE(m)->tp_name);
         return nullptr;
     }
-    PyObject* t = PyDict_GetItemString(m, "type");
+    PyObject* t = item(m, k.type);
     Py_ssize_t n = 0;
     const char* s = t && PyUnicode_Check(t) ? PyUnicode_AsUTF8AndSize(t, &n) : nullptr;
     if (!s) {
@@ -151,14 +155,15 @@ private:
 
 PyObject* HttpExchange::next_body_message(GilHeld& gil) {
     RequestBody& body = call_->request.body;
-    Ref m(message(gil, "http.request"));
+    const MessageKeys& k = app_.keys();
+    Ref m(message(gil, k, k.http_request));
     if (!m) return nullptr;
     std::string piece;
     bool more = false;
     if (body.in_memory()) {
         body_given_ = true;
         Ref b(bytes_of(gil, body.memory()));
-        if (!b || PyDict_SetItemString(m.get(), "body", b.get()) < 0) return nullptr;
+        if (!b || PyDict_SetItem(m.get(), k.body.get(), b.get()) < 0) return nullptr;
     } else {
         // A spilled body: read in pieces, each an already complete receive (a local file read).
         std::uint64_t left = body.size() - std::min<std::uint64_t>(body_offset_, body.size());
@@ -173,16 +178,16 @@ PyObject* HttpExchange::next_body_message(GilHeld& gil) {
         more = n > 0 && body_offset_ < body.size();
         body_given_ = !more;
         Ref b(bytes_of(gil, piece));
-        if (!b || PyDict_SetItemString(m.get(), "body", b.get()) < 0) return nullptr;
+        if (!b || PyDict_SetItem(m.get(), k.body.get(), b.get()) < 0) return nullptr;
     }
-    if (PyDict_SetItemString(m.get(), "more_body", more ? Py_True : Py_False) < 0) return nullptr;
+    if (PyDict_SetItem(m.get(), k.more_body.get(), more ? Py_True : Py_False) < 0) return nullptr;
     return app_.types().completed(gil, m.get());
 }
 
 PyObject* HttpExchange::receive(GilHeld& gil) {
     if (!body_given_ && phase_ != Phase::complete) return next_body_message(gil);
     if (phase_ == Phase::complete || client_gone()) {
-        Ref m(message(gil, "http.disconnect"));
+        Ref m(message(gil, app_.keys(), app_.keys().http_disconnect));
         return m ? app_.types().completed(gil, m.get()) : nullptr;
     }
     // Nothing more until the response is done: a Future, resolved with http.disconnect then.
@@ -195,20 +200,22 @@ PyObject* HttpExchange::receive(GilHeld& gil) {
 
 PyObject* HttpExchange::send(GilHeld& gil, PyObject* m) {
     std::string_view type;
-    PyObject* type_object = message_type(gil, m, type);
+    PyObject* type_object = message_type(gil, app_.keys(), m, type);
     if (!type_object) return nullptr;
     if (phase_ != Phase::complete && client_gone()) {
         PyErr_SetString(app_.client_disconnected(), "the client has disconnected");
         return nullptr;
     }
-    if (type == "http.response.start") return start(gil, m);
-    if (type == "http.response.body") return body(gil, m);
+    const MessageKeys& k = app_.keys();
+    if (type_object == k.http_response_body.get() || type == "http.response.body") return body(gil, m);
+    if (type_object == k.http_response_start.get() || type == "http.response.start") return start(gil, m);
     return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an HTTP connection", type_object);
 }
 
 PyObject* HttpExchange::start(GilHeld& gil, PyObject* m) {
-    if (phase_ != Phase::before_start) return unexpected_message(gil, "'http.response.body'", PyDict_GetItemString(m, "type"));
-    PyObject* status = PyDict_GetItemString(m, "status");
+    const MessageKeys& k = app_.keys();
+    if (phase_ != Phase::before_start) return unexpected_message(gil, "'http.response.body'", item(m, k.type));
+    PyObject* status = item(m, k.status);
     long code = status && PyLong_Check(status) ? PyLong_AsLong(status) : -1;
     if (code < 100 || code > 999) {
         if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "http.response.start needs an int 'status' of 3 digits, got %R", status ? status : Py_None);
@@ -216,7 +223,7 @@ PyObject* HttpExchange::start(GilHeld& gil, PyObject* m) {
     }
     ResponseHead head;
     head.status = static_cast<int>(code);
-    if (PyObject* headers = PyDict_GetItemString(m, "headers")) {
+    if (PyObject* headers = item(m, k.headers)) {
         Ref iterator(PyObject_GetIter(headers));
         if (!iterator) return nullptr;
         while (Ref pair{PyIter_Next(iterator.get())}) {
@@ -241,13 +248,14 @@ PyObject* HttpExchange::start(GilHeld& gil, PyObject* m) {
 }
 
 PyObject* HttpExchange::body(GilHeld& gil, PyObject* m) {
-    if (phase_ == Phase::before_start) return unexpected_message(gil, "'http.response.start'", PyDict_GetItemString(m, "type"));
+    const MessageKeys& k = app_.keys();
+    if (phase_ == Phase::before_start) return unexpected_message(gil, "'http.response.start'", item(m, k.type));
     if (phase_ == Phase::complete)
         return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message 'http.response.body' sent after the response was complete");
     std::string data;
-    if (PyObject* b = PyDict_GetItemString(m, "body"); b && !bytes_like(gil, b, data, "'body'")) return nullptr;
+    if (PyObject* b = item(m, k.body); b && !bytes_like(gil, b, data, "'body'")) return nullptr;
     bool more = false;
-    if (PyObject* mb = PyDict_GetItemString(m, "more_body")) {
+    if (PyObject* mb = item(m, k.more_body)) {
         int t = PyObject_IsTrue(mb);
         if (t < 0) return nullptr;
         more = t == 1;
@@ -300,7 +308,7 @@ void HttpExchange::space_available(GilHeld& gil) {
 void HttpExchange::complete(GilHeld& gil) {
     phase_ = Phase::complete;
     if (pending_receive_) {
-        Ref m(message(gil, "http.disconnect"));
+        Ref m(message(gil, app_.keys(), app_.keys().http_disconnect));
         resolve(gil, pending_receive_, m.get());
     }
 }
@@ -358,7 +366,7 @@ void HttpExchange::task_done(GilHeld& gil, PyObject* task) {
     }
     if (PyErr_Occurred()) PyErr_Clear();
     // Nothing of the request may keep the task alive now (the futures reference its callbacks).
-    Ref disconnect(message(gil, "http.disconnect"));
+    Ref disconnect(message(gil, app_.keys(), app_.keys().http_disconnect));
     resolve(gil, pending_receive_, disconnect.get());
     pending_send_.reset();
     app_.finished(gil, *this);
@@ -374,12 +382,12 @@ public:
     PyObject* receive(GilHeld& gil) override {
         if (!startup_sent_) {
             startup_sent_ = true;
-            Ref m(message(gil, "lifespan.startup"));
+            Ref m(message(gil, app_.keys(), app_.keys().lifespan_startup));
             return m ? app_.types().completed(gil, m.get()) : nullptr;
         }
         if (stopping_ && !shutdown_sent_) {
             shutdown_sent_ = true;
-            Ref m(message(gil, "lifespan.shutdown"));
+            Ref m(message(gil, app_.keys(), app_.keys().lifespan_shutdown));
             return m ? app_.types().completed(gil, m.get()) : nullptr;
         }
         Ref future(PyObject_CallMethod(app_.loop(), "create_future", nullptr));
@@ -390,7 +398,7 @@ public:
 
     PyObject* send(GilHeld& gil, PyObject* m) override {
         std::string_view type;
-        PyObject* type_object = message_type(gil, m, type);
+        PyObject* type_object = message_type(gil, app_.keys(), m, type);
         if (!type_object) return nullptr;
         if (type == "lifespan.startup.complete" || type == "lifespan.startup.failed") {
             if (startup_reported_) return unexpected_message(gil, "'lifespan.shutdown.complete'", type_object);
@@ -436,14 +444,14 @@ public:
         stopping_ = true;
         if (pending_receive_) {
             shutdown_sent_ = true;
-            Ref m(message(gil, "lifespan.shutdown"));
+            Ref m(message(gil, app_.keys(), app_.keys().lifespan_shutdown));
             resolve(gil, pending_receive_, m.get());
         }
     }
 
 private:
     std::string text_of(GilHeld&, PyObject* m) {
-        PyObject* text = PyDict_GetItemString(m, "message");
+        PyObject* text = item(m, app_.keys().message);
         const char* s = text && PyUnicode_Check(text) ? PyUnicode_AsUTF8(text) : nullptr;
         if (!s) PyErr_Clear();
         return s ? s : "";
@@ -472,9 +480,18 @@ private:
 
 // ---- the app ------------------------------------------------------------------------------------
 
+MessageKeys::MessageKeys(GilHeld& gil)
+    : type(intern(gil, "type")), body(intern(gil, "body")), more_body(intern(gil, "more_body")),
+      status(intern(gil, "status")), headers(intern(gil, "headers")), message(intern(gil, "message")),
+      http_request(intern(gil, "http.request")), http_disconnect(intern(gil, "http.disconnect")),
+      http_response_start(intern(gil, "http.response.start")), http_response_body(intern(gil, "http.response.body")),
+      lifespan_startup(intern(gil, "lifespan.startup")), lifespan_shutdown(intern(gil, "lifespan.shutdown")),
+      a_receive(intern(gil, "receive")), a_send(intern(gil, "send")), a_done(intern(gil, "done")),
+      a_add_done_callback(intern(gil, "add_done_callback")) {}
+
 AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSettings& settings, PostToLoop post,
                  std::function<void(GilHeld&)> on_finished)
-    : types_(gil), app_(Ref::borrow(app)), loop_(Ref::borrow(loop)), root_path_(settings.root_path),
+    : types_(gil), keys_(gil), app_(Ref::borrow(app)), loop_(Ref::borrow(loop)), root_path_(settings.root_path),
       lifespan_mode_(settings.lifespan), post_(std::move(post)), on_finished_(std::move(on_finished)) {
     auto fail = [&gil](const char* what) {
         throw AppLoadError(std::string("cannot start the ASGI executor (") + what + "):\n" + py::take_exception_text(gil));
@@ -549,10 +566,22 @@ PyObject* AsgiApp::build_scope(GilHeld& gil, const HttpRequest& req) {
     if (!headers) return nullptr;
     for (std::size_t i = 0; i < req.headers.size(); ++i) {
         const HttpHeader& h = req.headers[i];
-        std::string name = to_lower(h.name);
-        PyObject* pair = Py_BuildValue("(y#y#)", name.data(), static_cast<Py_ssize_t>(name.size()), h.value.data(),
-                                       static_cast<Py_ssize_t>(h.value.size()));
-        if (!pair) return nullptr;
+        PyObject* name = nullptr;  // new reference
+        if (auto it = header_names_.find(h.name); it != header_names_.end()) {
+            name = Ref::borrow(it->second.get()).release();
+        } else {
+            name = bytes_of(gil, to_lower(h.name));
+            if (name && header_names_.size() < kHeaderNameCacheLimit) header_names_.emplace(h.name, Ref::borrow(name));
+        }
+        PyObject* value = name ? bytes_of(gil, h.value) : nullptr;
+        PyObject* pair = value ? PyTuple_New(2) : nullptr;
+        if (!pair) {
+            Py_XDECREF(name);
+            Py_XDECREF(value);
+            return nullptr;
+        }
+        PyTuple_SET_ITEM(pair, 0, name);
+        PyTuple_SET_ITEM(pair, 1, value);
         PyList_SET_ITEM(headers.get(), static_cast<Py_ssize_t>(i), pair);
     }
     if (PyDict_SetItem(s, k_headers_.get(), headers.get()) < 0) return nullptr;
@@ -560,9 +589,15 @@ PyObject* AsgiApp::build_scope(GilHeld& gil, const HttpRequest& req) {
     const bool unix_socket = req.server_name.rfind("unix:", 0) == 0;
     PyObject* client = req.remote_addr.empty() ? Ref::borrow(Py_None).release()
                                                : Py_BuildValue("(si)", req.remote_addr.c_str(), int(req.remote_port));
-    PyObject* server = unix_socket ? Py_BuildValue("(sO)", req.server_name.c_str() + 5, Py_None)
-                                   : Py_BuildValue("(si)", req.server_name.c_str(), int(req.server_port));
-    if (!set_steal(gil, s, k_client_.get(), client) || !set_steal(gil, s, k_server_.get(), server)) return nullptr;
+    if (!server_ || server_name_ != req.server_name || server_port_ != req.server_port) {
+        // A tuple of str and int is immutable: the listener's is made once and shared.
+        server_ = Ref(unix_socket ? Py_BuildValue("(sO)", req.server_name.c_str() + 5, Py_None)
+                                  : Py_BuildValue("(si)", req.server_name.c_str(), int(req.server_port)));
+        if (!server_) return nullptr;
+        server_name_ = req.server_name;
+        server_port_ = req.server_port;
+    }
+    if (!set_steal(gil, s, k_client_.get(), client) || PyDict_SetItem(s, k_server_.get(), server_.get()) < 0) return nullptr;
     if (!set_steal(gil, s, k_state_.get(), PyDict_Copy(state_.get())) || !set_steal(gil, s, k_extensions_.get(), PyDict_New()))
         return nullptr;
     return scope.release();
@@ -571,9 +606,9 @@ PyObject* AsgiApp::build_scope(GilHeld& gil, const HttpRequest& req) {
 // Calls the app with (scope, channel.receive, channel.send) and runs the coroutine as a task whose
 // end calls channel.done. The task, new reference; null with the error set.
 PyObject* AsgiApp::run_task(GilHeld&, PyObject* scope, PyObject* channel) {
-    Ref receive(PyObject_GetAttrString(channel, "receive"));
-    Ref send(PyObject_GetAttrString(channel, "send"));
-    Ref done(PyObject_GetAttrString(channel, "done"));
+    Ref receive(PyObject_GetAttr(channel, keys_.a_receive.get()));
+    Ref send(PyObject_GetAttr(channel, keys_.a_send.get()));
+    Ref done(PyObject_GetAttr(channel, keys_.a_done.get()));
     if (!receive || !send || !done) return nullptr;
     Ref coroutine(PyObject_CallFunctionObjArgs(app_.get(), scope, receive.get(), send.get(), nullptr));
     if (!coroutine) return nullptr;
@@ -583,7 +618,7 @@ PyObject* AsgiApp::run_task(GilHeld&, PyObject* scope, PyObject* channel) {
     }
     Ref task(PyObject_CallOneArg(create_task_.get(), coroutine.get()));
     if (!task) return nullptr;
-    Ref added(PyObject_CallMethod(task.get(), "add_done_callback", "O", done.get()));
+    Ref added(PyObject_CallMethodOneArg(task.get(), keys_.a_add_done_callback.get(), done.get()));
     if (!added) return nullptr;
     return task.release();
 }

@@ -29,6 +29,16 @@ using PostToLoop = std::function<void(std::function<void(GilHeld&)>)>;
 class HttpExchange;
 class Lifespan;
 
+// The strings every message uses, interned once: dict lookups and type checks by identity first
+// (an app's literal "http.response.start" is interned too), no str made per request.
+struct MessageKeys {
+    explicit MessageKeys(GilHeld& gil);
+    py::Ref type, body, more_body, status, headers, message;
+    py::Ref http_request, http_disconnect, http_response_start, http_response_body;
+    py::Ref lifespan_startup, lifespan_shutdown;
+    py::Ref a_receive, a_send, a_done, a_add_done_callback;
+};
+
 class AsgiApp {
 public:
     // `loop`: the running loop's object. `on_finished` runs (on the loop thread) after each
@@ -56,6 +66,7 @@ public:
 
     // For the exchanges and the lifespan.
     const AsgiTypes& types() const { return types_; }
+    const MessageKeys& keys() const { return keys_; }
     PyObject* loop() const { return loop_.get(); }
     const PostToLoop& post() const { return post_; }
     PyObject* client_disconnected() const { return client_disconnected_.get(); }
@@ -75,6 +86,7 @@ private:
     PyObject* run_task(GilHeld& gil, PyObject* coroutine, PyObject* channel);
 
     AsgiTypes types_;
+    MessageKeys keys_;
     py::Ref app_;
     py::Ref loop_;
     py::Ref create_task_;           // loop.create_task
@@ -86,6 +98,10 @@ private:
         k_root_path_, k_headers_, k_client_, k_server_, k_state_, k_extensions_;
     py::Ref s_http_, s_https_, s_10_, s_11_;
     std::unordered_map<std::string, py::Ref> methods_;
+    std::unordered_map<std::string, py::Ref> header_names_;  // as received -> lower-cased bytes
+    std::string server_name_;                                // the last scope's "server", kept
+    std::uint16_t server_port_ = 0;
+    py::Ref server_;
     std::string root_path_;
     std::string lifespan_mode_;
     PostToLoop post_;

@@ -114,9 +114,12 @@ PyType_Spec channel_spec = {"gantry.AsgiChannel", sizeof(ChannelObject), 0, Py_T
 }  // namespace
 
 AsgiTypes::AsgiTypes(GilHeld&)
-    : completed_type_(PyType_FromSpec(&completed_spec)), channel_type_(PyType_FromSpec(&channel_spec)) {}
+    : completed_type_(PyType_FromSpec(&completed_spec)), channel_type_(PyType_FromSpec(&channel_spec)) {
+    if (completed_type_) completed_none_ = Ref(PyType_GenericAlloc(reinterpret_cast<PyTypeObject*>(completed_type_.get()), 0));
+}
 
 PyObject* AsgiTypes::completed(GilHeld&, PyObject* value) const {
+    if (!value && completed_none_) return Ref::borrow(completed_none_.get()).release();
     PyObject* object = PyType_GenericAlloc(reinterpret_cast<PyTypeObject*>(completed_type_.get()), 0);
     if (!object) return nullptr;
     Py_XINCREF(value);

@@ -24,7 +24,7 @@ public:
 class AsgiTypes {
 public:
     explicit AsgiTypes(GilHeld& gil);
-    bool ready() const { return completed_type_ && channel_type_; }
+    bool ready() const { return completed_type_ && channel_type_ && completed_none_; }
 
     // An awaitable whose await gives `value` (None when null) at once. New reference.
     PyObject* completed(GilHeld& gil, PyObject* value) const;
@@ -35,6 +35,7 @@ public:
 private:
     py::Ref completed_type_;
     py::Ref channel_type_;
+    py::Ref completed_none_;  // stateless: one serves every send() that need not wait
 };
 
 }  // namespace gantry::asgi
