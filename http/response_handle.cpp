@@ -66,6 +66,14 @@ bool ResponseStream::write_chunk_nowait(std::string data, std::function<void()> 
     return sink_ ? sink_->write_chunk_nowait(std::move(data), std::move(on_space)) : false;
 }
 
+bool ResponseStream::send_file_nowait(int fd, off_t offset, std::size_t count, std::function<void()> on_space) {
+    if (!sink_) {
+        ::close(fd);
+        return false;
+    }
+    return sink_->send_file_nowait(fd, offset, count, std::move(on_space));
+}
+
 bool ResponseStream::send_file(int fd, off_t offset, std::size_t count) {
     if (!sink_) {
         ::close(fd);

@@ -67,6 +67,7 @@ public:
     bool send_file(int fd, off_t offset, std::size_t count);
     // Never blocks (see ResponseSink::write_chunk_nowait); false on an empty stream.
     bool write_chunk_nowait(std::string data, std::function<void()> on_space);
+    bool send_file_nowait(int fd, off_t offset, std::size_t count, std::function<void()> on_space);
 
     void finish() &&;
     void fail() &&;

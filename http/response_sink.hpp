@@ -60,6 +60,11 @@ protected:
         write_chunk(std::move(data));
         return !client_gone();
     }
+    // send_file, the same way (the file counts at most one buffer's worth; fd is taken in every case).
+    virtual bool send_file_nowait(int fd, off_t offset, std::size_t count, std::function<void()> on_space) {
+        send_file(fd, offset, count);
+        return !client_gone();
+    }
     // Sends [offset, offset+count) of the file with sendfile(2); takes ownership of fd.
     virtual bool send_file(int fd, off_t offset, std::size_t count) = 0;
     virtual void finish_stream() = 0;

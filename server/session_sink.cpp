@@ -65,6 +65,24 @@ bool SessionSink::write_chunk_nowait(std::string data, std::function<void()> on_
     return room;
 }
 
+bool SessionSink::send_file_nowait(int fd, off_t offset, std::size_t count, std::function<void()> on_space) {
+    std::unique_lock lock(mutex_);
+    if (gone_.load(std::memory_order_relaxed)) {
+        ::close(fd);
+        return false;
+    }
+    queued_bytes_ += std::min(count, limit_);  // as send_file: one buffer's worth at most
+    SinkEvent e{SinkEvent::Kind::file, {}, {}};
+    e.fd = fd;
+    e.offset = offset;
+    e.count = count;
+    events_.push_back(std::move(e));
+    const bool room = queued_bytes_ < limit_;
+    if (!room) on_space_ = std::move(on_space);
+    notify(lock);
+    return room;
+}
+
 bool SessionSink::send_file(int fd, off_t offset, std::size_t count) {
     std::unique_lock lock(mutex_);
     if (!wait_for_space(lock)) {

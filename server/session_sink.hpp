@@ -53,6 +53,7 @@ public:
     void start_stream(ResponseHead head) override;
     bool write_chunk(std::string data) override;
     bool write_chunk_nowait(std::string data, std::function<void()> on_space) override;
+    bool send_file_nowait(int fd, off_t offset, std::size_t count, std::function<void()> on_space) override;
     bool send_file(int fd, off_t offset, std::size_t count) override;
     void finish_stream() override;
     void fail() override;

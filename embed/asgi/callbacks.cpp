@@ -5,11 +5,14 @@
 #include <cerrno>
 #include <string_view>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
 
 #include "embed/asgi/errors.hpp"
+#include "http/header_fields.hpp"
 #include "http/text.hpp"
 
 namespace gantry::asgi {
@@ -137,6 +140,12 @@ private:
     PyObject* next_body_message(GilHeld& gil);
     PyObject* start(GilHeld& gil, PyObject* m);
     PyObject* body(GilHeld& gil, PyObject* m);
+    PyObject* pathsend(GilHeld& gil, PyObject* m);
+    PyObject* zerocopy(GilHeld& gil, PyObject* m);
+    // After a body part was queued (room: whether the buffer has room left): finishes the
+    // response when no more is to come; the awaitable send() returns.
+    PyObject* after_part(GilHeld& gil, bool room, bool more);
+    std::function<void()> space_callback();
     void complete(GilHeld& gil);
     void space_available(GilHeld& gil);
     void answer_error(GilHeld& gil, const std::string& what);
@@ -209,6 +218,8 @@ PyObject* HttpExchange::send(GilHeld& gil, PyObject* m) {
     const MessageKeys& k = app_.keys();
     if (type_object == k.http_response_body.get() || type == "http.response.body") return body(gil, m);
     if (type_object == k.http_response_start.get() || type == "http.response.start") return start(gil, m);
+    if (type_object == k.http_response_zerocopysend.get() || type == "http.response.zerocopysend") return zerocopy(gil, m);
+    if (type_object == k.http_response_pathsend.get() || type == "http.response.pathsend") return pathsend(gil, m);
     return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an HTTP connection", type_object);
 }
 
@@ -270,14 +281,90 @@ PyObject* HttpExchange::body(GilHeld& gil, PyObject* m) {
         phase_ = Phase::streaming;
     }
     bool room = true;
-    if (!data.empty()) {
-        std::weak_ptr<HttpExchange> weak = weak_from_this();
-        room = stream_.write_chunk_nowait(std::move(data), [weak, post = app_.post()] {
-            post([weak](GilHeld& gil) {
-                if (auto exchange = weak.lock()) exchange->space_available(gil);
-            });
+    if (!data.empty()) room = stream_.write_chunk_nowait(std::move(data), space_callback());
+    return after_part(gil, room, more);
+}
+
+std::function<void()> HttpExchange::space_callback() {
+    std::weak_ptr<HttpExchange> weak = weak_from_this();
+    return [weak, post = app_.post()] {
+        post([weak](GilHeld& gil) {
+            if (auto exchange = weak.lock()) exchange->space_available(gil);
         });
+    };
+}
+
+PyObject* HttpExchange::pathsend(GilHeld& gil, PyObject* m) {
+    // The whole body is the file (the pathsend extension): its Content-Length, then sendfile(2).
+    const MessageKeys& k = app_.keys();
+    if (phase_ != Phase::head_held)
+        return phase_ == Phase::before_start ? unexpected_message(gil, "'http.response.start'", item(m, k.type))
+                                             : unexpected_message(gil, "a body message (pathsend is the whole body)", item(m, k.type));
+    PyObject* path = item(m, k.path);
+    Ref encoded(path && PyUnicode_Check(path) ? PyUnicode_EncodeFSDefault(path) : nullptr);
+    if (!encoded) {
+        if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "http.response.pathsend needs a str 'path', got %R", path ? path : Py_None);
+        return nullptr;
     }
+    int fd = ::open(PyBytes_AS_STRING(encoded.get()), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return PyErr_Format(PyExc_ValueError, "http.response.pathsend: %R is not a regular file", path);
+    }
+    if (!find_field(head_.headers, "Content-Length")) head_.headers.push_back({"Content-Length", std::to_string(st.st_size)});
+    stream_ = std::move(call_->response).start_stream(std::move(head_));
+    phase_ = Phase::streaming;
+    bool room = stream_.send_file_nowait(fd, 0, static_cast<std::size_t>(st.st_size), space_callback());
+    return after_part(gil, room, false);
+}
+
+PyObject* HttpExchange::zerocopy(GilHeld& gil, PyObject* m) {
+    // A part of the body from the app's open file (the zerocopysend extension), sent with
+    // sendfile(2) from a duplicate of its descriptor: the app's file position is not moved.
+    const MessageKeys& k = app_.keys();
+    if (phase_ == Phase::before_start) return unexpected_message(gil, "'http.response.start'", item(m, k.type));
+    if (phase_ == Phase::complete)
+        return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message 'http.response.zerocopysend' sent after the response was complete");
+    PyObject* file = item(m, k.file);
+    int fd = file ? PyObject_AsFileDescriptor(file) : -1;
+    if (fd < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "http.response.zerocopysend needs a 'file' with a fileno()");
+        return nullptr;
+    }
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return PyErr_Format(PyExc_ValueError, "http.response.zerocopysend: the file is not a regular file");
+    long long offset = -1, count = -1;
+    if (PyObject* o = item(m, k.offset); o && o != Py_None && (offset = PyLong_AsLongLong(o)) < 0 && PyErr_Occurred()) return nullptr;
+    if (PyObject* c = item(m, k.count); c && c != Py_None && (count = PyLong_AsLongLong(c)) < 0 && PyErr_Occurred()) return nullptr;
+    if (offset < 0) offset = ::lseek(fd, 0, SEEK_CUR);  // omitted: from the file's position
+    if (offset < 0) offset = 0;
+    long long left = st.st_size > offset ? st.st_size - offset : 0;
+    if (count < 0 || count > left) count = left;
+    bool more = false;
+    if (PyObject* mb = item(m, k.more_body)) {
+        int t = PyObject_IsTrue(mb);
+        if (t < 0) return nullptr;
+        more = t == 1;
+    }
+    if (phase_ == Phase::head_held) {
+        if (!more && !find_field(head_.headers, "Content-Length"))
+            head_.headers.push_back({"Content-Length", std::to_string(count)});
+        stream_ = std::move(call_->response).start_stream(std::move(head_));
+        phase_ = Phase::streaming;
+    }
+    bool room = true;
+    if (count > 0) {
+        int own = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (own < 0) return PyErr_SetFromErrno(PyExc_OSError);
+        room = stream_.send_file_nowait(own, static_cast<off_t>(offset), static_cast<std::size_t>(count), space_callback());
+    }
+    return after_part(gil, room, more);
+}
+
+PyObject* HttpExchange::after_part(GilHeld& gil, bool room, bool more) {
     if (!more) {
         std::move(stream_).finish();
         complete(gil);
@@ -485,6 +572,9 @@ MessageKeys::MessageKeys(GilHeld& gil)
       status(intern(gil, "status")), headers(intern(gil, "headers")), message(intern(gil, "message")),
       http_request(intern(gil, "http.request")), http_disconnect(intern(gil, "http.disconnect")),
       http_response_start(intern(gil, "http.response.start")), http_response_body(intern(gil, "http.response.body")),
+      http_response_pathsend(intern(gil, "http.response.pathsend")),
+      http_response_zerocopysend(intern(gil, "http.response.zerocopysend")), path(intern(gil, "path")),
+      file(intern(gil, "file")), offset(intern(gil, "offset")), count(intern(gil, "count")),
       lifespan_startup(intern(gil, "lifespan.startup")), lifespan_shutdown(intern(gil, "lifespan.shutdown")),
       a_receive(intern(gil, "receive")), a_send(intern(gil, "send")), a_done(intern(gil, "done")),
       a_add_done_callback(intern(gil, "add_done_callback")) {}
@@ -505,7 +595,9 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
     if (!client_disconnected_ || !unsupported_message_) fail("gantry._asgi");
     state_ = Ref(PyDict_New());
     asgi_version_ = Ref(Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.4"));
-    if (!state_ || !asgi_version_) fail("scope");
+    // pathsend and zerocopysend: the file goes out with sendfile(2) from the I/O thread.
+    extensions_ = Ref(Py_BuildValue("{s:{},s:{}}", "http.response.pathsend", "http.response.zerocopysend"));
+    if (!state_ || !asgi_version_ || !extensions_) fail("scope");
     k_type_ = intern(gil, "type");
     k_asgi_ = intern(gil, "asgi");
     k_http_version_ = intern(gil, "http_version");
@@ -598,7 +690,7 @@ PyObject* AsgiApp::build_scope(GilHeld& gil, const HttpRequest& req) {
         server_port_ = req.server_port;
     }
     if (!set_steal(gil, s, k_client_.get(), client) || PyDict_SetItem(s, k_server_.get(), server_.get()) < 0) return nullptr;
-    if (!set_steal(gil, s, k_state_.get(), PyDict_Copy(state_.get())) || !set_steal(gil, s, k_extensions_.get(), PyDict_New()))
+    if (!set_steal(gil, s, k_state_.get(), PyDict_Copy(state_.get())) || !set_steal(gil, s, k_extensions_.get(), PyDict_Copy(extensions_.get())))
         return nullptr;
     return scope.release();
 }

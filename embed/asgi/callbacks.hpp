@@ -35,6 +35,7 @@ struct MessageKeys {
     explicit MessageKeys(GilHeld& gil);
     py::Ref type, body, more_body, status, headers, message;
     py::Ref http_request, http_disconnect, http_response_start, http_response_body;
+    py::Ref http_response_pathsend, http_response_zerocopysend, path, file, offset, count;
     py::Ref lifespan_startup, lifespan_shutdown;
     py::Ref a_receive, a_send, a_done, a_add_done_callback;
 };
@@ -94,6 +95,7 @@ private:
     py::Ref unsupported_message_;   // gantry._asgi.unsupported_lifespan_message
     py::Ref state_;                 // the lifespan state dict, copied into each scope
     py::Ref asgi_version_;          // {"version": "3.0", "spec_version": "2.4"}
+    py::Ref extensions_;            // what scope["extensions"] advertises (copied per request)
     py::Ref k_type_, k_asgi_, k_http_version_, k_method_, k_scheme_, k_path_, k_raw_path_, k_query_string_,
         k_root_path_, k_headers_, k_client_, k_server_, k_state_, k_extensions_;
     py::Ref s_http_, s_https_, s_10_, s_11_;

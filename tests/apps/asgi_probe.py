@@ -118,6 +118,22 @@ async def app(scope, receive, send):
         return await _respond(send, "status\n", status=int(query.get("code", "200")))
     if path == "/page":
         return await _respond(send, "<p>%s</p>\n" % ("gantry " * 400), ctype=b"text/html; charset=utf-8")
+    if path == "/pathsend":
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.pathsend", "path": query["path"]})
+        return
+    if path == "/zerocopy":
+        # The file in `parts` zerocopysend messages; the app's own file position is left alone.
+        parts = int(query.get("parts", "1"))
+        with open(query["path"], "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            step = -(-size // parts)
+            for i in range(parts):
+                await send({"type": "http.response.zerocopysend", "file": f, "offset": i * step,
+                            "count": min(step, size - i * step), "more_body": i < parts - 1})
+            assert f.tell() == 0
+        return
     if path == "/sleep":
         if "note" in query:  # says the request has reached the app
             open(query["note"], "w").close()

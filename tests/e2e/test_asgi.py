@@ -47,6 +47,7 @@ def test_the_http_scope(asgi):
     assert scope["state"]["started_by"] > 0  # the lifespan's state, copied into the request's scope
     assert scope["types"]["raw_path"] == "bytes" and scope["types"]["query_string"] == "bytes"
     assert scope["types"]["extensions"] == "dict"
+    assert set(scope["extensions"]) == {"http.response.pathsend", "http.response.zerocopysend"}
 
 
 def test_a_percent_encoded_path_is_decoded_and_raw_path_kept(asgi):
@@ -221,3 +222,40 @@ def test_limit_concurrency_answers_503_above_it(start_server, tmp_path):
         assert others[0][1]["retry-after"] == "1"
         assert [f.result()[0] for f in slow] == [200, 200]
     assert s.get("/hello")[0] == 200
+
+
+@pytest.fixture
+def text_file(tmp_path):
+    path = tmp_path / "file.txt"
+    path.write_bytes(b"".join(b"line %06d of a file sent with sendfile\n" % i for i in range(40000)))  # 1.6 MB
+    return path
+
+
+def test_pathsend_sends_the_file(asgi, text_file):
+    r = requests.get(asgi.url + "/pathsend", params={"path": str(text_file)}, timeout=IO_TIMEOUT)
+    assert r.status_code == 200 and r.content == text_file.read_bytes()
+    assert r.headers["content-length"] == str(text_file.stat().st_size)
+
+
+def test_pathsend_of_a_missing_file_is_a_500(asgi, tmp_path):
+    status, _, _ = asgi.get("/pathsend?path=%s" % (tmp_path / "nope"))
+    assert status == 500
+    until(lambda: "No such file or directory" in asgi.stderr(), timeout=IO_TIMEOUT)
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_zerocopysend_sends_the_file_in_parts(asgi, text_file, parts):
+    r = requests.get(asgi.url + "/zerocopy", params={"path": str(text_file), "parts": parts}, timeout=IO_TIMEOUT)
+    assert r.status_code == 200 and r.content == text_file.read_bytes()
+    if parts == 1:
+        assert r.headers["content-length"] == str(text_file.stat().st_size)
+    else:
+        assert r.headers["transfer-encoding"] == "chunked"
+
+
+def test_pathsend_goes_through_compression(start_server, text_file):
+    s = start_server("asgi_probe:app", "--middleware", "timing,compress")
+    r = requests.get(s.url + "/pathsend", params={"path": str(text_file)}, headers={"Accept-Encoding": "gzip"},
+                     timeout=IO_TIMEOUT)
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    assert r.content == text_file.read_bytes()  # requests decodes it

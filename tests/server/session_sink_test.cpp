@@ -84,6 +84,27 @@ TEST(SessionSink, ANonBlockingWriteQueuesAtOnceAndSaysWhenThereIsRoomAgain) {
     EXPECT_EQ(room_calls, 1);
 }
 
+TEST(SessionSink, ANonBlockingFileCountsOneBufferAtMostAndIsClosedWhenTheClientIsGone) {
+    SessionSink sink(nullptr, 4);
+    sink.start_stream(ResponseHead{});
+    int room_calls = 0;
+    Pipe p;
+    EXPECT_FALSE(sink.send_file_nowait(::dup(p.fds[0]), 10, 1000, [&] { ++room_calls; }));  // counts 4: full
+    auto events = take(sink);
+    ASSERT_EQ(events.size(), 2u);
+    EXPECT_EQ(events[1].kind, SinkEvent::Kind::file);
+    EXPECT_EQ(events[1].offset, 10);
+    EXPECT_EQ(events[1].count, 1000u);
+    ::close(events[1].fd);
+    sink.written(4);
+    EXPECT_EQ(room_calls, 1);
+    sink.mark_gone();
+    int fd = ::dup(p.fds[0]);
+    EXPECT_FALSE(sink.send_file_nowait(fd, 0, 1, [&] { ++room_calls; }));
+    EXPECT_FALSE(is_open(fd));  // taken and closed
+    EXPECT_EQ(room_calls, 1);
+}
+
 TEST(SessionSink, ANonBlockingWriterWaitingForRoomIsToldWhenTheClientGoes) {
     for (bool timeout : {false, true}) {
         SessionSink sink(nullptr, 1);
