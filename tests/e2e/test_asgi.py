@@ -26,7 +26,7 @@ def asgi(tmp_path_factory):
 
 def test_an_async_app_is_detected_and_served(asgi):
     status, headers, body = asgi.get("/hello?x=1")
-    assert status == 200 and body == b"asgi probe GET /hello\n"
+    assert status == 200 and body == b"probe GET /hello\n"
 
 
 def test_the_http_scope(asgi):
@@ -91,7 +91,7 @@ def test_keep_alive_and_pipelining(asgi):
     with raw(asgi) as conn:
         conn.send(GET % b"/a" + GET % b"/b" + GET % b"/c")
         bodies = [conn.response().body for _ in range(3)]
-    assert bodies == [b"asgi probe GET /a\n", b"asgi probe GET /b\n", b"asgi probe GET /c\n"]
+    assert bodies == [b"probe GET /a\n", b"probe GET /b\n", b"probe GET /c\n"]
 
 
 def test_receive_after_the_response_is_http_disconnect(asgi, tmp_path):

@@ -5,6 +5,9 @@ smuggled behind a refused one is never answered. Throughout, a second client on 
 connection of its own is served by the same worker (its pid unchanged), before the hostile bytes
 are sent, while their connection is still open, and after.
 
+gantry runs it twice: against the WSGI probe and against the ASGI one (tests/apps/asgi_probe.py, the
+same answers from an async app; a case's `asgi_body` is where ASGI's own rules make them differ).
+
 GANTRY_BIN=gunicorn checks the corpus against gunicorn 20.1: a case's `gunicorn` value is what it
 answers where gantry differs on purpose (see the notes in the corpus)."""
 import http.client
@@ -40,7 +43,7 @@ def load_cases(path=CORPUS):
     assert len(names) == len(set(names)), "duplicate case names in %s" % path
     for c in cases:
         c["raw"] = expand(c["request"]).encode("latin-1")
-        for key in ("body", "gunicorn_body"):
+        for key in ("body", "gunicorn_body", "asgi_body"):
             if key in c:
                 c[key] = expand(c[key]).encode("latin-1")
     return cases
@@ -107,15 +110,23 @@ def worker_pid(conn):
     return json.loads(body)["pid"]
 
 
-@pytest.fixture(scope="module")
-def hostile_server(tmp_path_factory):
+# gantry runs the corpus against the WSGI probe and against the ASGI probe (the same answers from
+# an async app): the parser and the limits are shared, and neither app side may turn a refusal
+# into a crash or an answer. gunicorn has only the WSGI one.
+INTERFACES = ["wsgi"] if IS_GUNICORN else ["wsgi", "asgi"]
+
+
+@pytest.fixture(scope="module", params=INTERFACES)
+def hostile_server(tmp_path_factory, request):
     factory = ServerFactory(tmp_path_factory)
     if IS_GUNICORN:
         # gthread for keep-alive and a second client served while a hostile one is connected.
         args = ["-k", "gthread", "--threads", "4"]
     else:
         args = ["--limit-request-body", "65536"]
-    server = factory("probe:app", *args, workers=1)
+    app = "asgi_probe:app" if request.param == "asgi" else "probe:app"
+    server = factory(app, *args, workers=1)
+    server.interface = request.param
     conn = server.http()
     server.first_pid = worker_pid(conn)
     conn.close()
@@ -148,6 +159,8 @@ def test_hostile_request(hostile_server, case):
         else:
             assert statuses == [expected], data[:300]
         body = case.get("gunicorn_body", case.get("body")) if IS_GUNICORN else case.get("body")
+        if server.interface == "asgi":
+            body = case.get("asgi_body", body)
         if body is not None and not (IS_GUNICORN and "gunicorn" in case):
             assert responses[0].body == body
         # The worker that answered is still the one serving: same pid, same connection.
