@@ -36,6 +36,12 @@ public:
 
     // True once the client disconnected (or the connection failed); cheap, lock-free.
     virtual bool client_gone() const = 0;
+    // True once the client has closed its side while the app runs (EOF: it left, or half-closed
+    // and still reads). The response may still be written; an app that waits for more input
+    // (ASGI receive()) is told the client went away. `notify` is called once, from the
+    // connection's thread, when that happens (at once if it has).
+    virtual bool peer_closed() const { return client_gone(); }
+    virtual void on_peer_closed(std::function<void()> notify) {}
 
     // A Python thread has taken the call and is about to build the environ: the wait for a Python
     // thread ends here and the app's time begins (it ends with the final call below).

@@ -86,6 +86,10 @@ public:
 
     // The session lives as long as this coroutine: it holds the owning pointer in its frame.
     static asio::awaitable<void> run(std::shared_ptr<Session> self);
+    // While the app runs: an EOF from the peer is told to `sink` (ASGI's http.disconnect), a reset
+    // closes the connection; bytes of a next request end the watch. A watch outliving its request
+    // is harmless: it ends at the next readable moment or at close.
+    static asio::awaitable<void> watch_peer(std::shared_ptr<Session> self, std::shared_ptr<SessionSink> sink);
 
     // Stop after the current response. An idle keep-alive connection closes after a short
     // linger (a request its client sent just now is still served, with Connection: close); a

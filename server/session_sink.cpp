@@ -191,7 +191,7 @@ void SessionSink::written(std::size_t bytes) {
 }
 
 void SessionSink::mark_gone() {
-    std::function<void()> on_space;
+    std::function<void()> on_space, on_peer_closed;
     {
         std::lock_guard lock(mutex_);
         gone_.store(true, std::memory_order_relaxed);
@@ -199,9 +199,34 @@ void SessionSink::mark_gone() {
             if (e.kind == SinkEvent::Kind::file && e.fd >= 0) ::close(std::exchange(e.fd, -1));
         on_space = std::move(on_space_);
         on_space_ = nullptr;
+        on_peer_closed = std::move(on_peer_closed_);
+        on_peer_closed_ = nullptr;
     }
     space_.notify_all();
     if (on_space) on_space();
+    if (on_peer_closed) on_peer_closed();
+}
+
+void SessionSink::on_peer_closed(std::function<void()> notify) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!peer_closed()) {
+            on_peer_closed_ = std::move(notify);
+            return;
+        }
+    }
+    notify();
+}
+
+void SessionSink::mark_peer_closed() {
+    std::function<void()> notify;
+    {
+        std::lock_guard lock(mutex_);
+        peer_closed_.store(true, std::memory_order_relaxed);
+        notify = std::move(on_peer_closed_);
+        on_peer_closed_ = nullptr;
+    }
+    if (notify) notify();
 }
 
 }  // namespace gantry

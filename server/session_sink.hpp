@@ -59,6 +59,12 @@ public:
     void fail() override;
     void fail_timeout() override;
     bool client_gone() const override { return gone_.load(std::memory_order_relaxed); }
+    bool peer_closed() const override {
+        return peer_closed_.load(std::memory_order_relaxed) || gone_.load(std::memory_order_relaxed);
+    }
+    void on_peer_closed(std::function<void()> notify) override;
+    // Session side: the peer sent EOF while the app runs.
+    void mark_peer_closed();
     void app_started() override;
     void app_breakdown(AppBreakdown breakdown) override;
 
@@ -92,6 +98,8 @@ private:
     std::atomic<bool> gone_{false};
     bool timed_out_ = false;  // fail_timeout() was called: the app's later calls are dropped
     std::function<void()> on_space_;  // write_chunk_nowait's producer, waiting for room
+    std::function<void()> on_peer_closed_;
+    std::atomic<bool> peer_closed_{false};
     AppTimes times_;
 };
 

@@ -148,6 +148,7 @@ private:
     std::function<void()> space_callback();
     void complete(GilHeld& gil);
     void space_available(GilHeld& gil);
+    void peer_went_away(GilHeld& gil);
     void answer_error(GilHeld& gil, const std::string& what);
 
     AsgiApp& app_;
@@ -160,6 +161,7 @@ private:
     std::uint64_t body_offset_ = 0;
     Ref pending_receive_;        // the Future of a receive() waiting for the disconnect
     Ref pending_send_;           // the Future of a send() waiting for room in the write buffer
+    bool watching_peer_ = false; // on_peer_closed asked of the sink
 };
 
 PyObject* HttpExchange::next_body_message(GilHeld& gil) {
@@ -195,15 +197,26 @@ PyObject* HttpExchange::next_body_message(GilHeld& gil) {
 
 PyObject* HttpExchange::receive(GilHeld& gil) {
     if (!body_given_ && phase_ != Phase::complete) return next_body_message(gil);
-    if (phase_ == Phase::complete || client_gone()) {
+    const auto& sink = phase_ == Phase::streaming ? stream_.sink() : call_->response.sink();
+    if (phase_ == Phase::complete || client_gone() || (sink && sink->peer_closed())) {
         Ref m(message(gil, app_.keys(), app_.keys().http_disconnect));
         return m ? app_.types().completed(gil, m.get()) : nullptr;
     }
-    // Nothing more until the response is done: a Future, resolved with http.disconnect then.
+    // Nothing more until the response is done or the client closes: a Future, resolved with
+    // http.disconnect then.
     if (pending_receive_) return PyErr_Format(PyExc_RuntimeError, "receive() called again before the last one returned");
     Ref future(PyObject_CallMethod(app_.loop(), "create_future", nullptr));
     if (!future) return nullptr;
     pending_receive_ = Ref::borrow(future.get());
+    if (sink && !watching_peer_) {
+        watching_peer_ = true;
+        std::weak_ptr<HttpExchange> weak = weak_from_this();
+        sink->on_peer_closed([weak, post = app_.post()] {
+            post([weak](GilHeld& gil) {
+                if (auto exchange = weak.lock()) exchange->peer_went_away(gil);
+            });
+        });
+    }
     return future.release();
 }
 
@@ -380,6 +393,12 @@ PyObject* HttpExchange::after_part(GilHeld& gil, bool room, bool more) {
     if (!future) return nullptr;
     pending_send_ = Ref::borrow(future.get());
     return future.release();
+}
+
+void HttpExchange::peer_went_away(GilHeld& gil) {
+    if (!pending_receive_) return;
+    Ref m(message(gil, app_.keys(), app_.keys().http_disconnect));
+    resolve(gil, pending_receive_, m.get());
 }
 
 void HttpExchange::space_available(GilHeld& gil) {

@@ -101,6 +101,13 @@ async def app(scope, receive, send):
         with open(query["note"], "w") as f:
             f.write(message["type"])
         return
+    if path == "/wait-disconnect":
+        # A long poll: the body is read, then the app waits for more; a client that leaves ends it.
+        await _read_body(receive)
+        message = await receive()
+        with open(query["note"], "w") as f:
+            f.write(message["type"])
+        return await _respond(send, "after %s\n" % message["type"])
     if path == "/boom":
         raise ValueError("boom before the response")
     if path == "/boom-after-start":

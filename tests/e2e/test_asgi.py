@@ -3,6 +3,7 @@ loop (HTTP scope, request bodies, whole and streamed responses, errors, lifespan
 get_asgi_application() included, with the native pipeline in front."""
 import json
 import os
+import socket
 
 import pytest
 import requests
@@ -259,3 +260,25 @@ def test_pathsend_goes_through_compression(start_server, text_file):
                      timeout=IO_TIMEOUT)
     assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
     assert r.content == text_file.read_bytes()  # requests decodes it
+
+
+@pytest.mark.parametrize("how", ["close", "half-close"])
+def test_a_client_leaving_while_the_app_waits_in_receive_is_http_disconnect(asgi, tmp_path, how):
+    note = tmp_path / "note"
+    sock = asgi.connect(timeout=IO_TIMEOUT)
+    sock.sendall(b"GET /wait-disconnect?note=%s HTTP/1.1\r\nHost: x\r\n\r\n" % str(note).encode())
+    if how == "close":
+        sock.close()
+    else:
+        sock.shutdown(socket.SHUT_WR)  # still reading: it gets the answer the app sends then
+    until(lambda: note.exists() and note.read_text() == "http.disconnect", timeout=IO_TIMEOUT)
+    if how == "half-close":
+        data = b""
+        while True:
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            data += piece
+        sock.close()
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"after http.disconnect\n")
+    assert asgi.get("/hello")[0] == 200

@@ -105,6 +105,27 @@ TEST(SessionSink, ANonBlockingFileCountsOneBufferAtMostAndIsClosedWhenTheClientI
     EXPECT_EQ(room_calls, 1);
 }
 
+TEST(SessionSink, APeerThatClosesItsSideIsToldOnceAndTheResponseMayStillGoOut) {
+    SessionSink sink(nullptr, 1024);
+    int told = 0;
+    sink.on_peer_closed([&] { ++told; });
+    EXPECT_FALSE(sink.peer_closed());
+    sink.mark_peer_closed();
+    EXPECT_EQ(told, 1);
+    EXPECT_TRUE(sink.peer_closed());
+    EXPECT_FALSE(sink.client_gone());  // a half-closed client still reads its answer
+    sink.on_peer_closed([&] { ++told; });  // already closed: at once
+    EXPECT_EQ(told, 2);
+    sink.send_whole(ResponseHead{}, "still sent");
+    EXPECT_EQ(take(sink).size(), 3u);
+
+    SessionSink gone(nullptr, 1024);
+    gone.on_peer_closed([&] { ++told; });
+    gone.mark_gone();  // a connection that failed counts as closed too
+    EXPECT_EQ(told, 3);
+    EXPECT_TRUE(gone.peer_closed());
+}
+
 TEST(SessionSink, ANonBlockingWriterWaitingForRoomIsToldWhenTheClientGoes) {
     for (bool timeout : {false, true}) {
         SessionSink sink(nullptr, 1);
