@@ -88,6 +88,12 @@ void ResponseStream::finish() && {
     sink_.reset();
 }
 
+void ResponseStream::finish_with_trailers(std::vector<HttpHeader> trailers) && {
+    if (!sink_) return;
+    sink_->finish_stream_with_trailers(std::move(trailers));
+    sink_.reset();
+}
+
 void ResponseStream::fail() && {
     if (!sink_) return;
     sink_->fail();

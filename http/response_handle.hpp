@@ -70,6 +70,7 @@ public:
     bool send_file_nowait(int fd, off_t offset, std::size_t count, std::function<void()> on_space);
 
     void finish() &&;
+    void finish_with_trailers(std::vector<HttpHeader> trailers) &&;
     void fail() &&;
 
 private:

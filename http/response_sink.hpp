@@ -74,6 +74,9 @@ protected:
     // Sends [offset, offset+count) of the file with sendfile(2); takes ownership of fd.
     virtual bool send_file(int fd, off_t offset, std::size_t count) = 0;
     virtual void finish_stream() = 0;
+    // The end with trailer fields (ASGI's http.response.trailers): sent after the last chunk when
+    // the response is chunked, dropped otherwise. A sink without trailers just finishes.
+    virtual void finish_stream_with_trailers(std::vector<HttpHeader> trailers) { finish_stream(); }
 
     virtual void fail() = 0;
 };

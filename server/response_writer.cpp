@@ -85,7 +85,8 @@ void ResponseWriter::on_head(std::size_t i) {
     facts_.must_close = session_.closes_after_response();
     // send_whole queues head, data and end together: the body is known whole.
     bool is_whole = i + 2 < events_.size() && events_[i + 1].kind == SinkEvent::Kind::data &&
-                    events_[i + 2].kind == SinkEvent::Kind::end && !events_[i + 1].shared;
+                    events_[i + 2].kind == SinkEvent::Kind::end && !events_[i + 1].shared &&
+                    events_[i + 2].head.headers.empty();  // an end with trailers needs chunked framing
     if (hooks_.pipeline) {
         sink_.app_times().fill(hooks_.ctx->mutable_timings(), queued_at_);
         hooks_.pipeline->run_response(*hooks_.ctx, e.head, is_whole ? &events_[i + 1].data : nullptr, hooks_.entered);
@@ -264,7 +265,17 @@ asio::awaitable<WrittenResponse> ResponseWriter::write() {
                     }
                     queue_body(stream_tail_);
                 }
-                if (rendered_.framing == BodyFraming::chunked) buffers_.push_back(asio::buffer(kLastChunk));
+                if (rendered_.framing == BodyFraming::chunked) {
+                    if (e.head.headers.empty()) {
+                        buffers_.push_back(asio::buffer(kLastChunk));
+                    } else {
+                        // The trailer section (RFC 9112 7.1.2), after the last chunk.
+                        trailer_bytes_ = "0\r\n";
+                        for (const auto& h : e.head.headers) trailer_bytes_.append(h.name).append(": ").append(h.value).append("\r\n");
+                        trailer_bytes_ += "\r\n";
+                        buffers_.push_back(asio::buffer(trailer_bytes_));
+                    }
+                }
                 if (rendered_.framing == BodyFraming::content_length && remaining_ > 0) truncated_ = true;
                 out_.finished = true;
                 break;

@@ -71,6 +71,7 @@ private:
     RenderedHead rendered_;
     bool head_sent_ = false;
     bool truncated_ = false;
+    std::string trailer_bytes_;  // "0\r\n" and the trailer fields, when the app sent some
     bool aborted_by_hooks_ = false;  // a chunk hook gave up mid-stream: send nothing more, close
     bool streaming_hooks_ = false;  // the chain's on_chunk hooks see a streamed body
     std::uint64_t remaining_ = 0;   // content_length framing: bytes still allowed

@@ -119,6 +119,16 @@ void SessionSink::queue_answer(ResponseHead head, AnswerBody& body) {
     events_.push_back(SinkEvent{SinkEvent::Kind::end, {}, {}});
 }
 
+void SessionSink::finish_stream_with_trailers(std::vector<HttpHeader> trailers) {
+    std::unique_lock lock(mutex_);
+    if (timed_out_) return;
+    times_.app_finished = Clock::now();
+    SinkEvent e{SinkEvent::Kind::end, {}, {}};
+    e.head.headers = std::move(trailers);
+    events_.push_back(std::move(e));
+    notify(lock);
+}
+
 void SessionSink::finish_stream() {
     std::unique_lock lock(mutex_);
     if (timed_out_) return;

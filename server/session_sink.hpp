@@ -31,7 +31,7 @@ void release_session(std::shared_ptr<Session> session);
 // What the app side sends, queued until the session's thread writes it.
 struct SinkEvent {
     enum class Kind { head, data, file, end, fail } kind;
-    ResponseHead head;
+    ResponseHead head;  // head: the response's; end: head.headers are its trailer fields
     std::string data;
     int fd = -1;
     off_t offset = 0;
@@ -56,6 +56,7 @@ public:
     bool send_file_nowait(int fd, off_t offset, std::size_t count, std::function<void()> on_space) override;
     bool send_file(int fd, off_t offset, std::size_t count) override;
     void finish_stream() override;
+    void finish_stream_with_trailers(std::vector<HttpHeader> trailers) override;
     void fail() override;
     void fail_timeout() override;
     bool client_gone() const override { return gone_.load(std::memory_order_relaxed); }

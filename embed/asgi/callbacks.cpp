@@ -141,11 +141,15 @@ private:
     PyObject* start(GilHeld& gil, PyObject* m);
     PyObject* body(GilHeld& gil, PyObject* m);
     PyObject* pathsend(GilHeld& gil, PyObject* m);
+    PyObject* trailers(GilHeld& gil, PyObject* m);
+    // A message's header list ([name, value] pairs of bytes) into `out`; false with an error set.
+    bool read_headers(GilHeld& gil, PyObject* headers, std::vector<HttpHeader>& out);
     PyObject* zerocopy(GilHeld& gil, PyObject* m);
     // After a body part was queued (room: whether the buffer has room left): finishes the
     // response when no more is to come; the awaitable send() returns.
     PyObject* after_part(GilHeld& gil, bool room, bool more);
     std::function<void()> space_callback();
+    bool client_accepts_trailers() const;
     void complete(GilHeld& gil);
     void space_available(GilHeld& gil);
     void peer_went_away(GilHeld& gil);
@@ -162,6 +166,9 @@ private:
     Ref pending_receive_;        // the Future of a receive() waiting for the disconnect
     Ref pending_send_;           // the Future of a send() waiting for room in the write buffer
     bool watching_peer_ = false; // on_peer_closed asked of the sink
+    bool trailers_expected_ = false;  // the start said "trailers": True
+    bool awaiting_trailers_ = false;  // the body is complete; the trailers are to come
+    std::vector<HttpHeader> trailer_fields_;
 };
 
 PyObject* HttpExchange::next_body_message(GilHeld& gil) {
@@ -233,6 +240,7 @@ PyObject* HttpExchange::send(GilHeld& gil, PyObject* m) {
     if (type_object == k.http_response_start.get() || type == "http.response.start") return start(gil, m);
     if (type_object == k.http_response_zerocopysend.get() || type == "http.response.zerocopysend") return zerocopy(gil, m);
     if (type_object == k.http_response_pathsend.get() || type == "http.response.pathsend") return pathsend(gil, m);
+    if (type_object == k.http_response_trailers.get() || type == "http.response.trailers") return trailers(gil, m);
     return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message type %R for an HTTP connection", type_object);
 }
 
@@ -247,27 +255,63 @@ PyObject* HttpExchange::start(GilHeld& gil, PyObject* m) {
     }
     ResponseHead head;
     head.status = static_cast<int>(code);
-    if (PyObject* headers = item(m, k.headers)) {
-        Ref iterator(PyObject_GetIter(headers));
-        if (!iterator) return nullptr;
-        while (Ref pair{PyIter_Next(iterator.get())}) {
-            Ref items(PySequence_Fast(pair.get(), "each header must be a [name, value] pair"));
-            if (!items) return nullptr;
-            if (PySequence_Fast_GET_SIZE(items.get()) != 2)
-                return PyErr_Format(PyExc_ValueError, "each header must be a [name, value] pair, got %R", pair.get());
-            HttpHeader h;
-            if (!bytes_like(gil, PySequence_Fast_GET_ITEM(items.get(), 0), h.name, "a header name") ||
-                !bytes_like(gil, PySequence_Fast_GET_ITEM(items.get(), 1), h.value, "a header value"))
-                return nullptr;
-            h.value.assign(trim(h.value));  // as for WSGI (and gunicorn): no padding around values
-            if (!is_token(h.name)) return PyErr_Format(PyExc_ValueError, "invalid header name %R", pair.get());
-            if (!is_field_value(h.value)) return PyErr_Format(PyExc_ValueError, "invalid header value %R", pair.get());
-            head.headers.push_back(std::move(h));
-        }
-        if (PyErr_Occurred()) return nullptr;
+    if (PyObject* headers = item(m, k.headers); headers && !read_headers(gil, headers, head.headers)) return nullptr;
+    if (PyObject* t = item(m, k.trailers)) {
+        int yes = PyObject_IsTrue(t);
+        if (yes < 0) return nullptr;
+        trailers_expected_ = yes == 1;
     }
     head_ = std::move(head);
     phase_ = Phase::head_held;  // sent with the first body message: a one-message body goes out whole
+    return app_.types().completed(gil, nullptr);
+}
+
+bool HttpExchange::read_headers(GilHeld& gil, PyObject* headers, std::vector<HttpHeader>& out) {
+    Ref iterator(PyObject_GetIter(headers));
+    if (!iterator) return false;
+    while (Ref pair{PyIter_Next(iterator.get())}) {
+        Ref items(PySequence_Fast(pair.get(), "each header must be a [name, value] pair"));
+        if (!items) return false;
+        if (PySequence_Fast_GET_SIZE(items.get()) != 2) {
+            PyErr_Format(PyExc_ValueError, "each header must be a [name, value] pair, got %R", pair.get());
+            return false;
+        }
+        HttpHeader h;
+        if (!bytes_like(gil, PySequence_Fast_GET_ITEM(items.get(), 0), h.name, "a header name") ||
+            !bytes_like(gil, PySequence_Fast_GET_ITEM(items.get(), 1), h.value, "a header value"))
+            return false;
+        h.value.assign(trim(h.value));  // as for WSGI (and gunicorn): no padding around values
+        if (!is_token(h.name)) {
+            PyErr_Format(PyExc_ValueError, "invalid header name %R", pair.get());
+            return false;
+        }
+        if (!is_field_value(h.value)) {
+            PyErr_Format(PyExc_ValueError, "invalid header value %R", pair.get());
+            return false;
+        }
+        out.push_back(std::move(h));
+    }
+    return !PyErr_Occurred();
+}
+
+PyObject* HttpExchange::trailers(GilHeld& gil, PyObject* m) {
+    const MessageKeys& k = app_.keys();
+    if (!awaiting_trailers_)
+        return unexpected_message(gil, trailers_expected_ ? "'http.response.body'" : "no trailers (the start did not announce them)",
+                                  item(m, k.type));
+    if (PyObject* headers = item(m, k.headers); headers && !read_headers(gil, headers, trailer_fields_)) return nullptr;
+    bool more = false;
+    if (PyObject* mt = item(m, k.more_trailers)) {
+        int t = PyObject_IsTrue(mt);
+        if (t < 0) return nullptr;
+        more = t == 1;
+    }
+    if (more) return app_.types().completed(gil, nullptr);
+    awaiting_trailers_ = false;
+    // RFC 9110 6.5: trailers only for a client that said it accepts them (TE: trailers).
+    if (client_accepts_trailers()) std::move(stream_).finish_with_trailers(std::move(trailer_fields_));
+    else std::move(stream_).finish();
+    complete(gil);
     return app_.types().completed(gil, nullptr);
 }
 
@@ -284,8 +328,10 @@ PyObject* HttpExchange::body(GilHeld& gil, PyObject* m) {
         if (t < 0) return nullptr;
         more = t == 1;
     }
+    if (awaiting_trailers_)
+        return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message 'http.response.body' sent after the last body message; expected 'http.response.trailers'");
     if (phase_ == Phase::head_held) {
-        if (!more) {
+        if (!more && !trailers_expected_) {
             std::move(call_->response).send_whole(std::move(head_), std::move(data));
             complete(gil);
             return app_.types().completed(gil, nullptr);
@@ -295,7 +341,21 @@ PyObject* HttpExchange::body(GilHeld& gil, PyObject* m) {
     }
     bool room = true;
     if (!data.empty()) room = stream_.write_chunk_nowait(std::move(data), space_callback());
+    if (!more && trailers_expected_) {
+        awaiting_trailers_ = true;  // the end goes out with the trailers
+        more = true;
+    }
     return after_part(gil, room, more);
+}
+
+bool HttpExchange::client_accepts_trailers() const {
+    bool yes = false;
+    for (const HttpHeader& h : call_->request.headers)
+        if (iequals(h.name, "TE"))
+            for_each_list_element(h.value, [&](std::string_view coding) {
+                if (iequals(coding.substr(0, coding.find(';')), "trailers")) yes = true;
+            });
+    return yes;
 }
 
 std::function<void()> HttpExchange::space_callback() {
@@ -465,6 +525,12 @@ void HttpExchange::task_done(GilHeld& gil, PyObject* task) {
             } else {
                 answer_error(gil, exception_text(gil, exc.get()));
             }
+        } else if (awaiting_trailers_) {
+            // The body is whole; the promised trailers never came: the end goes out without them.
+            spdlog::warn("{} {}: the app announced trailers and returned without sending them", request().method,
+                         request().target);
+            std::move(stream_).finish();
+            phase_ = Phase::complete;
         } else if (phase_ != Phase::complete) {
             answer_error(gil, phase_ == Phase::streaming ? "ASGI callable returned without completing the response"
                                                          : "ASGI callable returned without sending a response");
@@ -594,6 +660,8 @@ MessageKeys::MessageKeys(GilHeld& gil)
       http_response_pathsend(intern(gil, "http.response.pathsend")),
       http_response_zerocopysend(intern(gil, "http.response.zerocopysend")), path(intern(gil, "path")),
       file(intern(gil, "file")), offset(intern(gil, "offset")), count(intern(gil, "count")),
+      http_response_trailers(intern(gil, "http.response.trailers")), trailers(intern(gil, "trailers")),
+      more_trailers(intern(gil, "more_trailers")),
       lifespan_startup(intern(gil, "lifespan.startup")), lifespan_shutdown(intern(gil, "lifespan.shutdown")),
       a_receive(intern(gil, "receive")), a_send(intern(gil, "send")), a_done(intern(gil, "done")),
       a_add_done_callback(intern(gil, "add_done_callback")) {}
@@ -615,7 +683,9 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
     state_ = Ref(PyDict_New());
     asgi_version_ = Ref(Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.4"));
     // pathsend and zerocopysend: the file goes out with sendfile(2) from the I/O thread.
-    extensions_ = Ref(Py_BuildValue("{s:{},s:{}}", "http.response.pathsend", "http.response.zerocopysend"));
+    // trailers: sent after the last chunk when the client asked for them (TE: trailers).
+    extensions_ = Ref(Py_BuildValue("{s:{},s:{},s:{}}", "http.response.pathsend", "http.response.zerocopysend",
+                                    "http.response.trailers"));
     if (!state_ || !asgi_version_ || !extensions_) fail("scope");
     k_type_ = intern(gil, "type");
     k_asgi_ = intern(gil, "asgi");

@@ -36,6 +36,7 @@ struct MessageKeys {
     py::Ref type, body, more_body, status, headers, message;
     py::Ref http_request, http_disconnect, http_response_start, http_response_body;
     py::Ref http_response_pathsend, http_response_zerocopysend, path, file, offset, count;
+    py::Ref http_response_trailers, trailers, more_trailers;
     py::Ref lifespan_startup, lifespan_shutdown;
     py::Ref a_receive, a_send, a_done, a_add_done_callback;
 };

@@ -101,6 +101,16 @@ async def app(scope, receive, send):
         with open(query["note"], "w") as f:
             f.write(message["type"])
         return
+    if path == "/trailers":
+        # The http.response.trailers extension: announced in the start, sent after the body.
+        parts = int(query.get("parts", "2"))
+        await send({"type": "http.response.start", "status": 200, "trailers": True,
+                    "headers": [(b"content-type", b"text/plain"), (b"trailer", b"x-checksum, x-count")]})
+        for i in range(parts):
+            await send({"type": "http.response.body", "body": b"part %d\n" % i, "more_body": i < parts - 1})
+        await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc123")], "more_trailers": True})
+        await send({"type": "http.response.trailers", "headers": [(b"x-count", str(parts).encode())]})
+        return
     if path == "/wait-disconnect":
         # A long poll: the body is read, then the app waits for more; a client that leaves ends it.
         await _read_body(receive)

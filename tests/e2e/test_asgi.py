@@ -48,7 +48,7 @@ def test_the_http_scope(asgi):
     assert scope["state"]["started_by"] > 0  # the lifespan's state, copied into the request's scope
     assert scope["types"]["raw_path"] == "bytes" and scope["types"]["query_string"] == "bytes"
     assert scope["types"]["extensions"] == "dict"
-    assert set(scope["extensions"]) == {"http.response.pathsend", "http.response.zerocopysend"}
+    assert set(scope["extensions"]) == {"http.response.pathsend", "http.response.zerocopysend", "http.response.trailers"}
 
 
 def test_a_percent_encoded_path_is_decoded_and_raw_path_kept(asgi):
@@ -282,3 +282,23 @@ def test_a_client_leaving_while_the_app_waits_in_receive_is_http_disconnect(asgi
         sock.close()
         assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"after http.disconnect\n")
     assert asgi.get("/hello")[0] == 200
+
+
+def _raw_exchange(server, request):
+    with raw(server) as conn:
+        conn.send(request)
+        return conn.read_until_close()
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+def test_trailers_go_after_the_last_chunk_when_the_client_asks(asgi, parts):
+    data = _raw_exchange(asgi, b"GET /trailers?parts=%d HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n" % parts)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"Transfer-Encoding: chunked" in head and b"Content-Length" not in head
+    assert body.endswith(b"\r\n0\r\nx-checksum: abc123\r\nx-count: %d\r\n\r\n" % parts), body[-80:]
+    assert b"part %d\n" % (parts - 1) in body
+
+
+def test_trailers_are_dropped_for_a_client_that_did_not_ask(asgi):
+    data = _raw_exchange(asgi, b"GET /trailers HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert data.endswith(b"\r\n0\r\n\r\n") and b"abc123" not in data
