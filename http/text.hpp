@@ -48,6 +48,13 @@ inline bool is_token(std::string_view s) {
     return true;
 }
 
+// A header field value as a server may send it (RFC 9110 5.5): no control bytes but HTAB.
+inline bool is_field_value(std::string_view s) {
+    for (unsigned char c : s)
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    return true;
+}
+
 // Whether `bytes` is well-formed UTF-8 (RFC 3629: no overlong forms, no surrogates, <= U+10FFFF).
 bool is_strict_utf8(std::string_view bytes);
 

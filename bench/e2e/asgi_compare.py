@@ -10,8 +10,6 @@ and thread, from /proc) over the measured requests. Stdlib only; needs wrk.
 """
 import argparse
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,13 +23,8 @@ REPO = HERE.parents[1]
 APP_DIR = REPO / "examples" / "asgi_hello"
 sys.path.insert(0, str(HERE))
 from compare import WRK_LUA, cpu_seconds, worker_pids  # noqa: E402
+from compress_compare import free_port, stop  # noqa: E402
 import json  # noqa: E402
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(argv, log_path):
@@ -39,20 +32,6 @@ def start(argv, log_path):
     with open(log_path, "wb") as log:
         return subprocess.Popen(argv, cwd=APP_DIR, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(proc):
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
 
 
 def wait_ready(proc, port, name, log_path, path):

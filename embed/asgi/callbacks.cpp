@@ -91,11 +91,6 @@ bool bytes_like(GilHeld&, PyObject* o, std::string& out, const char* what) {
     return false;
 }
 
-bool is_field_value(std::string_view s) {
-    for (unsigned char c : s)
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-    return true;
-}
 
 // Resolves `future` (if still pending) with `value`, or with `exception` when that is given.
 void resolve(GilHeld&, Ref& future, PyObject* value, PyObject* exception = nullptr) {

@@ -10,13 +10,6 @@ namespace gantry::wsgi {
 
 namespace {
 
-// Field values: visible latin-1, SP and HTAB; no CR, LF, NUL or other controls.
-bool is_field_value(std::string_view s) {
-    for (unsigned char c : s)
-        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
-    return true;
-}
-
 // A str whose code points are all < 256, as its latin-1 bytes (PEP 3333 "native strings").
 bool latin1_of(GilHeld&, PyObject* s, std::string& out) {
     if (!PyUnicode_Check(s)) return false;
