@@ -26,9 +26,6 @@ public:
     virtual std::size_t waiting() const { return 0; }
     // Calls dispatched and not yet finished: waiting plus running (--limit-concurrency).
     virtual std::size_t in_flight() const { return waiting(); }
-    // Whether the app side listens to ResponseSink::on_peer_closed (ASGI's http.disconnect):
-    // only then does the connection watch the socket while the app runs.
-    virtual bool wants_peer_closed() const { return false; }
 };
 
 }  // namespace gantry

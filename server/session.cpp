@@ -128,15 +128,27 @@ Session::~Session() {
 
 asio::awaitable<void> Session::run(std::shared_ptr<Session> self) { co_await self->serve(); }
 
-asio::awaitable<void> Session::watch_peer(std::shared_ptr<Session> self, std::shared_ptr<SessionSink> sink) {
+void watch_session_peer(const std::shared_ptr<Session>& session, const SessionSink* sink) {
+    asio::post(session->executor(), [session, sink]() { session->start_watching_peer(sink); });
+}
+
+void Session::start_watching_peer(const SessionSink* sink) {
+    // A pipelined request already read: its bytes are the peer's news, no EOF can be seen behind them.
+    if (closed_ || watching_peer_ || sink_.get() != sink || buffer_.size() != 0) return;
+    watching_peer_ = true;
+    asio::co_spawn(executor(), watch_peer(shared_from_this()), asio::detached);
+}
+
+asio::awaitable<void> Session::watch_peer(std::shared_ptr<Session> self) {
     error_code ec;
     co_await self->socket_.async_wait(Socket::wait_read, use_ec(ec));
+    self->watching_peer_ = false;
     if (ec || self->closed_) co_return;
     char byte;
     ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) co_return;  // the next request: nothing to tell
     if (n == 0) {
-        sink->mark_peer_closed();
+        if (self->sink_) self->sink_->mark_peer_closed();
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         self->close();  // reset: the client is gone, and so is any way to answer it
     }
@@ -423,8 +435,6 @@ void Session::Exchange::hand_over() {
         const bool backed_up = session_.counted() && session_.shared_.dispatcher->waiting() > 0;
         if (session_.counted()) in_python_.enter(session_.shared_.load);
         dispatch_to_app(*session_.shared_.dispatcher, std::move(request_), sink, queued_at_);
-        if (session_.shared_.dispatcher->wants_peer_closed() && session_.buffer_.size() == 0 && !session_.closed_)
-            asio::co_spawn(session_.executor(), watch_peer(session_.shared_from_this(), sink), asio::detached);
         if (backed_up) session_.consider_sending_away();
     }
 }

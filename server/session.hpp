@@ -86,10 +86,11 @@ public:
 
     // The session lives as long as this coroutine: it holds the owning pointer in its frame.
     static asio::awaitable<void> run(std::shared_ptr<Session> self);
-    // While the app runs: an EOF from the peer is told to `sink` (ASGI's http.disconnect), a reset
-    // closes the connection; bytes of a next request end the watch. A watch outliving its request
-    // is harmless: it ends at the next readable moment or at close.
-    static asio::awaitable<void> watch_peer(std::shared_ptr<Session> self, std::shared_ptr<SessionSink> sink);
+    // Asked for by `sink` (an ASGI app waits in receive() for http.disconnect): the socket is
+    // watched while that exchange runs. An EOF from the peer is told to the current sink, a reset
+    // closes the connection; bytes of a next request end the watch. Only on demand: a watch per
+    // request costs an epoll change and a wake-up each (measured: ~20% of a hello's CPU).
+    void start_watching_peer(const SessionSink* sink);
 
     // Stop after the current response. An idle keep-alive connection closes after a short
     // linger (a request its client sent just now is still served, with Connection: close); a
@@ -104,6 +105,7 @@ public:
     bool reclaim_if_idle();
     // The sink queued events (posted to this thread by wake_session).
     void on_sink_ready();
+    static asio::awaitable<void> watch_peer(std::shared_ptr<Session> self);
     asio::io_context::executor_type executor() { return context_.get_executor(); }
 
     // What the response writer uses, for the one response it writes.
@@ -170,6 +172,7 @@ private:
     bool reclaimed_ = false;  // reclaim_if_idle() armed its close
     bool draining_ = false;
     bool closed_ = false;
+    bool watching_peer_ = false;   // a watch_peer coroutine is pending
     bool keep_alive_ = true;
     bool sent_away_ = false;        // close after the next response (rebalancing)
     std::uint64_t requests_ = 0;    // answered on this connection: which one is the busiest

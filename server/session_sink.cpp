@@ -222,6 +222,7 @@ void SessionSink::on_peer_closed(std::function<void()> notify) {
         std::lock_guard lock(mutex_);
         if (!peer_closed()) {
             on_peer_closed_ = std::move(notify);
+            if (session_) watch_session_peer(session_, this);
             return;
         }
     }

@@ -21,12 +21,15 @@
 namespace gantry {
 
 class Session;
+class SessionSink;
 
 // Defined with the session, on the Asio side. Wakes the session's response writer, on its I/O thread.
 void wake_session(const std::shared_ptr<Session>& session);
 // Drops this reference on the session's I/O thread: the last one may be held on a Python thread,
 // and a session must end on its own thread.
 void release_session(std::shared_ptr<Session> session);
+// Asks the session to watch its socket for the peer's EOF while `sink`'s exchange runs.
+void watch_session_peer(const std::shared_ptr<Session>& session, const SessionSink* sink);
 
 // What the app side sends, queued until the session's thread writes it.
 struct SinkEvent {
@@ -63,6 +66,7 @@ public:
     bool peer_closed() const override {
         return peer_closed_.load(std::memory_order_relaxed) || gone_.load(std::memory_order_relaxed);
     }
+    // Also asks the session to watch for the EOF: nothing watches until someone listens.
     void on_peer_closed(std::function<void()> notify) override;
     // Session side: the peer sent EOF while the app runs.
     void mark_peer_closed();

@@ -71,7 +71,6 @@ public:
 
     std::size_t waiting() const override { return waiting_.load(std::memory_order_relaxed); }
     std::size_t in_flight() const override { return in_flight_.load(std::memory_order_relaxed); }
-    bool wants_peer_closed() const override { return true; }  // receive() gives http.disconnect
     std::uint64_t completed() const override { return completed_.load(std::memory_order_relaxed); }
     void on_completed(std::uint64_t after, std::function<void()> notify) override {
         completed_notify_ = std::move(notify);
