@@ -8,7 +8,8 @@ packages=(
   python3 python3-venv python3-django python3-requests python3-pytest python3-prometheus-client gunicorn
   zlib1g-dev libbrotli-dev libzstd-dev libdeflate-dev libisal-dev libhiredis-dev
   python3-whitenoise python3-brotli python3-zstandard brotli zstd
-  python3-uvloop python3-uvicorn python3-httptools python3-starlette python3-httpx
+  python3-uvloop python3-uvicorn python3-httptools python3-starlette python3-httpx daphne python3-hypercorn
+  libmimalloc-dev
   nginx-light redis-server
   curl wrk procps util-linux
   clang libclang-rt-14-dev
