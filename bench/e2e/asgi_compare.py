@@ -12,6 +12,7 @@ Scenarios (issue 13's targets in brackets):
   json     /json    the hello with a JSON body     (for reference)
   django   /        Django's async view behind startproject's middleware (djasync)  [>= 1.3x uvicorn]
   file     /file    1 MiB: gantry with pathsend, the others with 64 KiB body chunks  [>= 3x uvicorn]
+                    (nginx sends the file itself with sendfile: the machine's ceiling)
   sleep    /sleep   awaits 10 ms, wrk -c512        [>= 1.0x uvicorn]
 p99 should be no worse than uvicorn's in each.
 
@@ -62,7 +63,9 @@ http {
   uwsgi_temp_path %(tmp)s; scgi_temp_path %(tmp)s;
   server {
     listen 127.0.0.1:%(port)d;
+    sendfile on;
     location / { default_type text/plain; return 200 "Hello, world!\\n"; }
+    location = /file { default_type application/octet-stream; alias %(app_dir)s/one-mib.bin; }
   }
 }
 """
@@ -82,7 +85,7 @@ def argv_for(name, opts, app, port, tmp):
         return ["/usr/bin/hypercorn", "-w", w, "-k", "uvloop", "-b", "127.0.0.1:%d" % port, app]
     if name == "nginx":
         conf = os.path.join(tmp, "nginx.conf")
-        Path(conf).write_text(NGINX_CONF % {"workers": opts.workers, "tmp": tmp, "port": port})
+        Path(conf).write_text(NGINX_CONF % {"workers": opts.workers, "tmp": tmp, "port": port, "app_dir": APP_DIR})
         return ["/usr/sbin/nginx", "-c", conf, "-p", tmp]
     raise ValueError(name)
 
@@ -148,7 +151,7 @@ def main():
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--servers", default="gantry," + ",".join(PEERS),
-                    help="nginx only serves the hello; the first other one is what ratios are to")
+                    help="nginx only serves the hello and the file; the first other one is what ratios are to")
     ap.add_argument("--quick", action="store_true", help="1 round of 3 s")
     ap.add_argument("--json-out", help="write every measurement here")
     opts = ap.parse_args()
@@ -167,7 +170,7 @@ def main():
         lua = os.path.join(tmp, "summary.lua")
         Path(lua).write_text(WRK_LUA)
         for scenario in opts.scenarios.split(","):
-            names = [s for s in servers if s != "nginx" or scenario == "hello"]
+            names = [s for s in servers if s != "nginx" or scenario in ("hello", "file")]
             runs = {name: [] for name in names}
             for rnd in range(opts.rounds):
                 for name in names:

@@ -97,6 +97,7 @@ private:
     py::Ref state_;                 // the lifespan state dict, copied into each scope
     py::Ref asgi_version_;          // {"version": "3.0", "spec_version": "2.4"}
     py::Ref extensions_;            // what scope["extensions"] advertises (copied per request)
+    py::Ref scope_template_;        // each scope starts as a copy of this
     py::Ref k_type_, k_asgi_, k_http_version_, k_method_, k_scheme_, k_path_, k_raw_path_, k_query_string_,
         k_root_path_, k_headers_, k_client_, k_server_, k_state_, k_extensions_;
     py::Ref s_http_, s_https_, s_10_, s_11_;
