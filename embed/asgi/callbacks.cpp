@@ -675,6 +675,8 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
     client_disconnected_ = Ref(PyObject_GetAttrString(module.get(), "ClientDisconnected"));
     unsupported_message_ = Ref(PyObject_GetAttrString(module.get(), "unsupported_lifespan_message"));
     if (!client_disconnected_ || !unsupported_message_) fail("gantry._asgi");
+    Ref prepared(PyObject_CallMethod(module.get(), "prepare", "O", app));  // e.g. Django's ASGIHandler
+    if (!prepared) fail("gantry._asgi.prepare");
     state_ = Ref(PyDict_New());
     asgi_version_ = Ref(Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.4"));
     // pathsend and zerocopysend: the file goes out with sendfile(2) from the I/O thread.
