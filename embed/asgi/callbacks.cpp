@@ -145,6 +145,9 @@ private:
     PyObject* after_part(GilHeld& gil, bool room, bool more);
     std::function<void()> space_callback();
     bool client_accepts_trailers() const;
+    // --timing full: the breakdown goes to the sink before the response's final call. Called from
+    // send(), i.e. in the app task's context, where gantry.django_timing left the request's record.
+    void report_timing(GilHeld& gil);
     void complete(GilHeld& gil);
     void space_available(GilHeld& gil);
     void peer_went_away(GilHeld& gil);
@@ -304,6 +307,7 @@ PyObject* HttpExchange::trailers(GilHeld& gil, PyObject* m) {
     if (more) return app_.types().completed(gil, nullptr);
     awaiting_trailers_ = false;
     // RFC 9110 6.5: trailers only for a client that said it accepts them (TE: trailers).
+    report_timing(gil);
     if (client_accepts_trailers()) std::move(stream_).finish_with_trailers(std::move(trailer_fields_));
     else std::move(stream_).finish();
     complete(gil);
@@ -327,6 +331,7 @@ PyObject* HttpExchange::body(GilHeld& gil, PyObject* m) {
         return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message 'http.response.body' sent after the last body message; expected 'http.response.trailers'");
     if (phase_ == Phase::head_held) {
         if (!more && !trailers_expected_) {
+            report_timing(gil);
             std::move(call_->response).send_whole(std::move(head_), std::move(data));
             complete(gil);
             return app_.types().completed(gil, nullptr);
@@ -434,6 +439,7 @@ PyObject* HttpExchange::zerocopy(GilHeld& gil, PyObject* m) {
 
 PyObject* HttpExchange::after_part(GilHeld& gil, bool room, bool more) {
     if (!more) {
+        report_timing(gil);
         std::move(stream_).finish();
         complete(gil);
         return app_.types().completed(gil, nullptr);
@@ -464,6 +470,13 @@ void HttpExchange::space_available(GilHeld& gil) {
     } else {
         resolve(gil, pending_send_, nullptr);
     }
+}
+
+void HttpExchange::report_timing(GilHeld& gil) {
+    const DjangoTiming* timing = app_.timing();
+    if (!timing) return;
+    const auto& sink = phase_ == Phase::streaming ? stream_.sink() : call_->response.sink();
+    if (sink) timing->report(gil, *sink);
 }
 
 void HttpExchange::complete(GilHeld& gil) {
@@ -665,6 +678,7 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
                  std::function<void(GilHeld&)> on_finished)
     : types_(gil), keys_(gil), app_(Ref::borrow(app)), loop_(Ref::borrow(loop)), root_path_(settings.root_path),
       lifespan_mode_(settings.lifespan), post_(std::move(post)), on_finished_(std::move(on_finished)) {
+    if (settings.timing_full) timing_ = DjangoTiming::find(gil);
     auto fail = [&gil](const char* what) {
         throw AppLoadError(std::string("cannot start the ASGI executor (") + what + "):\n" + py::take_exception_text(gil));
     };
