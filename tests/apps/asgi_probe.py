@@ -94,6 +94,18 @@ async def app(scope, receive, send):
             sent += n
             await send({"type": "http.response.body", "body": piece[:n], "more_body": sent < size})
         return
+    if path == "/chunks":
+        # n pieces of `size` bytes with more_body; the count sent so far is kept in `note` after
+        # each send returns, so a test sees where backpressure holds the app.
+        n, size = int(query.get("n", "128")), int(query.get("size", "1048576"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream"),
+                                (b"content-length", str(n * size).encode())]})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": bytes([65 + i % 26]) * size, "more_body": i < n - 1})
+            with open(query["note"], "w") as f:
+                f.write(str(i + 1))
+        return
     if path == "/after-response":
         # receive() after the response: http.disconnect (spec), noted in a file the test reads.
         await _respond(send, "done\n")
