@@ -136,6 +136,27 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"partial", "more_body": True})
         raise ValueError("boom after the response started")
+    if path == "/bad":
+        # One invalid message (test_asgi's invalid-message cases), sent as the response's first.
+        start = {"type": "http.response.start", "status": 200, "headers": []}
+        bad = {
+            "status-str": dict(start, status="200"),
+            "status-huge": dict(start, status=2 ** 70),
+            "header-nul": dict(start, headers=[(b"x-bad", b"\xff\x00")]),
+            "header-name-str": dict(start, headers=[("x-str", b"v")]),
+            "header-not-pair": dict(start, headers=[(b"a", b"b", b"c")]),
+            "not-a-dict": None,
+            "no-type": {"status": 200},
+        }
+        case = query["case"]
+        if case in bad:
+            await send(bad[case])
+        elif case == "body-str":
+            await send(start)
+            await send({"type": "http.response.body", "body": "text"})
+        elif case == "body-first":
+            await send({"type": "http.response.body", "body": b"x"})
+        return
     if path == "/no-response":
         return
     if path == "/twice-start":

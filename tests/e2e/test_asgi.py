@@ -3,6 +3,7 @@ loop (HTTP scope, request bodies, whole and streamed responses, errors, lifespan
 get_asgi_application() included, with the native pipeline in front."""
 import json
 import os
+import re
 import socket
 
 import pytest
@@ -186,6 +187,27 @@ def test_an_exception_after_the_start_closes_the_connection(asgi):
 @pytest.mark.parametrize("path", ["/no-response", "/twice-start"])
 def test_protocol_misuse_is_a_500(asgi, path):
     assert asgi.get(path)[0] == 500
+
+
+@pytest.mark.parametrize("case,reason", [
+    ("status-str", "needs an int 'status' of 3 digits, got '200'"),
+    ("status-huge", "OverflowError"),
+    ("header-nul", "invalid header value"),
+    ("header-name-str", "a header name must be bytes, not str"),
+    ("header-not-pair", "each header must be a [name, value] pair"),
+    ("not-a-dict", "an ASGI message must be a dict, not NoneType"),
+    ("no-type", "an ASGI message needs a 'type' str"),
+    ("body-str", "'body' must be bytes, not str"),
+    ("body-first", "Expected ASGI message 'http.response.start', but got 'http.response.body'"),
+])
+def test_an_invalid_message_is_a_500_with_the_reason_in_the_log(asgi, case, reason):
+    assert asgi.get("/bad?case=" + case)[0] == 500
+    def logged():  # the error line for this request, with the traceback under it
+        blocks = re.split(r"(?=\[\d{4}-\d\d-\d\d [^]]*\] \[\d+\] \[)", asgi.stderr())
+        return [b for b in blocks if "Error handling request GET /bad?case=%s\n" % case in b]
+    block = until(logged, timeout=IO_TIMEOUT)
+    assert block and reason in block[0], asgi.log()
+    assert asgi.get("/hello")[0] == 200  # the worker goes on
 
 
 def test_app_header_values_are_trimmed(asgi):
