@@ -183,9 +183,13 @@ def decode(data):
     r = Reader(data)
     ops = []
     while r.more() and len(ops) < 64:
-        op = r.byte() % 10
+        op = r.byte() % 12
         if op < 5:
             ops.append(("send", message(r)))
+        elif op == 10:
+            ops.append(("send2", (message(r), message(r))))  # two sends at once, from two tasks
+        elif op == 11:
+            ops.append(("receive2", None))
         elif op == 5:
             ops.append(("receive", None))
         elif op == 6:
@@ -206,8 +210,12 @@ async def app(scope, receive, send):
         try:
             if op == "send":
                 await send(arg)
+            elif op == "send2":
+                await asyncio.gather(send(arg[0]), send(arg[1]))
             elif op == "receive":
                 await receive()
+            elif op == "receive2":
+                await asyncio.gather(receive(), receive())
             elif op == "sleep":
                 await asyncio.sleep(0)
             elif op == "catch":

@@ -162,7 +162,9 @@ private:
     bool body_given_ = false;    // the whole request body has reached the app
     std::uint64_t body_offset_ = 0;
     Ref pending_receive_;        // the Future of a receive() waiting for the disconnect
-    Ref pending_send_;           // the Future of a send() waiting for room in the write buffer
+    // The Futures of the send()s waiting for room in the write buffer: one, unless the app sends
+    // from several tasks at once (each one's data is queued; all go on when there is room).
+    std::vector<Ref> pending_sends_;
     bool watching_peer_ = false; // on_peer_closed asked of the sink
     bool trailers_expected_ = false;  // the start said "trailers": True
     bool awaiting_trailers_ = false;  // the body is complete; the trailers are to come
@@ -452,7 +454,7 @@ PyObject* HttpExchange::after_part(GilHeld& gil, bool room, bool more) {
     // The write buffer is full: this send waits until the connection has written some of it.
     Ref future(PyObject_CallMethod(app_.loop(), "create_future", nullptr));
     if (!future) return nullptr;
-    pending_send_ = Ref::borrow(future.get());
+    pending_sends_.push_back(Ref::borrow(future.get()));
     return future.release();
 }
 
@@ -463,13 +465,12 @@ void HttpExchange::peer_went_away(GilHeld& gil) {
 }
 
 void HttpExchange::space_available(GilHeld& gil) {
-    if (!pending_send_) return;
-    if (client_gone()) {
-        Ref exc(PyObject_CallFunction(app_.client_disconnected(), "s", "the client has disconnected"));
-        resolve(gil, pending_send_, nullptr, exc.get());
-    } else {
-        resolve(gil, pending_send_, nullptr);
-    }
+    if (pending_sends_.empty()) return;
+    auto waiting = std::move(pending_sends_);
+    pending_sends_.clear();
+    Ref exc(client_gone() ? PyObject_CallFunction(app_.client_disconnected(), "s", "the client has disconnected") : nullptr);
+    if (PyErr_Occurred()) PyErr_Clear();
+    for (Ref& future : waiting) resolve(gil, future, nullptr, exc.get());
 }
 
 void HttpExchange::report_timing(GilHeld& gil) {
@@ -548,7 +549,13 @@ void HttpExchange::task_done(GilHeld& gil, PyObject* task) {
     // Nothing of the request may keep the task alive now (the futures reference its callbacks).
     Ref disconnect(message(gil, app_.keys(), app_.keys().http_disconnect));
     resolve(gil, pending_receive_, disconnect.get());
-    pending_send_.reset();
+    // A send still waiting belongs to another task of the app (one the task did not await):
+    // it is cancelled, not left pending for ever.
+    for (Ref& future : pending_sends_) {
+        Ref cancelled(PyObject_CallMethod(future.get(), "cancel", nullptr));
+        if (!cancelled) PyErr_Clear();
+    }
+    pending_sends_.clear();
     app_.finished(gil, *this);
 }
 

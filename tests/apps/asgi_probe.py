@@ -106,6 +106,16 @@ async def app(scope, receive, send):
             with open(query["note"], "w") as f:
                 f.write(str(i + 1))
         return
+    if path == "/gather-sends":
+        # Two sends at once (from two tasks), both waiting while the buffer is full.
+        size, rounds = 1 << 20, int(query.get("rounds", "4"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(2 * rounds * size).encode())]})
+        for i in range(rounds):
+            await asyncio.gather(send({"type": "http.response.body", "body": b"a" * size, "more_body": True}),
+                                 send({"type": "http.response.body", "body": b"b" * size, "more_body": True}))
+        await send({"type": "http.response.body", "body": b""})
+        return
     if path == "/after-response":
         # receive() after the response: http.disconnect (spec), noted in a file the test reads.
         await _respond(send, "done\n")

@@ -154,6 +154,13 @@ def test_a_client_that_stops_reading_pauses_the_app_and_bounds_memory(start_serv
     assert until(lambda: sent() == n, timeout=IO_TIMEOUT)
 
 
+def test_sends_from_two_tasks_at_once_both_go_on(asgi):
+    # Each waits for room in the buffer; neither may be forgotten (the app would hang).
+    r = requests.get(asgi.url + "/gather-sends?rounds=4", timeout=IO_TIMEOUT)
+    assert r.status_code == 200 and len(r.content) == 8 << 20
+    assert r.content.count(b"a") == r.content.count(b"b") == 4 << 20
+
+
 def test_keep_alive_and_pipelining(asgi):
     with raw(asgi) as conn:
         conn.send(GET % b"/a" + GET % b"/b" + GET % b"/c")
