@@ -10,7 +10,7 @@ seconds="${1:-60}"
 shift || true
 build=build/fuzz
 jobs="${JOBS:-2}"
-all=(request_parser_fuzz path_resolver_fuzz accept_encoding_fuzz cache_control_fuzz config_fuzz)
+all=(request_parser_fuzz path_resolver_fuzz accept_encoding_fuzz cache_control_fuzz config_fuzz asgi_message_fuzz)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
@@ -27,9 +27,12 @@ for t in "${targets[@]}"; do
     mkdir -p "$work"
     dict=()
     [ -f "fuzz/$name.dict" ] && dict=(-dict="fuzz/$name.dict")
+    # fuzz/<name>.flags: the target's own libFuzzer flags, on one line.
+    flags=()
+    [ -f "fuzz/$name.flags" ] && read -ra flags < "fuzz/$name.flags"
     echo "== $t: ${seconds}s from $seeds"
     if ! ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1" UBSAN_OPTIONS="print_stacktrace=1" \
-        "$build/fuzz/$t" "$work" "$seeds" "${dict[@]}" -max_total_time="$seconds" -timeout=10 \
+        "$build/fuzz/$t" "$work" "$seeds" "${dict[@]}" "${flags[@]}" -max_total_time="$seconds" -timeout=10 \
         -rss_limit_mb=2048 -artifact_prefix="$build/artifacts/$name-" -print_final_stats=1 \
         2>"$build/$name.log"; then
         tail -n 60 "$build/$name.log"

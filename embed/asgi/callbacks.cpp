@@ -145,6 +145,9 @@ private:
     PyObject* after_part(GilHeld& gil, bool room, bool more);
     std::function<void()> space_callback();
     bool client_accepts_trailers() const;
+    // --timing full: the breakdown goes to the sink before the response's final call. Called from
+    // send(), i.e. in the app task's context, where gantry.django_timing left the request's record.
+    void report_timing(GilHeld& gil);
     void complete(GilHeld& gil);
     void space_available(GilHeld& gil);
     void peer_went_away(GilHeld& gil);
@@ -159,7 +162,9 @@ private:
     bool body_given_ = false;    // the whole request body has reached the app
     std::uint64_t body_offset_ = 0;
     Ref pending_receive_;        // the Future of a receive() waiting for the disconnect
-    Ref pending_send_;           // the Future of a send() waiting for room in the write buffer
+    // The Futures of the send()s waiting for room in the write buffer: one, unless the app sends
+    // from several tasks at once (each one's data is queued; all go on when there is room).
+    std::vector<Ref> pending_sends_;
     bool watching_peer_ = false; // on_peer_closed asked of the sink
     bool trailers_expected_ = false;  // the start said "trailers": True
     bool awaiting_trailers_ = false;  // the body is complete; the trailers are to come
@@ -304,6 +309,7 @@ PyObject* HttpExchange::trailers(GilHeld& gil, PyObject* m) {
     if (more) return app_.types().completed(gil, nullptr);
     awaiting_trailers_ = false;
     // RFC 9110 6.5: trailers only for a client that said it accepts them (TE: trailers).
+    report_timing(gil);
     if (client_accepts_trailers()) std::move(stream_).finish_with_trailers(std::move(trailer_fields_));
     else std::move(stream_).finish();
     complete(gil);
@@ -327,6 +333,7 @@ PyObject* HttpExchange::body(GilHeld& gil, PyObject* m) {
         return PyErr_Format(PyExc_RuntimeError, "Unexpected ASGI message 'http.response.body' sent after the last body message; expected 'http.response.trailers'");
     if (phase_ == Phase::head_held) {
         if (!more && !trailers_expected_) {
+            report_timing(gil);
             std::move(call_->response).send_whole(std::move(head_), std::move(data));
             complete(gil);
             return app_.types().completed(gil, nullptr);
@@ -434,6 +441,7 @@ PyObject* HttpExchange::zerocopy(GilHeld& gil, PyObject* m) {
 
 PyObject* HttpExchange::after_part(GilHeld& gil, bool room, bool more) {
     if (!more) {
+        report_timing(gil);
         std::move(stream_).finish();
         complete(gil);
         return app_.types().completed(gil, nullptr);
@@ -446,7 +454,7 @@ PyObject* HttpExchange::after_part(GilHeld& gil, bool room, bool more) {
     // The write buffer is full: this send waits until the connection has written some of it.
     Ref future(PyObject_CallMethod(app_.loop(), "create_future", nullptr));
     if (!future) return nullptr;
-    pending_send_ = Ref::borrow(future.get());
+    pending_sends_.push_back(Ref::borrow(future.get()));
     return future.release();
 }
 
@@ -457,13 +465,19 @@ void HttpExchange::peer_went_away(GilHeld& gil) {
 }
 
 void HttpExchange::space_available(GilHeld& gil) {
-    if (!pending_send_) return;
-    if (client_gone()) {
-        Ref exc(PyObject_CallFunction(app_.client_disconnected(), "s", "the client has disconnected"));
-        resolve(gil, pending_send_, nullptr, exc.get());
-    } else {
-        resolve(gil, pending_send_, nullptr);
-    }
+    if (pending_sends_.empty()) return;
+    auto waiting = std::move(pending_sends_);
+    pending_sends_.clear();
+    Ref exc(client_gone() ? PyObject_CallFunction(app_.client_disconnected(), "s", "the client has disconnected") : nullptr);
+    if (PyErr_Occurred()) PyErr_Clear();
+    for (Ref& future : waiting) resolve(gil, future, nullptr, exc.get());
+}
+
+void HttpExchange::report_timing(GilHeld& gil) {
+    const DjangoTiming* timing = app_.timing();
+    if (!timing) return;
+    const auto& sink = phase_ == Phase::streaming ? stream_.sink() : call_->response.sink();
+    if (sink) timing->report(gil, *sink);
 }
 
 void HttpExchange::complete(GilHeld& gil) {
@@ -535,7 +549,13 @@ void HttpExchange::task_done(GilHeld& gil, PyObject* task) {
     // Nothing of the request may keep the task alive now (the futures reference its callbacks).
     Ref disconnect(message(gil, app_.keys(), app_.keys().http_disconnect));
     resolve(gil, pending_receive_, disconnect.get());
-    pending_send_.reset();
+    // A send still waiting belongs to another task of the app (one the task did not await):
+    // it is cancelled, not left pending for ever.
+    for (Ref& future : pending_sends_) {
+        Ref cancelled(PyObject_CallMethod(future.get(), "cancel", nullptr));
+        if (!cancelled) PyErr_Clear();
+    }
+    pending_sends_.clear();
     app_.finished(gil, *this);
 }
 
@@ -665,6 +685,7 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
                  std::function<void(GilHeld&)> on_finished)
     : types_(gil), keys_(gil), app_(Ref::borrow(app)), loop_(Ref::borrow(loop)), root_path_(settings.root_path),
       lifespan_mode_(settings.lifespan), post_(std::move(post)), on_finished_(std::move(on_finished)) {
+    if (settings.timing_full) timing_ = DjangoTiming::find(gil);
     auto fail = [&gil](const char* what) {
         throw AppLoadError(std::string("cannot start the ASGI executor (") + what + "):\n" + py::take_exception_text(gil));
     };
@@ -675,6 +696,8 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
     client_disconnected_ = Ref(PyObject_GetAttrString(module.get(), "ClientDisconnected"));
     unsupported_message_ = Ref(PyObject_GetAttrString(module.get(), "unsupported_lifespan_message"));
     if (!client_disconnected_ || !unsupported_message_) fail("gantry._asgi");
+    Ref prepared(PyObject_CallMethod(module.get(), "prepare", "O", app));  // e.g. Django's ASGIHandler
+    if (!prepared) fail("gantry._asgi.prepare");
     state_ = Ref(PyDict_New());
     asgi_version_ = Ref(Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version", "2.4"));
     // pathsend and zerocopysend: the file goes out with sendfile(2) from the I/O thread.

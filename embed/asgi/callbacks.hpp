@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "embed/asgi/io.hpp"
+#include "embed/runtime/django_timing.hpp"
 #include "embed/runtime/gil.hpp"
 #include "embed/runtime/py_util.hpp"
 #include "embed/runtime/python_runtime.hpp"
@@ -73,6 +74,8 @@ public:
     const PostToLoop& post() const { return post_; }
     PyObject* client_disconnected() const { return client_disconnected_.get(); }
     PyObject* state() const { return state_.get(); }
+    // --timing full: Django's record of the request whose task is running (its context's).
+    const DjangoTiming* timing() const { return timing_ ? &*timing_ : nullptr; }
     void finished(GilHeld& gil, HttpExchange& exchange);
 
     // What a request's task is registered as, for the watchdog.
@@ -111,6 +114,7 @@ private:
     PostToLoop post_;
     std::function<void(GilHeld&)> on_finished_;
     std::size_t active_ = 0;
+    std::optional<DjangoTiming> timing_;
     std::shared_ptr<Lifespan> lifespan_;
     py::Ref lifespan_task_;
     bool cancelling_ = false;

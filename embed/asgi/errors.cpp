@@ -13,8 +13,9 @@ std::string exception_text(GilHeld& gil, PyObject* exc) {
 }
 
 PyObject* unexpected_message(GilHeld&, std::string_view expected, PyObject* got) {
-    PyErr_Format(PyExc_RuntimeError, "Expected ASGI message %.*s, but got %R", static_cast<int>(expected.size()),
-                 expected.data(), got);
+    // Not "%.*s": PyUnicode_FromFormat takes no '*' precision before 3.12 and stops formatting there.
+    py::Ref what(PyUnicode_FromStringAndSize(expected.data(), static_cast<Py_ssize_t>(expected.size())));
+    if (what) PyErr_Format(PyExc_RuntimeError, "Expected ASGI message %U, but got %R", what.get(), got ? got : Py_None);
     return nullptr;
 }
 

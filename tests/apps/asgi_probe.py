@@ -94,6 +94,28 @@ async def app(scope, receive, send):
             sent += n
             await send({"type": "http.response.body", "body": piece[:n], "more_body": sent < size})
         return
+    if path == "/chunks":
+        # n pieces of `size` bytes with more_body; the count sent so far is kept in `note` after
+        # each send returns, so a test sees where backpressure holds the app.
+        n, size = int(query.get("n", "128")), int(query.get("size", "1048576"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/octet-stream"),
+                                (b"content-length", str(n * size).encode())]})
+        for i in range(n):
+            await send({"type": "http.response.body", "body": bytes([65 + i % 26]) * size, "more_body": i < n - 1})
+            with open(query["note"], "w") as f:
+                f.write(str(i + 1))
+        return
+    if path == "/gather-sends":
+        # Two sends at once (from two tasks), both waiting while the buffer is full.
+        size, rounds = 1 << 20, int(query.get("rounds", "4"))
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(2 * rounds * size).encode())]})
+        for i in range(rounds):
+            await asyncio.gather(send({"type": "http.response.body", "body": b"a" * size, "more_body": True}),
+                                 send({"type": "http.response.body", "body": b"b" * size, "more_body": True}))
+        await send({"type": "http.response.body", "body": b""})
+        return
     if path == "/after-response":
         # receive() after the response: http.disconnect (spec), noted in a file the test reads.
         await _respond(send, "done\n")
@@ -124,6 +146,27 @@ async def app(scope, receive, send):
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": b"partial", "more_body": True})
         raise ValueError("boom after the response started")
+    if path == "/bad":
+        # One invalid message (test_asgi's invalid-message cases), sent as the response's first.
+        start = {"type": "http.response.start", "status": 200, "headers": []}
+        bad = {
+            "status-str": dict(start, status="200"),
+            "status-huge": dict(start, status=2 ** 70),
+            "header-nul": dict(start, headers=[(b"x-bad", b"\xff\x00")]),
+            "header-name-str": dict(start, headers=[("x-str", b"v")]),
+            "header-not-pair": dict(start, headers=[(b"a", b"b", b"c")]),
+            "not-a-dict": None,
+            "no-type": {"status": 200},
+        }
+        case = query["case"]
+        if case in bad:
+            await send(bad[case])
+        elif case == "body-str":
+            await send(start)
+            await send({"type": "http.response.body", "body": "text"})
+        elif case == "body-first":
+            await send({"type": "http.response.body", "body": b"x"})
+        return
     if path == "/no-response":
         return
     if path == "/twice-start":

@@ -3,6 +3,7 @@ loop (HTTP scope, request bodies, whole and streamed responses, errors, lifespan
 get_asgi_application() included, with the native pipeline in front."""
 import json
 import os
+import re
 import socket
 
 import pytest
@@ -88,6 +89,78 @@ def test_a_large_response_with_backpressure(asgi):
     assert r.status_code == 200 and total == 20_000_000
 
 
+def _worker_pids(master):
+    pids = set()
+    for tid in os.listdir("/proc/%d/task" % master):
+        try:
+            with open("/proc/%d/task/%s/children" % (master, tid)) as f:
+                pids.update(int(p) for p in f.read().split())
+        except FileNotFoundError:
+            pass
+    return sorted(pids)
+
+
+def _rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def _settled(read, quiet=1.0, timeout=IO_TIMEOUT * 4):
+    """read()'s value once it has stayed the same for `quiet` seconds: a producer that nothing
+    holds back never settles before its end. (To see that something stops, some time must pass.)"""
+    import time
+    deadline = time.monotonic() + timeout
+    value, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        now = read()
+        if now != value:
+            value, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return value
+    raise AssertionError("still changing after %.0f s: %r" % (timeout, value))
+
+
+def test_a_client_that_stops_reading_pauses_the_app_and_bounds_memory(start_server, tmp_path):
+    """128 MB in 1 MB sends to a client that reads only the head: the app's send() waits (it has
+    sent far fewer than 128 chunks) and the worker's memory stays bounded; once the client
+    reads, all 128 MB arrive."""
+    n, size = 128, 1 << 20
+    note = tmp_path / "sent"
+    s = start_server("asgi_probe:app", workers=1)
+    worker = until(lambda: _worker_pids(s.pid), timeout=IO_TIMEOUT)[0]
+    assert s.get("/hello")[0] == 200  # the worker's steady state before the big response
+    base = _rss_bytes(worker)
+    sent = lambda: int(note.read_text() or 0) if note.exists() else 0  # noqa: E731
+    with socket.create_connection(("127.0.0.1", s.port), timeout=IO_TIMEOUT) as c:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        c.sendall(GET % b"/chunks?n=%d&size=%d&note=%s" % (n, size, str(note).encode()))
+        got = c.recv(1 << 16)
+        assert got.startswith(b"HTTP/1.1 200")
+        paused_at = _settled(sent)
+        assert 1 <= paused_at < n // 4, paused_at
+        growth = _rss_bytes(worker) - base
+        assert growth < 64 << 20, "the worker grew by %d MB for a client that does not read" % (growth >> 20)
+        head_end = got.index(b"\r\n\r\n") + 4
+        total = len(got) - head_end
+        while total < n * size:
+            piece = c.recv(1 << 20)
+            assert piece, "closed after %d bytes" % total
+            total += len(piece)
+    assert total == n * size
+    assert until(lambda: sent() == n, timeout=IO_TIMEOUT)
+
+
+def test_sends_from_two_tasks_at_once_both_go_on(asgi):
+    # Each waits for room in the buffer; neither may be forgotten (the app would hang).
+    r = requests.get(asgi.url + "/gather-sends?rounds=4", timeout=IO_TIMEOUT)
+    assert r.status_code == 200 and len(r.content) == 8 << 20
+    assert r.content.count(b"a") == r.content.count(b"b") == 4 << 20
+
+
 def test_keep_alive_and_pipelining(asgi):
     with raw(asgi) as conn:
         conn.send(GET % b"/a" + GET % b"/b" + GET % b"/c")
@@ -121,6 +194,27 @@ def test_an_exception_after_the_start_closes_the_connection(asgi):
 @pytest.mark.parametrize("path", ["/no-response", "/twice-start"])
 def test_protocol_misuse_is_a_500(asgi, path):
     assert asgi.get(path)[0] == 500
+
+
+@pytest.mark.parametrize("case,reason", [
+    ("status-str", "needs an int 'status' of 3 digits, got '200'"),
+    ("status-huge", "OverflowError"),
+    ("header-nul", "invalid header value"),
+    ("header-name-str", "a header name must be bytes, not str"),
+    ("header-not-pair", "each header must be a [name, value] pair"),
+    ("not-a-dict", "an ASGI message must be a dict, not NoneType"),
+    ("no-type", "an ASGI message needs a 'type' str"),
+    ("body-str", "'body' must be bytes, not str"),
+    ("body-first", "Expected ASGI message 'http.response.start', but got 'http.response.body'"),
+])
+def test_an_invalid_message_is_a_500_with_the_reason_in_the_log(asgi, case, reason):
+    assert asgi.get("/bad?case=" + case)[0] == 500
+    def logged():  # the error line for this request, with the traceback under it
+        blocks = re.split(r"(?=\[\d{4}-\d\d-\d\d [^]]*\] \[\d+\] \[)", asgi.stderr())
+        return [b for b in blocks if "Error handling request GET /bad?case=%s\n" % case in b]
+    block = until(logged, timeout=IO_TIMEOUT)
+    assert block and reason in block[0], asgi.log()
+    assert asgi.get("/hello")[0] == 200  # the worker goes on
 
 
 def test_app_header_values_are_trimmed(asgi):

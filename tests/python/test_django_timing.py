@@ -1,5 +1,5 @@
 """gantry.django_timing against real Django 3.2, in process, through Django's
-WSGI handler (and its test Client where the exception path is concerned)."""
+WSGI handler (and its test Client where the exception path is concerned), and its ASGI handler."""
 import os
 import subprocess
 import sys
@@ -273,10 +273,11 @@ def test_atomic_requests_view_and_queries(handler):
     assert record["db"]["repeated"] == N_BOOKS - 1
 
 
-def test_async_only_middleware_in_a_sync_chain_is_left_untimed(handler):
+def test_an_async_only_middleware_in_a_sync_chain_is_timed_too(handler):
     from django.test import override_settings
     # Above an async-only middleware Django runs every async-capable middleware
     # (SecurityMiddleware would be one) async too: only sync-only ones stay sync.
+    # The async layers (run through async_to_sync, in a copy of this context) are timed as well.
     chain = [
         "djt_app.middleware.function_middleware",
         "djt_app.middleware.async_only",
@@ -289,12 +290,69 @@ def test_async_only_middleware_in_a_sync_chain_is_left_untimed(handler):
     assert status.startswith("200") and body
     assert ("X-Async-Only", "1") in headers  # it did run
     record = django_timing.take()
-    # Its time is in function_middleware's, the layer that called it.
-    assert [name for name, _ in record["middleware"]] == [chain[0], chain[2]]
+    assert [name for name, _ in record["middleware"]] == chain
+    assert all(s >= 0 for _, s in record["middleware"])
     assert record["view"][0] == "djt_app.views.books_n_plus_one"
     # The inner layers ran on this thread again (asgiref's thread_sensitive): all counted.
     assert record["db"]["queries"] == N_BOOKS + 1
     assert sum(s for _, s in record["middleware"]) + record["view"][1] <= wall
+
+
+def _asgi_call(handler, path):
+    """One request through Django's ASGIHandler, in the running loop; the record is taken when
+    the last body message is sent (in the request task's context, as gantry's send does):
+    (status, body, record)."""
+    import asyncio
+    out = {"body": b""}
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            out["status"] = message["status"]
+        else:
+            out["body"] += message.get("body", b"")
+            if not message.get("more_body", False):
+                out["record"] = django_timing.take()
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "headers": [(b"host", b"testserver")], "client": ("127.0.0.1", 1),
+             "server": ("testserver", 80)}
+
+    async def run():
+        await handler(scope, receive, send)
+        return out["status"], out["body"], out.get("record")
+    return asyncio.ensure_future(run())
+
+
+def test_an_asgi_chain_times_each_interleaved_request_apart():
+    import asyncio
+    from django.core.handlers.asgi import ASGIHandler
+    django_timing.enable()
+    handler = ASGIHandler()
+    paths = ["/books/", "/ping/", "/books-joined/", "/slow/"] * 3
+    expected = {"/books/": ("djt_app.views.books_n_plus_one", N_BOOKS + 1),
+                "/ping/": ("djt_app.views.ping", 0),
+                "/books-joined/": ("djt_app.views.books_joined", 1),
+                "/slow/": ("djt_app.views.slow", 0)}
+
+    async def all_at_once():
+        return await asyncio.gather(*[_asgi_call(handler, p) for p in paths])
+
+    results = asyncio.run(all_at_once())
+    for path, (status, body, record) in zip(paths, results):
+        assert status == 200 and body
+        assert record is not None, path
+        assert [name for name, _ in record["middleware"]] == EXPECTED_MIDDLEWARE
+        assert all(s >= 0 for _, s in record["middleware"])
+        view, queries = expected[path]
+        assert record["view"][0] == view
+        assert record["db"]["queries"] == queries, (path, record)
+    slow = [record for path, (_, _, record) in zip(paths, results) if path == "/slow/"]
+    assert all(r["view"][1] >= djt_views.SLOW_VIEW for r in slow)
+    assert django_timing.take() is None  # each record was taken in its own task's context
 
 
 def test_handler_run_inside_a_view(handler):

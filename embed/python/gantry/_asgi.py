@@ -1,7 +1,9 @@
 """The Python side of gantry's ASGI executor: the event loop it runs, how an ASGI app is told
-from a WSGI one, and the exception a send after the client left raises (ASGI spec 2.4)."""
+from a WSGI one, what it prepares in the frameworks it knows, and the exception a send after
+the client left raises (ASGI spec 2.4)."""
 import asyncio
 import inspect
+import sys
 
 
 class ClientDisconnected(OSError):
@@ -41,6 +43,16 @@ def is_asgi(app):
         return False
     call = getattr(type(app), "__call__", None)
     return call is not None and _is_coroutine_function(call)
+
+
+def prepare(app):
+    """Before the first request: what gantry does for frameworks it knows. Django's ASGIHandler
+    (when the app imported it: the app itself, or one that wraps or mounts it) gets its response
+    closed when the client leaves mid-response (gantry.django.asgi)."""
+    handlers = sys.modules.get("django.core.handlers.asgi")
+    if handlers is not None:
+        from gantry.django import asgi as django_asgi
+        django_asgi.install(handlers.ASGIHandler)
 
 
 def unsupported_lifespan_message(exc):

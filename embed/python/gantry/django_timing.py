@@ -2,15 +2,16 @@
 the view, and the database.
 
     from gantry import django_timing
-    django_timing.enable()      # before the WSGI handler is built (get_wsgi_application())
-    ...                         # a request runs through the handler on this thread
+    django_timing.enable()      # before the handler is built (get_wsgi_application(), get_asgi_application())
+    ...                         # a request runs through the handler in this context
     django_timing.take()        # -> {"middleware": [(path, s), ...], "view": (name, s) | None,
                                 #     "db": {"queries": n, "seconds": s, "repeated": r}} | None
 
 How: enable() patches django.core.handlers.base, never the user's settings.
-While BaseHandler.load_middleware builds a *sync* chain, every layer it wraps with
-convert_exception_to_response (each middleware instance, and the innermost
-_get_response) gets that function's sync wrapper with a timer fused in; the settings path of each
+While BaseHandler.load_middleware builds a chain (sync for WSGI, async for ASGI), every layer it
+wraps with convert_exception_to_response (each middleware instance, and the innermost
+_get_response / _get_response_async) gets that function's wrapper (sync or async, as Django
+would) with a timer fused in; the settings path of each
 middleware comes from the import_string call that loaded it, so names are
 exactly the entries of settings.MIDDLEWARE. A middleware's time is exclusive:
 its time inside minus the time of the layer it called. Its process_view /
@@ -19,17 +20,27 @@ innermost layer) are added to its own time. The view is timed by wrapping
 what make_view_atomic returns (so a transaction commit under ATOMIC_REQUESTS
 counts as view time). Database queries are counted by an execute_wrapper put on
 each connection object when it connects; it records only while a timed chain
-runs on its thread.
+runs in its context.
+
+The request's record lives in a contextvars.ContextVar, not in the thread: under ASGI many
+requests interleave on the loop thread, each in its own task (its own context), and the sync
+code Django runs for them in a thread (sync views, sync middleware hooks, sync_to_async from an
+async view) runs in a copy of that context, so it sees the same record. A WSGI thread has a
+context of its own, which serves the same way. An async chain's times are wall-clock times
+within the request: a middleware's includes its awaits, during which other requests ran.
+take_raw() takes the record finished in the caller's context: the WSGI executor calls it on
+the request's thread after the iterable's close(); the ASGI executor calls it from the app's
+send() of the response's last message, which runs in the app task's context.
 
 `repeated` is queries minus distinct SQL texts (parameters not included): a loop
 that reads a ForeignKey of N rows without select_related runs the same
 "SELECT ... WHERE id = %s" N times, so N+1 queries give repeated == N-1.
 executemany() counts as one query.
 
-Not timed: async (ASGI) chains; in a sync chain, an async-only middleware and
-the async-capable ones Django then runs async above it (their time is in the
-nearest sync middleware above them, if there is one); queries
-run after the chain returned, e.g. while a StreamingHttpResponse body is iterated.
+A chain that mixes both (an async-only middleware in a WSGI chain, a sync-only one in an ASGI
+chain) has each layer timed in its own mode: Django's async_to_sync / sync_to_async between them
+carry the context along. Not timed: queries run after the chain returned, e.g. while a
+StreamingHttpResponse body is iterated.
 
 The per-request work is two perf_counter_ns() calls and an integer addition
 per layer, hook and view, plus one small record; names and seconds are only
@@ -38,10 +49,12 @@ layer over Django's own wrapper, ~1.5 us for take(), ~4 us per request in all
 (tests/python/djtiming_project/bench_overhead.py).
 """
 import asyncio
+import contextvars
 import threading
 from functools import wraps
 from time import perf_counter_ns
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.handlers import base as _base
 from django.core.handlers.exception import response_for_exception
@@ -52,12 +65,12 @@ __all__ = ["enable", "disable", "take", "is_enabled"]
 
 
 class _State(threading.local):
-    active = None  # the _Record of the request running on this thread
-    done = None    # the last finished _Record, until take()
-    build = None   # _Build while load_middleware builds a sync chain
+    build = None   # _Build while load_middleware builds a chain on this thread
 
 
 _tl = _State()
+_active = contextvars.ContextVar("gantry_django_timing_active", default=None)  # the running request's _Record
+_done = contextvars.ContextVar("gantry_django_timing_done", default=None)      # the last finished one, until take()
 
 
 class _Chain:
@@ -98,7 +111,7 @@ class _Record:
 
 
 def _db_wrapper(execute, sql, params, many, context):
-    rec = _tl.active
+    rec = _active.get()
     if rec is None:
         return execute(sql, params, many, context)
     t0 = perf_counter_ns()
@@ -128,12 +141,12 @@ def _timed_layer(chain, idx, get_response):
     # fused in: one Python frame per layer, as without timing, instead of two.
     @wraps(get_response)
     def layer(request):
-        rec = _tl.active
+        rec = _active.get()
         outermost = rec is None
         if outermost:
             rec = _Record(chain)
-            _tl.active = rec
-            _tl.done = None
+            token = _active.set(rec)
+            _done.set(None)
         elif rec.chain is not chain:  # another handler called from inside a view: not ours
             try:
                 return get_response(request)
@@ -147,8 +160,37 @@ def _timed_layer(chain, idx, get_response):
         finally:
             rec.ns[idx] += perf_counter_ns() - t0
             if outermost:
-                _tl.active = None
-                _tl.done = rec
+                _active.reset(token)
+                _done.set(rec)
+        return response
+    return layer
+
+
+def _timed_layer_async(chain, idx, get_response):
+    # The same for the async branch (an ASGI chain).
+    @wraps(get_response)
+    async def layer(request):
+        rec = _active.get()
+        outermost = rec is None
+        if outermost:
+            rec = _Record(chain)
+            token = _active.set(rec)
+            _done.set(None)
+        elif rec.chain is not chain:
+            try:
+                return await get_response(request)
+            except Exception as exc:
+                return await sync_to_async(response_for_exception, thread_sensitive=False)(request, exc)
+        t0 = perf_counter_ns()
+        try:
+            response = await get_response(request)
+        except Exception as exc:
+            response = await sync_to_async(response_for_exception, thread_sensitive=False)(request, exc)
+        finally:
+            rec.ns[idx] += perf_counter_ns() - t0
+            if outermost:
+                _active.reset(token)
+                _done.set(rec)
         return response
     return layer
 
@@ -157,7 +199,7 @@ def _timed_hook(chain, idx, method):
     slot = len(chain.names) + idx
 
     def hook(*args):
-        rec = _tl.active
+        rec = _active.get()
         if rec is None or rec.chain is not chain:
             return method(*args)
         ns = rec.ns
@@ -166,16 +208,43 @@ def _timed_hook(chain, idx, method):
             return method(*args)
         finally:
             ns[slot] += perf_counter_ns() - t0
-    hook.__self__ = method.__self__  # Django names hooks by __self__ in its error messages
+    hook.__self__ = _owner(method)  # Django names hooks by __self__ in its error messages
     hook.__wrapped__ = method
     return hook
+
+
+def _timed_hook_async(chain, idx, method):
+    slot = len(chain.names) + idx
+
+    async def hook(*args):
+        rec = _active.get()
+        if rec is None or rec.chain is not chain:
+            return await method(*args)
+        ns = rec.ns
+        t0 = perf_counter_ns()
+        try:
+            return await method(*args)
+        finally:
+            ns[slot] += perf_counter_ns() - t0
+    hook.__self__ = _owner(method)
+    hook.__wrapped__ = method
+    return hook
+
+
+def _owner(method):
+    # A hook's middleware instance: a bound method's __self__, or that of the method an async
+    # chain adapted with sync_to_async (whose .func it is).
+    owner = getattr(method, "__self__", None)
+    if owner is None:
+        owner = getattr(getattr(method, "func", None), "__self__", None)
+    return owner
 
 
 def _timed_view(view, callback):
     # `callback` is the resolved view (named in take()); `view` may be its
     # per-request transaction.atomic wrapper.
     def timed(*args, **kwargs):
-        rec = _tl.active
+        rec = _active.get()
         if rec is None or rec.view is not None:  # a view run by a handler inside a view
             return view(*args, **kwargs)
         rec.view = callback
@@ -186,6 +255,26 @@ def _timed_view(view, callback):
             rec.view_ns += perf_counter_ns() - t0
     timed.__wrapped__ = view
     return timed
+
+
+def _timed_view_async(view, callback):
+    # An async view (awaited by an ASGI chain; a WSGI chain runs it with async_to_sync).
+    async def timed(*args, **kwargs):
+        rec = _active.get()
+        if rec is None or rec.view is not None:
+            return await view(*args, **kwargs)
+        rec.view = callback
+        t0 = perf_counter_ns()
+        try:
+            return await view(*args, **kwargs)
+        finally:
+            rec.view_ns += perf_counter_ns() - t0
+    timed.__wrapped__ = view
+    return timed
+
+
+def _timed_view_for(view, callback):
+    return _timed_view_async(view, callback) if asyncio.iscoroutinefunction(view) else _timed_view(view, callback)
 
 
 _orig = {}
@@ -200,7 +289,7 @@ def _import_string(path):
 
 def _convert_exception_to_response(get_response):
     build = _tl.build
-    if build is None or asyncio.iscoroutinefunction(get_response):
+    if build is None:
         return _orig["convert_exception_to_response"](get_response)
     chain = build.chain
     if build.path is None:  # the first call wraps _get_response itself: layer 0
@@ -210,12 +299,12 @@ def _convert_exception_to_response(get_response):
         idx = len(chain.names) - 1
         chain.index[id(get_response)] = idx
         build.path = None
+    if asyncio.iscoroutinefunction(get_response):
+        return _timed_layer_async(chain, idx, get_response)
     return _timed_layer(chain, idx, get_response)
 
 
 def _load_middleware(self, is_async=False):
-    if is_async:
-        return _orig["load_middleware"](self, is_async)
     build = _Build()
     _tl.build = build
     try:
@@ -227,10 +316,10 @@ def _load_middleware(self, is_async=False):
     for attr in ("_view_middleware", "_template_response_middleware", "_exception_middleware"):
         methods = getattr(self, attr)
         for i, method in enumerate(methods):
-            owner = getattr(method, "__self__", None)
-            idx = chain.index.get(id(owner))
-            if idx is not None and not asyncio.iscoroutinefunction(method):
-                methods[i] = _timed_hook(chain, idx, method)
+            idx = chain.index.get(id(_owner(method)))
+            if idx is not None:
+                timed = _timed_hook_async if asyncio.iscoroutinefunction(method) else _timed_hook
+                methods[i] = timed(chain, idx, method)
     self._gantry_timed = True
 
 
@@ -244,15 +333,15 @@ def _make_view_atomic(self, callback):
         except KeyError:
             pass
         except TypeError:  # unhashable callable
-            return view if asyncio.iscoroutinefunction(view) else _timed_view(view, callback)
+            return _timed_view_for(view, callback)
         if len(_timed_views) >= 4096:  # views made per request would grow it forever
             _timed_views.clear()
         # asyncio.iscoroutinefunction costs ~1 us: asked once per view, here.
-        timed = view if asyncio.iscoroutinefunction(view) else _timed_view(view, callback)
+        timed = _timed_view_for(view, callback)
         _timed_views[callback] = timed
         return timed
     # transaction.atomic made a new wrapper for this request (never for async views).
-    return _timed_view(view, callback)
+    return _timed_view_for(view, callback)
 
 
 _timed_views = {}
@@ -260,7 +349,7 @@ _timed_views = {}
 
 def enable():
     """Install the timing. Idempotent. Handlers built before this call stay untimed,
-    so call it before the WSGI application is created."""
+    so call it before the WSGI or ASGI application is created."""
     if _orig:
         return
     _orig["import_string"] = _base.import_string
@@ -337,17 +426,17 @@ def take_raw():
     layer it called, plus its hooks). Nothing is built per middleware: the server
     works the numbers out natively, so the cost per request stays a few hundred
     instructions."""
-    rec = _tl.done
+    rec = _done.get()
     if rec is None:
         return None
-    _tl.done = None
+    _done.set(None)
     sqls = rec.sqls
     return (rec.chain.out, rec.ns, _view_name(rec.view) if rec.view is not None else None, rec.view_ns,
             rec.queries, rec.db_ns, rec.queries - len(sqls) if sqls else 0)
 
 
 def take():
-    """The timing of the last request finished on this thread, as plain data, or None.
+    """The timing of the last request finished in this context (thread, or ASGI task), as plain data, or None.
     Resets: a second call returns None until another request finishes."""
     raw = take_raw()
     if raw is None:

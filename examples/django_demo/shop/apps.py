@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class ShopConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "shop"
+
+    def ready(self):
+        from . import signals
+        signals.connect()

@@ -1,6 +1,8 @@
+import asyncio
 import hashlib
 import time
 
+from asgiref.sync import sync_to_async
 from django.http import (
     HttpResponse,
     HttpResponseBadRequest,
@@ -12,7 +14,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import big_page
+from . import big_page, signals
 from .forms import ProductForm
 from .models import Product
 
@@ -118,6 +120,54 @@ def stream(request):
             yield f"line {i + 1} of {n} t={time.monotonic():.3f}\n"
 
     return StreamingHttpResponse(lines(), content_type="text/plain; charset=utf-8")
+
+
+# /stream-db/: 64 KB pieces, 256 MB in all unless ?mb= says less.
+STREAM_DB_PIECE = b"x" * 65536
+
+
+@require_GET
+def stream_db(request):
+    """A sync view that reads the database, then streams a large body: what a client that leaves
+    mid-response must not leak (the request's connection is closed by Django's request_finished).
+    The generator's end (closed by response.close(), or run to its end) is noted in the
+    DEMO_FINISHED_LOG file, with how many pieces it yielded."""
+    count = Product.objects.count()
+    pieces = max(1, min(int(request.GET.get("mb", "256")), 1024)) * 16
+
+    def body():
+        yielded = 0
+        try:
+            for _ in range(pieces):
+                yield STREAM_DB_PIECE
+                yielded += 1
+        finally:
+            signals.note("stream-db yielded=%d of=%d products=%d" % (yielded, pieces, count))
+
+    return StreamingHttpResponse(body(), content_type="application/octet-stream")
+
+
+async def async_ping(request):
+    """An async view: runs on the event loop itself (under ASGI), no thread."""
+    await asyncio.sleep(0)
+    return JsonResponse({"async": True, "method": request.method})
+
+
+@sync_to_async
+def _product_names():
+    return list(Product.objects.order_by("id").values_list("name", flat=True))
+
+
+async def async_products(request):
+    """An async view reading the database through sync_to_async (Django's ORM is sync-only)."""
+    names = await _product_names()
+    return JsonResponse({"count": len(names), "names": names})
+
+
+def visits(request):
+    """A session counter: the session (database-backed) survives across requests of one client."""
+    request.session["visits"] = request.session.get("visits", 0) + 1
+    return JsonResponse({"visits": request.session["visits"]})
 
 
 def boom(request):
