@@ -54,7 +54,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     bool server_timing = false, static_watch = false;
     std::string cache_size, cache_url, health_path;
     long long max_requests = 0, max_requests_jitter = 0, max_worker_memory = 0, max_queue = 0, worker_connections = 0,
-              limit_concurrency = 0, port = 0;
+              limit_concurrency = 0, port = 0, loop_block_warn = 0;
     std::string host, uds;
     double timeout_keep_alive = 0;
     long long backlog = 0, workers = 0, threads = 0, io_threads = 0;
@@ -79,7 +79,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_threads = single(cli.add_option("--threads", threads, "Python executor threads per worker (default 1)"));
     auto* o_io = single(cli.add_option("--io-threads", io_threads, "I/O threads per worker (default 1)"));
     auto* o_worker_class = single(cli.add_option("-k,--worker-class", worker_class, "Accepted for gunicorn compatibility: sync, gthread or gantry"));
-    auto* o_timeout = single(cli.add_option("-t,--timeout", timeout, "Seconds a request may stall reading its body or writing its response (default 30); killing a stuck worker is not enforced yet"));
+    auto* o_timeout = single(cli.add_option("-t,--timeout", timeout, "Seconds an app call may run (504 after; WSGI: the worker is replaced, ASGI: the task cancelled); also the socket I/O deadline (default 30)"));
     auto* o_graceful = single(cli.add_option("--graceful-timeout", graceful_timeout, "Seconds to finish requests after a graceful stop (default 30)"));
     auto* o_keepalive = single(cli.add_option("--keep-alive", keep_alive, "Seconds to wait for the next request on a keep-alive connection (default 2)"));
     auto* o_header_to = single(cli.add_option("--header-timeout", header_timeout, "Seconds for the whole request head to arrive, else 408 (default 10)"));
@@ -105,6 +105,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_loop = single(cli.add_option("--loop", loop, "The ASGI event loop: auto (uvloop when installed), asyncio or uvloop"));
     auto* o_lifespan = single(cli.add_option("--lifespan", lifespan, "ASGI lifespan: auto (used if the app supports it), on (a failure stops the worker) or off"));
     auto* o_root_path = single(cli.add_option("--root-path", root_path, "The ASGI scope's root_path, for an app mounted below a prefix"));
+    auto* o_loop_block = single(cli.add_option("--loop-block-warn", loop_block_warn, "Log an ASGI event loop blocked longer than this many ms, with its stack (0: off; default 100)"));
     auto* o_timing = single(cli.add_option("--timing", timing_mode, "off, on or full (full: each Django middleware, the view and the database too; default on)"));
     auto* o_server_timing = cli.add_flag("--server-timing", server_timing, "Send a Server-Timing header to clients from --timing-allow-ips");
     auto* o_timing_ips = repeat(cli.add_option("--timing-allow-ips", timing_ips, "Comma-separated client addresses that may see Server-Timing, '*' = all (default 127.0.0.1,::1)"));
@@ -204,6 +205,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (o_loop->count()) flags.loop = loop;
     if (o_lifespan->count()) flags.lifespan = lifespan;
     if (o_root_path->count()) flags.root_path = root_path;
+    if (o_loop_block->count()) flags.loop_block_warn = loop_block_warn;
     if (o_server_timing->count()) flags.server_timing = server_timing;
     if (o_timing_ips->count()) {
         std::vector<std::string> all;

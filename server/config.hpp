@@ -28,7 +28,7 @@ struct Config {
     int workers = 1;                            // --workers/-w (also $WEB_CONCURRENCY)
     int threads = 1;                            // --threads: Python executor threads per worker
     int io_threads = 1;                         // --io-threads: Asio I/O threads per worker (gantry)
-    double timeout = 30;                        // --timeout/-t, seconds: a longer app call gets 504, the worker is replaced
+    double timeout = 30;                        // --timeout/-t, seconds: a longer app call gets 504 (WSGI: the worker is replaced; ASGI: the task cancelled)
     double graceful_timeout = 30;               // --graceful-timeout, seconds
     double keep_alive = 2;                      // --keep-alive, seconds idle between requests
     double header_timeout = 10;                 // --header-timeout: whole header must arrive within (408)
@@ -72,6 +72,7 @@ struct Config {
     std::string loop = "auto";                  // --loop auto|asyncio|uvloop (ASGI)
     std::string lifespan = "auto";              // --lifespan auto|on|off (ASGI)
     std::string root_path;                      // --root-path: the ASGI scope's root_path
+    long long loop_block_warn = 100;            // --loop-block-warn MS: an ASGI loop blocked longer is logged (0: off)
     bool server_timing = false;                 // --server-timing: send the Server-Timing header
     std::vector<std::string> timing_allow_ips = {"127.0.0.1", "::1"};  // --timing-allow-ips, "*" = all
     std::string access_log_json;                // --access-log-json FILE ("-" = stdout): one JSON record per request

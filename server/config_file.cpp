@@ -243,6 +243,7 @@ ConfigLayer read_config_file(const std::string& path) {
         {"loop", [&](const TomlReader& r) { layer.loop = r.string(); }},
         {"lifespan", [&](const TomlReader& r) { layer.lifespan = r.string(); }},
         {"root_path", [&](const TomlReader& r) { layer.root_path = r.string(); }},
+        {"loop_block_warn", [&](const TomlReader& r) { layer.loop_block_warn = r.integer(); }},
         {"server_timing", [&](const TomlReader& r) { layer.server_timing = r.boolean(); }},
         {"timing_allow_ips", [&](const TomlReader& r) { layer.timing_allow_ips = r.strings(true); }},
         {"access_log_json", [&](const TomlReader& r) { layer.access_log_json = r.string(); }},

@@ -95,6 +95,7 @@ void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
     if (l.max_worker_memory) c.max_worker_memory = non_negative("max-worker-memory", *l.max_worker_memory);
     if (l.max_queue) c.max_queue = non_negative("max-queue", *l.max_queue);
     if (l.limit_concurrency) c.limit_concurrency = non_negative("limit-concurrency", *l.limit_concurrency);
+    if (l.loop_block_warn) c.loop_block_warn = non_negative("loop-block-warn", *l.loop_block_warn);
     if (l.worker_connections) {
         if (*l.worker_connections < 1)
             error(name("worker-connections") + " must be 1 or more, got " + std::to_string(*l.worker_connections));

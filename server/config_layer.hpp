@@ -32,6 +32,7 @@ struct ConfigLayer {
     std::optional<std::vector<MiddlewareSpec>> middleware;
     std::optional<std::string> timing, access_log_json, metrics_bind;
     std::optional<std::string> interface, loop, lifespan, root_path;
+    std::optional<long long> loop_block_warn;
     std::optional<bool> server_timing;
     std::optional<std::vector<std::string>> timing_allow_ips;
     std::optional<std::vector<std::string>> static_mounts;

@@ -178,6 +178,8 @@ ExecutorSettings executor_settings(const Config& config) {
     s.loop = config.loop;
     s.lifespan = config.lifespan;
     s.root_path = config.root_path;
+    s.loop_block_warn = milliseconds(config.loop_block_warn);
+    s.timeout = to_ms(config.timeout);
     return s;
 }
 

@@ -122,6 +122,11 @@ public:
 
     // The app could not even start (the call raised, or gave no awaitable): the pending error is logged.
     void failed_to_start(GilHeld& gil);
+    // The app's task, kept until it ends (for the --timeout cancel).
+    void started(Ref task) { task_ = std::move(task); }
+    // Over --timeout (already answered 504 by the watchdog): the task's stack is logged and the
+    // task cancelled. Nothing if it has ended meanwhile.
+    void time_out(GilHeld& gil, double seconds, std::chrono::milliseconds limit);
     const HttpRequest& request() const { return call_->request; }
     std::list<AsgiApp::Running>::iterator running() const { return running_; }
 
@@ -169,6 +174,8 @@ private:
     bool trailers_expected_ = false;  // the start said "trailers": True
     bool awaiting_trailers_ = false;  // the body is complete; the trailers are to come
     std::vector<HttpHeader> trailer_fields_;
+    Ref task_;                   // the app's task while it runs
+    bool timed_out_ = false;     // cancelled by --timeout: its end is not an app error
 };
 
 PyObject* HttpExchange::next_body_message(GilHeld& gil) {
@@ -509,11 +516,24 @@ void HttpExchange::failed_to_start(GilHeld& gil) {
     app_.finished(gil, *this);
 }
 
+void HttpExchange::time_out(GilHeld& gil, double seconds, std::chrono::milliseconds limit) {
+    if (!task_ || timed_out_) return;
+    timed_out_ = true;
+    std::string stack = app_.task_stack(gil, task_.get());
+    spdlog::error("Request timeout: {} {} ran {:.1f} s, over --timeout {:g} s: its task is cancelled, the worker goes on. "
+                  "Its coroutine stack (most recent call last):\n{}",
+                  request().method, request().target, seconds, std::chrono::duration<double>(limit).count(), stack);
+    Ref cancelled(PyObject_CallMethod(task_.get(), "cancel", nullptr));
+    if (!cancelled) PyErr_Clear();
+}
+
 void HttpExchange::task_done(GilHeld& gil, PyObject* task) {
     Ref cancelled(PyObject_CallMethod(task, "cancelled", nullptr));
     if (cancelled && cancelled.get() == Py_True) {
-        if (app_.cancelling()) {
-            spdlog::debug("{} {}: cancelled as the worker stopped", request().method, request().target);
+        if (app_.cancelling() || timed_out_) {
+            // Cancelled by the server (the worker stopping, or --timeout, logged then): not an app error.
+            spdlog::debug("{} {}: cancelled {}", request().method, request().target,
+                          timed_out_ ? "after --timeout" : "as the worker stopped");
             if (phase_ == Phase::streaming) std::move(stream_).fail();
             else if (phase_ != Phase::complete) std::move(call_->response).fail();
             phase_ = Phase::complete;
@@ -534,6 +554,11 @@ void HttpExchange::task_done(GilHeld& gil, PyObject* task) {
             } else {
                 answer_error(gil, exception_text(gil, exc.get()));
             }
+        } else if (timed_out_) {
+            // The app caught the cancel and returned: the client has had its 504 already.
+            if (phase_ == Phase::streaming) std::move(stream_).fail();
+            else if (phase_ != Phase::complete) std::move(call_->response).fail();
+            phase_ = Phase::complete;
         } else if (awaiting_trailers_) {
             // The body is whole; the promised trailers never came: the end goes out without them.
             spdlog::warn("{} {}: the app announced trailers and returned without sending them", request().method,
@@ -556,6 +581,7 @@ void HttpExchange::task_done(GilHeld& gil, PyObject* task) {
         if (!cancelled) PyErr_Clear();
     }
     pending_sends_.clear();
+    task_.reset();  // the loop still holds the task while it calls this
     app_.finished(gil, *this);
 }
 
@@ -695,7 +721,8 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
     if (!create_task_ || !module) fail("import gantry._asgi");
     client_disconnected_ = Ref(PyObject_GetAttrString(module.get(), "ClientDisconnected"));
     unsupported_message_ = Ref(PyObject_GetAttrString(module.get(), "unsupported_lifespan_message"));
-    if (!client_disconnected_ || !unsupported_message_) fail("gantry._asgi");
+    task_stack_ = Ref(PyObject_GetAttrString(module.get(), "task_stack"));
+    if (!client_disconnected_ || !unsupported_message_ || !task_stack_) fail("gantry._asgi");
     Ref prepared(PyObject_CallMethod(module.get(), "prepare", "O", app));  // e.g. Django's ASGIHandler
     if (!prepared) fail("gantry._asgi.prepare");
     state_ = Ref(PyDict_New());
@@ -836,18 +863,20 @@ PyObject* AsgiApp::run_task(GilHeld&, PyObject* scope, PyObject* channel) {
 
 void AsgiApp::start_http(GilHeld& gil, std::unique_ptr<AppCall> call) {
     if (auto& sink = call->response.sink()) sink->app_started();
-    std::list<Running>::iterator running;
+    std::shared_ptr<HttpExchange> exchange;
     {
         std::lock_guard lock(running_mutex_);
-        running = running_.insert(running_.end(), Running{call->request.method + " " + call->request.target,
-                                                          std::chrono::steady_clock::now(), call->response.sink()});
+        auto running = running_.insert(running_.end(), Running{call->request.method + " " + call->request.target,
+                                                               std::chrono::steady_clock::now(), call->response.sink(), {}});
+        exchange = std::make_shared<HttpExchange>(*this, std::move(call), running);
+        running->exchange = exchange;
     }
     ++active_;
-    auto exchange = std::make_shared<HttpExchange>(*this, std::move(call), running);
     Ref scope(build_scope(gil, exchange->request()));
     Ref channel(scope ? types_.channel(gil, exchange) : nullptr);
     Ref task(channel ? run_task(gil, scope.get(), channel.get()) : nullptr);
     if (!task) exchange->failed_to_start(gil);
+    else exchange->started(std::move(task));
 }
 
 void AsgiApp::finished(GilHeld& gil, HttpExchange& exchange) {
@@ -859,19 +888,28 @@ void AsgiApp::finished(GilHeld& gil, HttpExchange& exchange) {
     if (on_finished_) on_finished_(gil);
 }
 
-std::vector<std::string> AsgiApp::expire_overdue(std::chrono::milliseconds limit) {
-    std::vector<std::string> reports;
+std::vector<AsgiApp::Expired> AsgiApp::expire_overdue(std::chrono::milliseconds limit) {
+    std::vector<Expired> expired;
     auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(running_mutex_);
     for (auto& r : running_) {
         if (r.expired || now - r.started < limit) continue;
         r.expired = true;
-        if (r.sink) r.sink->fail_timeout();
+        if (r.sink) r.sink->fail_timeout();  // the client hears at once, whatever the loop is doing
         double seconds = std::chrono::duration<double>(now - r.started).count();
-        reports.push_back(fmt::format("{} ran {:.1f} s (an ASGI task on the event loop: its coroutine is not stopped)\n",
-                                      r.request_line, seconds));
+        post_([exchange = r.exchange, seconds, limit](GilHeld& gil) {
+            if (auto e = exchange.lock()) e->time_out(gil, seconds, limit);
+        });
+        expired.push_back(Expired{r.request_line, seconds});
     }
-    return reports;
+    return expired;
+}
+
+std::string AsgiApp::task_stack(GilHeld& gil, PyObject* task) {
+    Ref text(PyObject_CallOneArg(task_stack_.get(), task));
+    const char* s = text ? PyUnicode_AsUTF8(text.get()) : nullptr;
+    if (!s) return "  (no stack: " + py::take_exception_text(gil) + ")\n";
+    return s;
 }
 
 void AsgiApp::start_lifespan(GilHeld& gil, std::function<void(bool, std::string)> started) {

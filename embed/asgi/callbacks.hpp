@@ -2,7 +2,7 @@
 // Internal to embed/asgi: calling the app - the HTTP scope from interned keys, one task per
 // request on the loop, receive() and send() turned into the request's response, and the lifespan
 // protocol. Everything here runs on the loop thread with the GIL held, except expire_overdue()
-// (the --timeout watchdog's thread, under the registry's lock).
+// (the --timeout watchdog's thread, under the registry's lock: it posts the cancel to the loop).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -64,8 +64,17 @@ public:
     void cancel_requests(GilHeld& gil);
     bool cancelling() const { return cancelling_; }
 
-    // The requests running longer than `limit`: failed (504) and returned as their request lines.
-    std::vector<std::string> expire_overdue(std::chrono::milliseconds limit);
+    // A request over --timeout, as expire_overdue found it.
+    struct Expired {
+        std::string request_line;
+        double seconds;  // how long it had run
+    };
+    // The requests running longer than `limit`: each is failed at once (a 504, or the connection
+    // closed if its head went out), its task is cancelled on the loop (its coroutine stack logged
+    // first), and it is returned. Each is expired once. Any thread.
+    std::vector<Expired> expire_overdue(std::chrono::milliseconds limit);
+    // Where a task waits (gantry._asgi.task_stack): traceback lines, most recent call last.
+    std::string task_stack(GilHeld& gil, PyObject* task);
 
     // For the exchanges and the lifespan.
     const AsgiTypes& types() const { return types_; }
@@ -83,6 +92,7 @@ public:
         std::string request_line;
         std::chrono::steady_clock::time_point started;
         std::shared_ptr<ResponseSink> sink;
+        std::weak_ptr<HttpExchange> exchange;  // for the cancel, on the loop
         bool expired = false;
     };
 
@@ -97,6 +107,7 @@ private:
     py::Ref create_task_;           // loop.create_task
     py::Ref client_disconnected_;   // gantry._asgi.ClientDisconnected
     py::Ref unsupported_message_;   // gantry._asgi.unsupported_lifespan_message
+    py::Ref task_stack_;            // gantry._asgi.task_stack
     py::Ref state_;                 // the lifespan state dict, copied into each scope
     py::Ref asgi_version_;          // {"version": "3.0", "spec_version": "2.4"}
     py::Ref extensions_;            // what scope["extensions"] advertises (copied per request)

@@ -2,11 +2,16 @@
 // and write the eventfd the loop watches with add_reader, once per batch; the loop drains the
 // whole queue at each wake-up. The loop thread holds the GIL while it runs Python and gives it up
 // while the loop waits in epoll (asyncio and uvloop both do).
+// The loop beats a heartbeat at each batch and at a tick (call_later); a watchdog thread that
+// never takes the GIL logs a loop silent longer than --loop-block-warn, and --timeout tells from
+// it whether an overdue request's task can be cancelled (the loop runs) or the worker must go
+// (the loop itself is stuck).
 #include "embed/asgi/executor.hpp"
 
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -20,15 +25,72 @@
 #include <spdlog/spdlog.h>
 
 #include "embed/asgi/callbacks.hpp"
+#include "embed/asgi/loop_heartbeat.hpp"
 #include "embed/runtime/gil.hpp"
 #include "embed/runtime/interpreter.hpp"
+#include "embed/runtime/stack_dump.hpp"
 
 namespace gantry {
 namespace {
 
+using asgi::LoopHeartbeat;
 using py::Ref;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kDrainBatch = 64;
+
+// How often the loop beats by itself: within half of each limit that reads the heartbeat, so a
+// loop that only waits is never taken for a blocked one. Zero: no tick (nothing reads it).
+milliseconds tick_interval(const ExecutorSettings& s) {
+    milliseconds tick{0};
+    for (milliseconds limit : {s.loop_block_warn, s.timeout})
+        if (limit.count() > 0 && (tick.count() == 0 || limit / 2 < tick)) tick = limit / 2;
+    return tick.count() > 0 ? std::max(tick, milliseconds(1)) : tick;
+}
+
+// --loop-block-warn: a thread of its own, never taking the GIL, that checks the loop's heartbeat
+// every threshold/2 and logs each blocked episode twice: when seen (with the loop thread's Python
+// stack, read as faulthandler does: the loop may hold the GIL) and when it ends.
+class LoopWatchdog {
+public:
+    LoopWatchdog(LoopHeartbeat& heartbeat, milliseconds threshold, std::function<std::string()> loop_stack)
+        : heartbeat_(heartbeat), threshold_(threshold), loop_stack_(std::move(loop_stack)),
+          thread_([this] { run(); }) {}
+    ~LoopWatchdog() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+    LoopWatchdog(const LoopWatchdog&) = delete;
+    LoopWatchdog& operator=(const LoopWatchdog&) = delete;
+
+private:
+    void run() {
+        const milliseconds every = std::max(threshold_ / 2, milliseconds(1));
+        std::unique_lock lock(mutex_);
+        while (!cv_.wait_for(lock, every, [&] { return stop_; })) {
+            LoopHeartbeat::Change change = heartbeat_.check(Clock::now());
+            if (change.kind == LoopHeartbeat::Change::Kind::blocked)
+                spdlog::warn("ASGI event loop blocked for {} ms (over --loop-block-warn {} ms): synchronous code "
+                             "in the loop holds every request of this worker. The loop thread's Python stack:\n{}",
+                             change.duration.count(), threshold_.count(), loop_stack_());
+            else if (change.kind == LoopHeartbeat::Change::Kind::unblocked)
+                spdlog::warn("ASGI event loop unblocked after {} ms", change.duration.count());
+        }
+    }
+
+    LoopHeartbeat& heartbeat_;
+    milliseconds threshold_;
+    std::function<std::string()> loop_stack_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;  // last: it starts once the rest is made
+};
 
 // What crosses to the loop thread: a request, a function to run there, or the order to stop.
 struct LoopItem {
@@ -39,7 +101,9 @@ struct LoopItem {
 
 class AsgiExecutor final : public AppExecutor {
 public:
-    AsgiExecutor(const ExecutorSettings& settings, PyObject* app) : settings_(settings), app_object_(app) {
+    AsgiExecutor(const ExecutorSettings& settings, PyObject* app)
+        : settings_(settings), app_object_(app), tick_(tick_interval(settings)),
+          heartbeat_(settings.loop_block_warn, Clock::now()) {
         wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (wake_fd_ < 0) throw AppLoadError(std::string("cannot make the ASGI loop's eventfd: ") + std::strerror(errno));
         thread_ = std::thread([this] { loop_main(); });
@@ -51,6 +115,9 @@ public:
             if (thread_.joinable()) thread_.join();
             throw AppLoadError(why);
         }
+        lock.unlock();
+        if (settings_.loop_block_warn.count() > 0)
+            watchdog_ = std::make_unique<LoopWatchdog>(heartbeat_, settings_.loop_block_warn, [this] { return loop_stack(); });
     }
 
     ~AsgiExecutor() override {
@@ -77,16 +144,31 @@ public:
         completed_limit_ = after;
     }
 
-    std::vector<std::string> expire_overdue(std::chrono::milliseconds limit) override {
-        return app_ ? app_->expire_overdue(limit) : std::vector<std::string>{};
+    std::vector<std::string> expire_overdue(milliseconds limit) override {
+        if (!app_) return {};
+        // Read before the tasks are expired: a loop silent for the whole limit is stuck in one
+        // call (synchronous code), and no cancel will run on it until that returns.
+        const milliseconds silence = heartbeat_.silence(Clock::now());
+        std::vector<asgi::AsgiApp::Expired> expired = app_->expire_overdue(limit);
+        if (expired.empty() || silence <= limit) return {};  // the loop runs: the cancels are on their way
+        std::vector<std::string> reports;
+        for (const auto& e : expired)
+            reports.push_back(fmt::format("{} ran {:.1f} s", e.request_line, e.seconds));
+        reports.front() += fmt::format("; the ASGI event loop has been blocked for {} ms (its task cannot be "
+                                       "cancelled); the loop thread's Python stack:\n{}",
+                                       silence.count(), loop_stack());
+        for (std::size_t i = 1; i < reports.size(); ++i) reports[i] += " (on the same blocked event loop)";
+        return reports;
     }
 
     void abandon() override {
         stopping_.store(true, std::memory_order_release);
+        watchdog_.reset();
         if (thread_.joinable()) thread_.detach();
     }
 
     void stop() override {
+        watchdog_.reset();  // the loop stops beating from here on
         if (!stopping_.exchange(true)) {
             queue_.enqueue(LoopItem{nullptr, {}, true});
             wake();
@@ -102,6 +184,8 @@ public:
 
     // The loop's reader callback: everything queued, in one go.
     void drain(GilHeld& gil);
+    // The loop's periodic callback: a beat, and the next tick.
+    void tick(GilHeld& gil);
 
 private:
     void wake() {
@@ -119,6 +203,24 @@ private:
     }
     void request_finished();
     void finish_if_stopped(GilHeld& gil);
+    void schedule_tick(GilHeld& gil);
+    // The loop thread's Python stack, from any thread, without the GIL.
+    std::string loop_stack() {
+        std::lock_guard lock(loop_state_mutex_);
+        return loop_state_ ? dump_python_stack(loop_state_) : "  (the event loop thread has ended)\n";
+    }
+    // Publishes the loop thread's state for loop_stack() while the thread lives.
+    struct LoopStatePublished {
+        LoopStatePublished(AsgiExecutor& e, PyThreadState* state) : e(e) {
+            std::lock_guard lock(e.loop_state_mutex_);
+            e.loop_state_ = state;
+        }
+        ~LoopStatePublished() {
+            std::lock_guard lock(e.loop_state_mutex_);
+            e.loop_state_ = nullptr;
+        }
+        AsgiExecutor& e;
+    };
 
     ExecutorSettings settings_;
     PyObject* app_object_;  // the interpreter's: it outlives the executor
@@ -131,9 +233,16 @@ private:
     std::atomic<std::uint64_t> completed_{0};
     std::uint64_t completed_limit_ = UINT64_MAX;
     std::function<void()> completed_notify_;
+    const milliseconds tick_;
+    LoopHeartbeat heartbeat_;
+    std::mutex loop_state_mutex_;
+    PyThreadState* loop_state_ = nullptr;  // the loop thread's, while it runs
+    std::unique_ptr<LoopWatchdog> watchdog_;
 
     // Loop thread only (app_ is also read by expire_overdue once the start is reported).
     Ref loop_;
+    Ref tick_callback_;  // the tick, as a callable for call_later
+    Ref tick_handle_;    // the TimerHandle of the next tick
     std::unique_ptr<asgi::AsgiApp> app_;
     bool stop_asked_ = false;
     bool shutting_down_ = false;
@@ -154,7 +263,30 @@ PyObject* drain_callback(PyObject* capsule, PyObject*) {
 
 PyMethodDef drain_def = {"drain", drain_callback, METH_NOARGS, "Takes everything the I/O threads queued."};
 
+PyObject* tick_callback(PyObject* capsule, PyObject*) {
+    GilHeld gil = GilHeld::from_python_call();
+    auto* executor = static_cast<AsgiExecutor*>(PyCapsule_GetPointer(capsule, nullptr));
+    if (executor) executor->tick(gil);
+    if (PyErr_Occurred()) return nullptr;
+    Py_RETURN_NONE;
+}
+
+PyMethodDef tick_def = {"tick", tick_callback, METH_NOARGS, "The event loop's heartbeat."};
+
+void AsgiExecutor::tick(GilHeld& gil) {
+    heartbeat_.beat(Clock::now());
+    schedule_tick(gil);
+}
+
+void AsgiExecutor::schedule_tick(GilHeld& gil) {
+    if (!tick_callback_) return;
+    tick_handle_ = Ref(PyObject_CallMethod(loop_.get(), "call_later", "dO", std::chrono::duration<double>(tick_).count(),
+                                           tick_callback_.get()));
+    if (!tick_handle_) spdlog::error("ASGI loop: cannot schedule its heartbeat:\n{}", py::take_exception_text(gil));
+}
+
 void AsgiExecutor::drain(GilHeld& gil) {
+    heartbeat_.beat(Clock::now());
     std::uint64_t count = 0;
     while (::read(wake_fd_, &count, sizeof(count)) < 0 && errno == EINTR) {
     }
@@ -215,6 +347,10 @@ bool AsgiExecutor::set_up(GilHeld& gil, std::string& error) {
     Ref capsule(set ? PyCapsule_New(this, nullptr, nullptr) : nullptr);
     Ref callback(capsule ? PyCFunction_New(&drain_def, capsule.get()) : nullptr);
     Ref added(callback ? PyObject_CallMethod(loop_.get(), "add_reader", "iO", wake_fd_, callback.get()) : nullptr);
+    if (added && tick_.count() > 0) {
+        tick_callback_ = Ref(PyCFunction_New(&tick_def, capsule.get()));
+        if (!tick_callback_) added.reset();
+    }
     if (!added) {
         error = "cannot start the ASGI event loop (--loop " + settings_.loop + "):\n" + py::take_exception_text(gil);
         return false;
@@ -223,6 +359,8 @@ bool AsgiExecutor::set_up(GilHeld& gil, std::string& error) {
     const char* loop_name = name ? PyUnicode_AsUTF8(name.get()) : nullptr;
     if (!loop_name) PyErr_Clear();
     spdlog::debug("ASGI event loop: {}", loop_name ? loop_name : "?");
+    heartbeat_.beat(Clock::now());
+    schedule_tick(gil);
     try {
         app_ = std::make_unique<asgi::AsgiApp>(
             gil, app_object_, loop_.get(), settings_, [this](std::function<void(GilHeld&)> run) { post(std::move(run)); },
@@ -239,9 +377,12 @@ bool AsgiExecutor::set_up(GilHeld& gil, std::string& error) {
 
 void AsgiExecutor::loop_main() {
     PythonThread python;
+    LoopStatePublished published(*this, python.state());
     GilRestored gil(python);
     std::string error;
     if (!set_up(gil, error)) {
+        tick_handle_.reset();
+        tick_callback_.reset();
         loop_.reset();
         report_start(error);
         return;
@@ -265,6 +406,12 @@ void AsgiExecutor::loop_main() {
     LoopItem item;
     while (queue_.try_dequeue(item))
         if (item.call) std::move(item.call->response).fail();
+    if (tick_handle_) {
+        Ref cancelled(PyObject_CallMethod(tick_handle_.get(), "cancel", nullptr));
+        if (!cancelled) PyErr_Clear();
+        tick_handle_.reset();
+    }
+    tick_callback_.reset();
     Ref removed(PyObject_CallMethod(loop_.get(), "remove_reader", "i", wake_fd_));
     Ref closed(PyObject_CallMethod(loop_.get(), "close", nullptr));
     if (!removed || !closed) PyErr_Clear();

@@ -39,6 +39,11 @@ struct ExecutorSettings {
     std::string loop = "auto";      // ASGI --loop: auto (uvloop if installed), asyncio, uvloop
     std::string lifespan = "auto";  // ASGI --lifespan: auto, on, off (uvicorn's meanings)
     std::string root_path;          // ASGI scope root_path (--root-path; else $SCRIPT_NAME)
+    // ASGI: a loop silent longer than this is logged as blocked, with its stack (0: not watched).
+    std::chrono::milliseconds loop_block_warn{100};
+    // --timeout (0: none). ASGI: the loop beats well within it, so that a loop blocked for that
+    // long is told from a task that is only waiting.
+    std::chrono::milliseconds timeout{0};
 };
 
 // A protocol executor: Python threads serving the loaded app. dispatch() never blocks and never
@@ -47,8 +52,10 @@ class AppExecutor : public AppDispatcher {
 public:
     virtual void stop() = 0;
     // Calls that have run longer than `limit` (--timeout): each is answered 504 at once
-    // (ResponseSink::fail_timeout), and returned as its request line plus the Python stack of
-    // its thread, for the error log. The thread itself cannot be stopped: replace the worker.
+    // (ResponseSink::fail_timeout). A call whose thread cannot be stopped (a WSGI thread, a
+    // blocked ASGI event loop) is returned as its request line plus the Python stack of that
+    // thread, for the error log: replace the worker. One the executor can stop (an ASGI task,
+    // cancelled on its loop) is not returned: the executor logs it, with its stack, itself.
     virtual std::vector<std::string> expire_overdue(std::chrono::milliseconds limit) = 0;
     // Calls finished since the start (--max-requests).
     virtual std::uint64_t completed() const = 0;

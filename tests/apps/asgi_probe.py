@@ -2,11 +2,13 @@
 lifespan). Standard library only, so it runs unchanged under gantry and uvicorn.
 
 ASGI_PROBE_LIFESPAN=fail makes startup fail; =raise makes the lifespan raise (as an app without
-lifespan support does); ASGI_PROBE_LOG=path appends "startup"/"shutdown" lines there.
+lifespan support does); ASGI_PROBE_LOG=path appends "startup"/"shutdown" lines there (and "slept" for /sleep?logged=1),
+each with the pid.
 """
 import asyncio
 import json
 import os
+import time
 from urllib.parse import parse_qs
 
 
@@ -34,6 +36,49 @@ async def _respond(send, body, status=200, ctype=b"text/plain; charset=utf-8", h
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())] + list(headers)})
     await send({"type": "http.response.body", "body": body})
+
+
+def _touch(query, key="note", text=""):
+    """Writes `text` to the file named by query[key], if given: a mark the test waits for."""
+    if key in query:
+        with open(query[key], "w") as f:
+            f.write(text)
+
+
+async def hang_route(send, query):
+    """Awaits for `s` seconds (60), after sending the head and a first chunk with `started=1`;
+    --timeout cancels it. The `done` file says the coroutine's finally ran."""
+    if query.get("started"):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"first part\n", "more_body": True})
+    _touch(query)
+    try:
+        await asyncio.sleep(float(query.get("s", "60")))
+    finally:
+        _touch(query, "done", "finally ran")
+    await _respond(send, "woke up\n")
+
+
+def spin_in_python(deadline):
+    x = 0
+    while time.monotonic() < deadline:
+        x += 1
+    return x
+
+
+async def block_route(send, query):
+    """Blocks the event loop for `s` seconds: time.sleep, or a pure-Python busy loop with
+    `how=spin` (synchronous code inside async def, the mistake --loop-block-warn points at)."""
+    _touch(query)
+    seconds = float(query.get("s", "0.5"))
+    if query.get("how") == "spin":
+        spin_in_python(time.monotonic() + seconds)
+    else:
+        time.sleep(seconds)
+    await _respond(send, "blocked %s\n" % seconds)
+
+
+_HOARD = []
 
 
 async def lifespan(scope, receive, send):
@@ -196,10 +241,19 @@ async def app(scope, receive, send):
             assert f.tell() == 0
         return
     if path == "/sleep":
-        if "note" in query:  # says the request has reached the app
-            open(query["note"], "w").close()
+        _touch(query)  # says the request has reached the app
         await asyncio.sleep(float(query.get("s", "1")))
+        if "logged" in query:
+            _log("slept")
         return await _respond(send, "slept\n")
+    if path == "/hang":
+        return await hang_route(send, query)
+    if path == "/block":
+        return await block_route(send, query)
+    if path == "/hog":
+        # Keeps `mb` megabytes alive (touched, so resident): a leaking app for --max-worker-memory.
+        _HOARD.append(bytearray(b"x" * (min(int(query.get("mb", "10")), 1024) << 20)))
+        return await _respond(send, json.dumps({"pid": os.getpid()}), ctype=b"application/json")
     if path == "/pid":
         return await _respond(send, json.dumps({"pid": os.getpid()}), ctype=b"application/json")
     body, _ = await _read_body(receive)

@@ -62,6 +62,14 @@ TEST_F(ConfigTest, UvicornSpellings) {
     EXPECT_EQ(config({"-c", write_toml("interface = \"asgi\"\nlifespan = \"off\"\n"), "a:b"}).lifespan, "off");
 }
 
+TEST_F(ConfigTest, LoopBlockWarn) {
+    EXPECT_EQ(config({"a:b"}).loop_block_warn, 100);
+    EXPECT_EQ(config({"--loop-block-warn", "250", "a:b"}).loop_block_warn, 250);
+    EXPECT_EQ(config({"--loop-block-warn=0", "a:b"}).loop_block_warn, 0);
+    EXPECT_EQ(config({"-c", write_toml("loop_block_warn = 40\n"), "a:b"}).loop_block_warn, 40);
+    EXPECT_EQ(error_of({"--loop-block-warn=-1", "a:b"}), "--loop-block-warn must be 0 or more, got -1");
+}
+
 TEST_F(ConfigTest, WorkerConnections) {
     EXPECT_EQ(config({"--worker-connections", "50", "a:b"}).worker_connections, 50);
     EXPECT_EQ(config({"-c", write_toml("worker_connections = 20\n"), "a:b"}).worker_connections, 20);

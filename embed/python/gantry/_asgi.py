@@ -1,9 +1,10 @@
 """The Python side of gantry's ASGI executor: the event loop it runs, how an ASGI app is told
-from a WSGI one, what it prepares in the frameworks it knows, and the exception a send after
-the client left raises (ASGI spec 2.4)."""
+from a WSGI one, what it prepares in the frameworks it knows, the exception a send after the
+client left raises (ASGI spec 2.4), and a task's coroutine stack for the --timeout report."""
 import asyncio
 import inspect
 import sys
+import traceback
 
 
 class ClientDisconnected(OSError):
@@ -57,3 +58,32 @@ def prepare(app):
 
 def unsupported_lifespan_message(exc):
     return "ASGI 'lifespan' protocol appears unsupported (%s: %s)" % (type(exc).__name__, exc)
+
+
+def task_stack(task):
+    """Where a suspended task waits, as traceback lines (most recent call last): each coroutine
+    of the chain it awaits through, file:line and function, then what the innermost one awaits
+    when that is not a plain Future.
+    Task.get_stack() gives only the outermost frame of a suspended coroutine: the chain is walked
+    through cr_await (gi_yieldfrom for generator-based coroutines) instead."""
+    frames, awaitable = [], task.get_coro()
+    while awaitable is not None:
+        frame = None
+        for attr in ("cr_frame", "gi_frame", "ag_frame"):
+            frame = getattr(awaitable, attr, None)
+            if frame is not None:
+                break
+        if frame is None:
+            break
+        frames.append(traceback.FrameSummary(frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name))
+        inner = None
+        for attr in ("cr_await", "gi_yieldfrom", "ag_await"):
+            inner = getattr(awaitable, attr, None)
+            if inner is not None:
+                break
+        awaitable = inner
+    text = "".join(traceback.format_list(frames))
+    if awaitable is not None and type(awaitable).__name__ != "FutureIter":  # a Future says nothing more
+        what = repr(awaitable)
+        text += "  awaiting %s\n" % (what if len(what) <= 200 else what[:197] + "...")
+    return text
