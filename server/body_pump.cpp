@@ -40,7 +40,18 @@ Session::BodyPump::BodyPump(Session& session, RequestParser& parser)
 }
 
 asio::awaitable<void> Session::BodyPump::run(std::shared_ptr<BodyPump> self, std::shared_ptr<Session> session) {
-    co_await self->pump();
+    bool failed = false;
+    try {
+        co_await self->pump();
+    } catch (const std::exception& e) {  // out of memory: settle() must still see the end
+        spdlog::error("request body: {}", e.what());
+        failed = true;
+    }
+    if (failed) {
+        self->left_unread_ = true;
+        self->stream_->fail();
+        session->close();
+    }
     self->disarm_deadline();
     self->running_ = false;
     self->done_.cancel();
