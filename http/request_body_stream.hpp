@@ -57,7 +57,7 @@ public:
         enum class Kind {
             data,     // `bytes` (possibly empty); `more` false for the body's last piece
             pending,  // nothing yet: when_ready() says when
-            failed,   // the body broke off (fail()): the client is gone
+            failed,   // the body broke off (fail()), or was abandoned: the app is told the client is gone
         } kind = Kind::pending;
         std::string bytes;
         bool more = true;

@@ -157,6 +157,22 @@ def test_a_huge_unread_body_closes_the_connection_after_the_answer(asgi):
         assert conn.is_closed_by_peer(IO_TIMEOUT)
 
 
+def test_a_chunked_unread_body_past_the_bound_ends_the_connection(asgi):
+    """A chunked body's length is unknown when the answer goes out: the rest is dropped up to
+    4 MiB, and past that the connection closes after the answer instead of serving another."""
+    chunk = b"10000\r\n" + b"x" * 65536 + b"\r\n"
+    with raw(asgi) as conn:
+        conn.send(b"POST /unread HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk)
+        r = conn.response()
+        assert r.status == 200 and r.body == b"unread\n"
+        try:
+            for _ in range(160):  # 10 MiB more, never ended
+                conn.send(chunk)
+        except OSError:
+            pass  # the server stopped reading and closed
+        assert conn.is_closed_by_peer(IO_TIMEOUT)
+
+
 def test_100_continue_is_sent_when_the_app_asks_for_the_body(asgi):
     body = os.urandom(300_000)
     with raw(asgi) as conn:
