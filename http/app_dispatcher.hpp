@@ -26,6 +26,11 @@ public:
     virtual std::size_t waiting() const { return 0; }
     // Calls dispatched and not yet finished: waiting plus running (--limit-concurrency).
     virtual std::size_t in_flight() const { return waiting(); }
+    // Whether the app side takes a request body as it arrives (ASGI: receive() gives it piece by
+    // piece) rather than read whole before dispatch() (WSGI: wsgi.input is read from a Python
+    // thread, which must never wait for the socket). When true, a body that has not all arrived
+    // with the head comes in request.body_stream.
+    virtual bool streams_request_body() const { return false; }
 };
 
 }  // namespace gantry

@@ -2,11 +2,13 @@
 // A parsed HTTP request with its body and the facts about its connection: everything the
 // application side needs to build a WSGI environ, in plain C++ types (no Beast, no Python).
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "http/request_body.hpp"
+#include "http/request_body_stream.hpp"
 
 namespace gantry {
 
@@ -21,6 +23,9 @@ struct HttpRequest {
     unsigned version = 11;         // 10 = HTTP/1.0, 11 = HTTP/1.1
     std::vector<HttpHeader> headers;
     RequestBody body;
+    // Set when the body is streamed to the app as it arrives (the dispatcher asked for it, and it
+    // had not all arrived with the head): `body` holds nothing then.
+    std::shared_ptr<RequestBodyStream> body_stream;
 
     // The connection it came on. remote_* are already replaced by X-Forwarded-For when the peer
     // is trusted (--forwarded-allow-ips), and url_scheme by X-Forwarded-Proto.

@@ -91,6 +91,20 @@ void RequestBody::spill() {
     if (::lseek(fd_, 0, SEEK_SET) < 0) throw_errno("request body temporary file");
 }
 
+std::string RequestBody::contents() const {
+    if (fd_ < 0) return memory_;
+    std::string out(size_, '\0');
+    std::size_t done = 0;
+    while (done < out.size()) {
+        ssize_t n = ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0) errno = EIO;  // the file is shorter than the body written to it
+        if (n <= 0) throw_errno("request body temporary file");
+        done += static_cast<std::size_t>(n);
+    }
+    return out;
+}
+
 int RequestBody::release_file() {
     return std::exchange(fd_, -1);
 }

@@ -28,6 +28,8 @@ public:
     int file_descriptor() const { return fd_; }
     // Hands the temporary file over (the caller closes it); -1 when in memory.
     int release_file();
+    // The whole body as one string, read back from the file if it spilled. Throws std::system_error.
+    std::string contents() const;
 
 private:
     void spill();

@@ -205,6 +205,10 @@ public:
     // Whether on_response/on_chunk read ctx.request(). Only then does the connection keep a copy
     // of the request once it has gone to Python (a cache needs it; timing needs only the address).
     virtual bool reads_request_in_response() const { return true; }
+    // Whether on_request needs the whole request body in ctx.request().body. Only then is a body
+    // read whole before the chain runs for an app that would take it as it arrives (ASGI);
+    // otherwise on_request sees the head, and the body may still be on its way.
+    virtual bool needs_request_body() const { return false; }
 };
 
 }  // namespace gantry

@@ -161,6 +161,7 @@ Pipeline::Pipeline(std::vector<std::unique_ptr<const Middleware>> chain, bool ti
     for (const auto& m : chain_) {
         names_.emplace_back(m->name());
         reads_request_in_response_ = reads_request_in_response_ || m->reads_request_in_response();
+        needs_request_body_ = needs_request_body_ || m->needs_request_body();
     }
 }
 

@@ -46,6 +46,8 @@ public:
     bool empty() const { return chain_.empty(); }
     // Whether some middleware reads the request in its response hooks (see Middleware).
     bool reads_request_in_response() const { return reads_request_in_response_; }
+    // Whether some middleware needs the whole request body in on_request (see Middleware).
+    bool needs_request_body() const { return needs_request_body_; }
     std::size_t size() const { return chain_.size(); }
     const std::vector<std::string>& names() const { return names_; }
 
@@ -72,6 +74,7 @@ private:
     std::vector<std::string> names_;
     const Runner* runner_;
     bool reads_request_in_response_ = false;
+    bool needs_request_body_ = false;
 };
 
 }  // namespace gantry

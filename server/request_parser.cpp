@@ -191,6 +191,8 @@ public:
     bool transfer_encoding_seen_ = false;
     std::bitset<kFieldKinds> singletons_seen_;
     std::size_t trailer_fields_ = 0;
+    bool streaming_ = false;   // stream_body(): body bytes go to streamed_, not request_.body
+    std::string streamed_;
 
 private:
     void reject(error_code& ec, int status, const char* reason) {
@@ -303,6 +305,10 @@ private:
     void on_finish_impl(error_code&) override {}
 
     std::size_t append_body(std::string_view body, error_code& ec) {
+        if (streaming_) {
+            streamed_.append(body);
+            return body.size();
+        }
         try {
             request_.body.append(body);
         } catch (const std::exception&) {
@@ -331,11 +337,30 @@ const HttpRequest& RequestParser::request() const { return impl_->request_; }
 
 HttpRequest RequestParser::take() { return std::move(impl_->request_); }
 
+void RequestParser::stream_body() {
+    if (impl_->streaming_) return;
+    impl_->streamed_ = impl_->request_.body.contents();
+    impl_->request_.body = RequestBody(impl_->limits_.body_memory);
+    impl_->streaming_ = true;
+}
+
+void RequestParser::take_body(std::string& out) {
+    out.clear();
+    out.swap(impl_->streamed_);
+}
+
+std::optional<std::uint64_t> RequestParser::body_remaining() const {
+    if (!impl_->is_header_done() || impl_->chunked()) return std::nullopt;
+    if (impl_->is_done()) return 0;
+    auto left = impl_->content_length_remaining();
+    return left ? std::optional<std::uint64_t>(*left) : std::nullopt;
+}
+
 std::size_t RequestParser::feed(std::string_view bytes) {
     if (state_ == State::error || state_ == State::complete) return 0;
     // A request line longer than the limit is refused before Beast has buffered all of it (Beast
     // keeps unparsed header bytes in the caller's buffer, so `bytes` starts at the request line).
-    if (impl_->request_.method.empty() && impl_->limits_.request_line) {
+    if (!impl_->is_header_done() && impl_->request_.method.empty() && impl_->limits_.request_line) {
         std::size_t window = impl_->limits_.request_line + 2;
         if (bytes.size() > window && bytes.substr(0, window).find('\n') == std::string_view::npos)
             return fail(414, "Request-URI Too Long"), 0;

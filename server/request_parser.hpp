@@ -3,7 +3,10 @@
 // Content-Length framing, smuggling checks) feeding our HttpRequest, with gunicorn's limits.
 // It never sees a socket: the session feeds it bytes, so it is unit-tested on strings.
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <string_view>
 
 #include <boost/system/error_code.hpp>
@@ -50,6 +53,15 @@ public:
     // After header_done: the request so far (headers); after complete: the whole request.
     const HttpRequest& request() const;
     HttpRequest take();
+
+    // From header_done on: the body's bytes are no longer kept in request().body but handed out
+    // by take_body() as they are parsed (a body streamed to the app). What the body held so far
+    // is the first of them. Throws std::system_error if it had spilled and cannot be read back.
+    void stream_body();
+    // Moves the body bytes parsed since the last call into `out` (replacing what it held).
+    void take_body(std::string& out);
+    // The Content-Length body's bytes not parsed yet; none for a chunked body (unknown).
+    std::optional<std::uint64_t> body_remaining() const;
 
 private:
     class Impl;

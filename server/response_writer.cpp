@@ -116,6 +116,22 @@ void ResponseWriter::on_fail(const SinkEvent& e) {
     out_.body_bytes = 0;
 }
 
+asio::awaitable<void> ResponseWriter::refuse_body(int status, const char* reason) {
+    // The app was told http.disconnect; whatever it sends from now on is dropped.
+    out_.finished = true;
+    sink_.mark_gone();
+    if (head_sent_) {
+        session_.close();  // the head is out: only a close can tell the client
+        co_return;
+    }
+    out_.status = status;
+    out_.body_bytes = 0;
+    error_bytes_ = render_error_response(status, reason, false, !facts_.is_head);
+    buffers_.push_back(asio::buffer(error_bytes_));
+    rendered_.keep_alive = false;
+    co_await session_.write_all(buffers_);
+}
+
 asio::awaitable<void> ResponseWriter::send_file_through_hooks(SinkEvent& e) {
     // A middleware rewrites this stream (compression): the file's bytes must go through its chunk
     // hooks, never raw with sendfile. Read in bounded pieces.
@@ -217,6 +233,15 @@ asio::awaitable<void> ResponseWriter::send_file(SinkEvent& e) {
 asio::awaitable<WrittenResponse> ResponseWriter::write() {
     const Pipeline* pipeline = hooks_.pipeline;
     while (!out_.finished && !session_.closed()) {
+        // The app asked for a body its client holds back until it hears 100 Continue: the
+        // interim answer, unless the final head is already out.
+        if (!head_sent_ && session_.take_continue_due() && !co_await write_continue(session_)) break;
+        // Before what the app queued: an app told http.disconnect may already have answered it.
+        const char* reason = "";
+        if (int status = session_.body_refusal(reason)) {
+            co_await refuse_body(status, reason);
+            break;
+        }
         sink_.take(events_);
         if (events_.empty()) {
             co_await session_.wait_for_sink();
@@ -278,9 +303,11 @@ asio::awaitable<WrittenResponse> ResponseWriter::write() {
                 }
                 if (rendered_.framing == BodyFraming::content_length && remaining_ > 0) truncated_ = true;
                 out_.finished = true;
+                session_.response_complete();
                 break;
             case SinkEvent::Kind::fail:
                 on_fail(e);
+                session_.response_complete();
                 break;
             }
         }

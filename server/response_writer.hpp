@@ -54,6 +54,9 @@ public:
 private:
     void on_head(std::size_t i);
     void on_fail(const SinkEvent& e);
+    // The request's streamed body was refused while the app ran: its error answer if no head
+    // has gone out, else a close.
+    asio::awaitable<void> refuse_body(int status, const char* reason);
     // Queues body bytes with the response's framing; they must stay alive until written.
     void queue_body(std::string_view bytes);
     // A file body: sendfile(2), corked behind the head, or read through the chunk hooks.

@@ -21,6 +21,7 @@
 #include "middleware/middleware.hpp"
 #include "middleware/pipeline.hpp"
 #include "server/background_refresh.hpp"
+#include "server/body_pump.hpp"
 #include "server/forwarded_headers.hpp"
 #include "server/metrics_store.hpp"
 #include "server/response_framing.hpp"
@@ -34,9 +35,6 @@ using boost::system::error_code;
 
 namespace {
 
-// One read asks for at most this much: a typical request arrives in one read, and no connection
-// holds more buffer than its requests need.
-constexpr std::size_t kReadStep = 16 * 1024;
 // Room in the read buffer beyond the largest header the limits allow, for the body bytes that
 // come with it (and the least buffer any connection has).
 constexpr std::size_t kReadBufferRoom = 64 * 1024;
@@ -134,7 +132,8 @@ void watch_session_peer(const std::shared_ptr<Session>& session, const SessionSi
 
 void Session::start_watching_peer(const SessionSink* sink) {
     // A pipelined request already read: its bytes are the peer's news, no EOF can be seen behind them.
-    if (closed_ || watching_peer_ || sink_.get() != sink || buffer_.size() != 0) return;
+    // A body still being read: its reads see the EOF themselves.
+    if (closed_ || watching_peer_ || sink_.get() != sink || buffer_.size() != 0 || (pump_ && pump_->running())) return;
     watching_peer_ = true;
     asio::co_spawn(executor(), watch_peer(shared_from_this()), asio::detached);
 }
@@ -174,10 +173,29 @@ void Session::close() {
     watchdog_.cancel();
     wake_.cancel();
     middleware_wait_.cancel();
+    if (pump_) pump_->on_close();
     if (sink_) sink_->mark_gone();
 }
 
 void Session::on_sink_ready() { wake_.cancel(); }
+
+bool Session::closes_after_response() const {
+    return draining_ || (sent_away_ && buffer_.size() == 0) || (pump_ && !pump_->keeps_alive());
+}
+
+bool Session::take_continue_due() { return pump_ && pump_->take_continue_due(); }
+
+int Session::body_refusal(const char*& reason) const { return pump_ ? pump_->refusal(reason) : 0; }
+
+void Session::response_complete() {
+    if (pump_) pump_->stream()->abandon();
+}
+
+bool Session::streams_request_body() const {
+    const auto& settings = shared_.settings;
+    return !listener_.metrics && shared_.dispatcher && shared_.dispatcher->streams_request_body() &&
+           !(settings.pipeline && settings.pipeline->needs_request_body());
+}
 
 void Session::consider_sending_away() {
     if (!counted()) return;
@@ -231,8 +249,8 @@ RequestParser::State Session::feed(RequestParser& parser) {
     return parser.state();
 }
 
-asio::awaitable<std::size_t> Session::read_some(error_code& ec) {
-    auto space = buffer_.prepare(std::min<std::size_t>(kReadStep, buffer_.max_size() - buffer_.size()));
+asio::awaitable<std::size_t> Session::read_some(error_code& ec, std::size_t step) {
+    auto space = buffer_.prepare(std::min<std::size_t>(step, buffer_.max_size() - buffer_.size()));
     std::size_t n = co_await socket_.async_read_some(space, use_ec(ec));
     buffer_.commit(n);
     co_return n;
@@ -417,6 +435,8 @@ void Session::Exchange::hand_over() {
     auto& sink = session_.sink_;
     sink = std::make_shared<SessionSink>(session_.shared_from_this(), settings.stream_buffer_bytes);
     queued_at_ = Clock::now();
+    // Answered here, the app never called: a streamed body is read and dropped.
+    if (request_.body_stream && (native_ || ctx_.answered())) request_.body_stream->abandon();
     if (native_) {
         sink->send_whole(std::move(native_->head), std::move(native_->body));
     } else if (ctx_.answered()) {
@@ -429,6 +449,7 @@ void Session::Exchange::hand_over() {
     } else if ((settings.max_queue && session_.shared_.dispatcher->waiting() >= settings.max_queue) ||
                (settings.limit_concurrency && session_.shared_.dispatcher->in_flight() >= settings.limit_concurrency)) {
         NativeAnswer overloaded = overloaded_answer();
+        if (request_.body_stream) request_.body_stream->abandon();
         sink->send_whole(std::move(overloaded.head), std::move(overloaded.body));
     } else {
         // Measured before this call joins the queue: one already waiting means the queue backs up.
@@ -552,11 +573,28 @@ asio::awaitable<void> Session::serve() {
         }
         idle_ = false;
         auto wall_start = std::chrono::system_clock::now();
-        // Body phase: read it all before Python sees the request.
-        if (parser.state() == RequestParser::State::header_done && parser.expects_continue()) {
+        // Body phase. An app that takes the body as it arrives (ASGI) is called now, and the body
+        // pump reads the rest while the response is written; otherwise the body is read whole
+        // before the request goes on (a WSGI thread must never wait for the socket).
+        std::shared_ptr<BodyPump> pump;
+        if (parser.state() == RequestParser::State::header_done && streams_request_body()) {
+            bool streamed = true;
+            try {
+                parser.stream_body();
+            } catch (const std::exception& e) {  // the head's body bytes spilled and cannot be read back
+                spdlog::error("request body: {}", e.what());
+                streamed = false;
+            }
+            if (!streamed) {
+                co_await send_error(500, "Internal Server Error", false, false);
+                co_return;
+            }
+            pump = BodyPump::make(*this, parser);
+        }
+        if (!pump && parser.state() == RequestParser::State::header_done && parser.expects_continue()) {
             if (!co_await write_continue(*this)) co_return;
         }
-        while (parser.state() == RequestParser::State::header_done) {
+        while (!pump && parser.state() == RequestParser::State::header_done) {
             if (buffer_.size() > 0) {
                 if (feed(parser) == RequestParser::State::error) {
                     co_await refuse(parser);
@@ -585,7 +623,9 @@ asio::awaitable<void> Session::serve() {
         {
             // In this frame, not a coroutine of its own: a request costs no frame allocation
             // besides its writer's.
-            Exchange exchange(*this, parser.take(), have_first_byte ? first_byte : Clock::now(), wall_start);
+            HttpRequest request = parser.take();
+            if (pump) request.body_stream = pump->stream();
+            Exchange exchange(*this, std::move(request), have_first_byte ? first_byte : Clock::now(), wall_start);
             while (exchange.waits_for_middleware() && !closed_) {
                 // Flow::wait: the middleware is asked again when woken or at its deadline.
                 middleware_wait_.expires_at(exchange.wait_deadline());
@@ -595,16 +635,28 @@ asio::awaitable<void> Session::serve() {
             }
             if (!closed_) {
                 exchange.hand_over();
+                if (pump) {
+                    pump_ = pump;
+                    asio::co_spawn(executor(), BodyPump::run(pump, shared_from_this()), asio::detached);
+                }
                 ResponseWriter writer = exchange.writer();
-                exchange.finish(co_await writer.write());
+                WrittenResponse written = co_await writer.write();
+                if (pump) {
+                    // The rest of the body is read and dropped (or left, and the connection closes)
+                    // before the next request is parsed.
+                    co_await pump->settle(written.keep_alive && !closed_);
+                    if (pump->left_unread()) written.keep_alive = false;
+                }
+                exchange.finish(std::move(written));
+                pump_.reset();
             }
         }
         // A response that promised keep-alive is followed by the linger even when a drain began
         // meanwhile: its client may already be sending the next request (served with close).
         if (!keep_alive_) {
-            if (!closed_ && buffer_.size() > 0) {
-                // Requests already sent behind this one: closing with them unread would reset
-                // the connection and could destroy the response just written.
+            if (!closed_ && (buffer_.size() > 0 || (pump && pump->left_unread()))) {
+                // Requests already sent behind this one, or a body left unread: closing with them
+                // unread would reset the connection and could destroy the response just written.
                 co_await linger_close();
             } else if (!closed_) {
                 error_code ignored;  // the peer may already be gone

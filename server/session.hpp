@@ -114,9 +114,20 @@ public:
     Socket& socket() { return socket_; }
     bool closed() const { return closed_; }
     bool draining() const { return draining_; }
-    // Whether the response being written is this connection's last: the server drains, or the
-    // connection is being sent to another worker and no request already read waits behind it.
-    bool closes_after_response() const { return draining_ || (sent_away_ && buffer_.size() == 0); }
+    // Whether the response being written is this connection's last: the server drains, the
+    // connection is being sent to another worker and no request already read waits behind it, or
+    // the request's streamed body may be left unread (see BodyPump::keeps_alive).
+    bool closes_after_response() const;
+    // What the response writer is told of a request body streamed to the app (none: 0 and false).
+    // The app asked for the body of a request that expects 100-continue: true once, and the
+    // writer sends "100 Continue" if no head has gone out yet.
+    bool take_continue_due();
+    // The body was refused while the app ran (malformed, too large, too slow): its status
+    // (reason set), or 0. The writer answers it if the app's head has not gone out, else closes.
+    int body_refusal(const char*& reason) const;
+    // The app's response is complete (its end or failure was taken): the rest of the body is no
+    // longer the app's, and is read and dropped while the response is written.
+    void response_complete();
     // Writes the buffers (then clears them) under the I/O deadline; on failure the connection
     // is closed and false returned.
     asio::awaitable<bool> write_all(std::vector<asio::const_buffer>& buffers);
@@ -134,7 +145,9 @@ private:
     void arm(Clock::time_point deadline);
     void disarm();
     RequestParser::State feed(RequestParser& parser);
-    asio::awaitable<std::size_t> read_some(boost::system::error_code& ec);
+    // Reads at most `step` bytes more into the buffer. The default: a typical request arrives in
+    // one read, and no connection holds more buffer than its requests need.
+    asio::awaitable<std::size_t> read_some(boost::system::error_code& ec, std::size_t step = 16 * 1024);
     asio::awaitable<void> send_error(int status, const char* reason, bool keep_alive, bool is_head);
     asio::awaitable<void> refuse(const RequestParser& parser);
     asio::awaitable<void> linger_close();
@@ -147,6 +160,10 @@ private:
     bool counted() const { return shared_.load && !listener_.metrics; }
     // One request from its parse to its report (session.cpp), held in serve()'s frame.
     class Exchange;
+    // Reads a request body streamed to the app while the response is written (body_pump.hpp).
+    class BodyPump;
+    // Whether a body still to come is streamed to the app rather than read whole first.
+    bool streams_request_body() const;
 
     Socket socket_;
     asio::io_context& context_;
@@ -161,6 +178,7 @@ private:
     std::function<void()> middleware_wake_;       // cancels middleware_wait_ from any thread
     boost::beast::flat_buffer buffer_;
     std::shared_ptr<SessionSink> sink_;
+    std::shared_ptr<BodyPump> pump_;   // the current request's, while its response is written
     std::string peer_addr_;
     std::uint16_t peer_port_ = 0;
     Clock::time_point deadline_{};

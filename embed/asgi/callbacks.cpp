@@ -13,6 +13,7 @@
 
 #include "embed/asgi/errors.hpp"
 #include "http/header_fields.hpp"
+#include "http/request_body_stream.hpp"
 #include "http/text.hpp"
 
 namespace gantry::asgi {
@@ -138,6 +139,12 @@ private:
         return !sink || sink->client_gone();
     }
     PyObject* next_body_message(GilHeld& gil);
+    // The next piece of a streamed body as a message (http.request, or http.disconnect if the
+    // body broke off); null without an error set when nothing has arrived yet.
+    PyObject* streamed_body_message(GilHeld& gil, RequestBodyStream& stream);
+    // A receive() waiting for the streamed body: the connection has read more.
+    void body_ready(GilHeld& gil);
+    std::function<void()> body_ready_callback();
     PyObject* start(GilHeld& gil, PyObject* m);
     PyObject* body(GilHeld& gil, PyObject* m);
     PyObject* pathsend(GilHeld& gil, PyObject* m);
@@ -156,7 +163,9 @@ private:
     void complete(GilHeld& gil);
     void space_available(GilHeld& gil);
     void peer_went_away(GilHeld& gil);
-    void answer_error(GilHeld& gil, const std::string& what);
+    // `gone_quietly`: the app returned without answering (no exception), which is no error
+    // once its client has gone.
+    void answer_error(GilHeld& gil, const std::string& what, bool gone_quietly = false);
 
     AsgiApp& app_;
     std::unique_ptr<AppCall> call_;
@@ -165,6 +174,8 @@ private:
     ResponseHead head_;
     Phase phase_ = Phase::before_start;
     bool body_given_ = false;    // the whole request body has reached the app
+    bool body_broken_ = false;   // a streamed body broke off: every receive() is http.disconnect
+    bool receive_waits_for_body_ = false;  // pending_receive_ waits for a streamed piece
     std::uint64_t body_offset_ = 0;
     Ref pending_receive_;        // the Future of a receive() waiting for the disconnect
     // The Futures of the send()s waiting for room in the write buffer: one, unless the app sends
@@ -209,10 +220,84 @@ PyObject* HttpExchange::next_body_message(GilHeld& gil) {
     return app_.types().completed(gil, m.get());
 }
 
+PyObject* HttpExchange::streamed_body_message(GilHeld& gil, RequestBodyStream& stream) {
+    RequestBodyStream::Piece piece = stream.take();
+    const MessageKeys& k = app_.keys();
+    if (piece.kind == RequestBodyStream::Piece::Kind::pending) return nullptr;
+    if (piece.kind == RequestBodyStream::Piece::Kind::failed) {
+        body_given_ = body_broken_ = true;
+        return message(gil, k, k.http_disconnect);
+    }
+    Ref m(message(gil, k, k.http_request));
+    Ref b(m ? bytes_of(gil, piece.bytes) : nullptr);
+    if (!b || PyDict_SetItem(m.get(), k.body.get(), b.get()) < 0 ||
+        PyDict_SetItem(m.get(), k.more_body.get(), piece.more ? Py_True : Py_False) < 0)
+        return nullptr;
+    if (!piece.more) body_given_ = true;
+    return m.release();
+}
+
+std::function<void()> HttpExchange::body_ready_callback() {
+    std::weak_ptr<HttpExchange> weak = weak_from_this();
+    return [weak, post = app_.post()] {
+        post([weak](GilHeld& gil) {
+            if (auto exchange = weak.lock()) exchange->body_ready(gil);
+        });
+    };
+}
+
+void HttpExchange::body_ready(GilHeld& gil) {
+    if (!pending_receive_ || !receive_waits_for_body_) return;
+    RequestBodyStream& stream = *call_->request.body_stream;
+    // A receive() the app cancelled (a timeout around it) must not take a piece: the next one gets it.
+    Ref done(PyObject_CallMethod(pending_receive_.get(), "done", nullptr));
+    if (!done || done.get() == Py_True) {
+        if (!done) PyErr_Clear();
+        pending_receive_.reset();
+        receive_waits_for_body_ = false;
+        return;
+    }
+    Ref m(streamed_body_message(gil, stream));
+    if (!m && !PyErr_Occurred()) {
+        if (stream.when_ready(body_ready_callback())) return;  // still nothing: woken again
+        m = Ref(streamed_body_message(gil, stream));          // it came meanwhile
+    }
+    receive_waits_for_body_ = false;
+    if (m) return resolve(gil, pending_receive_, m.get());
+    PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    Ref t(type), v(value), b(tb);
+    resolve(gil, pending_receive_, nullptr, v ? v.get() : PyExc_RuntimeError);
+}
+
 PyObject* HttpExchange::receive(GilHeld& gil) {
+    if (pending_receive_) {
+        // The last receive() was cancelled by the app (a timeout around it): this one replaces it.
+        Ref done(PyObject_CallMethod(pending_receive_.get(), "done", nullptr));
+        if (!done) return nullptr;
+        if (done.get() == Py_True) pending_receive_.reset();
+    }
+    RequestBodyStream* stream = call_->request.body_stream.get();
+    if (stream && !body_given_ && phase_ != Phase::complete) {
+        if (pending_receive_) return PyErr_Format(PyExc_RuntimeError, "receive() called again before the last one returned");
+        // Already read from the socket: a completed awaitable. Otherwise a Future, resolved when
+        // the connection has read more (asking also lets it send 100 Continue).
+        for (;;) {
+            Ref m(streamed_body_message(gil, *stream));
+            if (m) return app_.types().completed(gil, m.get());
+            if (PyErr_Occurred()) return nullptr;
+            if (stream->when_ready(body_ready_callback())) break;
+        }
+        Ref future(PyObject_CallMethod(app_.loop(), "create_future", nullptr));
+        if (!future) return nullptr;
+        pending_receive_ = Ref::borrow(future.get());
+        receive_waits_for_body_ = true;
+        return future.release();
+    }
     if (!body_given_ && phase_ != Phase::complete) return next_body_message(gil);
     const auto& sink = phase_ == Phase::streaming ? stream_.sink() : call_->response.sink();
-    if (phase_ == Phase::complete || client_gone() || (sink && sink->peer_closed())) {
+    if (phase_ == Phase::complete || body_broken_ || client_gone() || (sink && sink->peer_closed())) {
         Ref m(message(gil, app_.keys(), app_.keys().http_disconnect));
         return m ? app_.types().completed(gil, m.get()) : nullptr;
     }
@@ -222,6 +307,7 @@ PyObject* HttpExchange::receive(GilHeld& gil) {
     Ref future(PyObject_CallMethod(app_.loop(), "create_future", nullptr));
     if (!future) return nullptr;
     pending_receive_ = Ref::borrow(future.get());
+    receive_waits_for_body_ = false;
     if (sink && !watching_peer_) {
         watching_peer_ = true;
         std::weak_ptr<HttpExchange> weak = weak_from_this();
@@ -495,7 +581,7 @@ void HttpExchange::complete(GilHeld& gil) {
     }
 }
 
-void HttpExchange::answer_error(GilHeld&, const std::string& what) {
+void HttpExchange::answer_error(GilHeld&, const std::string& what, bool gone_quietly) {
     const HttpRequest& r = call_->request;
     if (phase_ == Phase::streaming) {
         if (!stream_.sink() || !stream_.sink()->client_gone())
@@ -503,7 +589,12 @@ void HttpExchange::answer_error(GilHeld&, const std::string& what) {
                           r.target, what);
         std::move(stream_).fail();
     } else if (phase_ != Phase::complete) {
-        spdlog::error("Error handling request {} {}\n{}", r.method, r.target, what);
+        // An app that returns without answering once told http.disconnect did what ASGI asks
+        // (uvicorn does not log it either); an exception is still an error.
+        if (gone_quietly && (body_broken_ || client_gone()))
+            spdlog::debug("{} {}: the client left before the response", r.method, r.target);
+        else
+            spdlog::error("Error handling request {} {}\n{}", r.method, r.target, what);
         std::move(call_->response).fail();
     } else {
         spdlog::error("Error in the app after its response to {} {}\n{}", r.method, r.target, what);
@@ -567,7 +658,8 @@ void HttpExchange::task_done(GilHeld& gil, PyObject* task) {
             phase_ = Phase::complete;
         } else if (phase_ != Phase::complete) {
             answer_error(gil, phase_ == Phase::streaming ? "ASGI callable returned without completing the response"
-                                                         : "ASGI callable returned without sending a response");
+                                                         : "ASGI callable returned without sending a response",
+                         true);
         }
     }
     if (PyErr_Occurred()) PyErr_Clear();

@@ -138,6 +138,8 @@ public:
 
     std::size_t waiting() const override { return waiting_.load(std::memory_order_relaxed); }
     std::size_t in_flight() const override { return in_flight_.load(std::memory_order_relaxed); }
+    // receive() gives the body as it arrives: the app is called once the head is here.
+    bool streams_request_body() const override { return true; }
     std::uint64_t completed() const override { return completed_.load(std::memory_order_relaxed); }
     void on_completed(std::uint64_t after, std::function<void()> notify) override {
         completed_notify_ = std::move(notify);

@@ -6,10 +6,23 @@ lifespan support does); ASGI_PROBE_LOG=path appends "startup"/"shutdown" lines t
 each with the pid.
 """
 import asyncio
+import hashlib
 import json
 import os
 import time
 from urllib.parse import parse_qs
+
+# Gates a request's app waits on before it reads its body (/sha256?gate=NAME), opened by another
+# request (/open?gate=NAME): a test holds an upload back without a sleep on either side.
+_gates = {}
+
+
+class ClientGone(Exception):
+    """receive() said http.disconnect before the body was whole."""
+
+
+def _gate(name):
+    return _gates.setdefault(name, asyncio.Event())
 
 
 def _log(line):
@@ -23,6 +36,8 @@ async def _read_body(receive):
     chunks, messages = [], 0
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone()
         assert message["type"] == "http.request", message
         messages += 1
         chunks.append(message.get("body", b""))
@@ -103,6 +118,13 @@ async def app(scope, receive, send):
     if scope["type"] == "lifespan":
         return await lifespan(scope, receive, send)
     assert scope["type"] == "http"
+    try:
+        return await http(scope, receive, send)
+    except ClientGone:
+        return  # as an app does: nobody is left to answer
+
+
+async def http(scope, receive, send):
     path = scope["path"]
     query = {k: v[-1] for k, v in parse_qs(scope["query_string"].decode("latin-1")).items()}
 
@@ -254,6 +276,34 @@ async def app(scope, receive, send):
         # Keeps `mb` megabytes alive (touched, so resident): a leaking app for --max-worker-memory.
         _HOARD.append(bytearray(b"x" * (min(int(query.get("mb", "10")), 1024) << 20)))
         return await _respond(send, json.dumps({"pid": os.getpid()}), ctype=b"application/json")
+    if path == "/sha256":
+        # The body hashed piece by piece as receive() gives it, each message's more_body noted;
+        # with gate=NAME nothing is read until /open?gate=NAME (backpressure: the upload stalls).
+        if "gate" in query:
+            await _gate(query["gate"]).wait()
+        digest, size, more = hashlib.sha256(), 0, []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                if "note" in query:
+                    with open(query["note"], "w") as f:
+                        f.write("%s after %d bytes" % (message["type"], size))
+                return
+            if not more and "started" in query:  # says the first piece has reached the app
+                open(query["started"], "w").close()
+            digest.update(message["body"])
+            size += len(message["body"])
+            more.append(message.get("more_body", False))
+            if not more[-1]:
+                break
+        return await _respond(send, json.dumps({"sha256": digest.hexdigest(), "size": size, "more_body": more}),
+                              ctype=b"application/json")
+    if path == "/open":
+        _gate(query["gate"]).set()
+        return await _respond(send, "opened\n")
+    if path == "/unread":
+        # Answers without reading the body: the server drops the rest of it.
+        return await _respond(send, "unread\n")
     if path == "/pid":
         return await _respond(send, json.dumps({"pid": os.getpid()}), ctype=b"application/json")
     body, _ = await _read_body(receive)

@@ -239,5 +239,22 @@ TEST(Pipeline, EveryHookIsTimedUnlessTimingIsOff) {
     EXPECT_EQ(ctx2.timings().on_request_ns[0], 0);
 }
 
+// A middleware that reads the whole request body in on_request.
+class BodyReader final : public Middleware {
+public:
+    std::string_view name() const override { return "body-reader"; }
+    bool needs_request_body() const override { return true; }
+};
+
+TEST(Pipeline, NeedsTheRequestBodyWhenOneMiddlewareDoes) {
+    Chain plain;
+    plain.add("a").add("b");
+    EXPECT_FALSE(Pipeline(std::move(plain.items)).needs_request_body());
+    Chain with;
+    with.add("a");
+    with.items.push_back(std::make_unique<BodyReader>());
+    EXPECT_TRUE(Pipeline(std::move(with.items)).needs_request_body());
+}
+
 }  // namespace
 }  // namespace gantry

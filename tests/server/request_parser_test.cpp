@@ -306,5 +306,65 @@ TEST(SplitTarget, DecodesPathKeepsQuery) {
     EXPECT_EQ(split_target("/bad%zz%4").path, "/bad%zz%4");
 }
 
+TEST(RequestParser, AStreamedBodyIsHandedOutAsItIsParsed) {
+    RequestParser p({});
+    feed_all(p, "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
+    ASSERT_EQ(p.state(), RequestParser::State::header_done);
+    p.stream_body();
+    HttpRequest head = p.take();  // the app has the head while the body still comes
+    EXPECT_EQ(head.method, "POST");
+    EXPECT_EQ(*p.body_remaining(), 7u);
+    std::string piece;
+    p.take_body(piece);
+    EXPECT_EQ(piece, "abc");  // what came with the head
+    // Body bytes without a newline are body, not a request line too long.
+    EXPECT_EQ(feed_all(p, "defghij").state, RequestParser::State::complete);
+    p.take_body(piece);
+    EXPECT_EQ(piece, "defghij");
+    EXPECT_EQ(*p.body_remaining(), 0u);
+    EXPECT_EQ(p.take().body.size(), 0u);  // nothing kept in the request
+}
+
+// Feeds `bytes` after what the parser left unconsumed last time (as the session's buffer does).
+RequestParser::State feed_more(RequestParser& p, std::string& pending, std::string_view bytes) {
+    pending += bytes;
+    pending.erase(0, p.feed(pending));
+    return p.state();
+}
+
+TEST(RequestParser, AStreamedChunkedBodyHasNoKnownRemainder) {
+    RequestParser p({});
+    std::string pending;
+    feed_more(p, pending, "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    p.stream_body();
+    EXPECT_FALSE(p.body_remaining().has_value());
+    EXPECT_EQ(feed_more(p, pending, "2\r\nde\r\n0\r\n\r\n"), RequestParser::State::complete);
+    std::string piece;
+    p.take_body(piece);
+    EXPECT_EQ(piece, "abcde");
+}
+
+TEST(RequestParser, StreamingABodyThatSpilledReadsItBack) {
+    ParserLimits limits;
+    limits.body_memory = 2;  // the head's body bytes went to the temporary file
+    RequestParser p(limits);
+    feed_all(p, "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabcdef");
+    p.stream_body();
+    std::string piece;
+    p.take_body(piece);
+    EXPECT_EQ(piece, "abcdef");
+}
+
+TEST(RequestParser, AStreamedChunkedBodyOverTheLimitIs413) {
+    ParserLimits limits;
+    limits.body = 4;
+    RequestParser p(limits);
+    std::string pending;
+    feed_more(p, pending, "POST /u HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+    p.stream_body();
+    EXPECT_EQ(feed_more(p, pending, "3\r\ndef\r\n"), RequestParser::State::error);
+    EXPECT_EQ(p.error_status(), 413);
+}
+
 }  // namespace
 }  // namespace gantry
