@@ -116,7 +116,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_max_requests = single(cli.add_option("--max-requests", max_requests, "Recycle a worker after this many requests (0: never; default 0)"));
     auto* o_max_jitter = single(cli.add_option("--max-requests-jitter", max_requests_jitter, "Plus a random 0..N requests per worker, so they do not all recycle at once"));
     auto* o_max_memory = single(cli.add_option("--max-worker-memory", max_worker_memory, "Recycle a worker whose private RSS exceeds this many MB, checked between requests (0: never)"));
-    auto* o_max_queue = single(cli.add_option("--max-queue", max_queue, "Requests waiting for a Python thread above this get 503 with Retry-After (0: unbounded; default 256)"));
+    auto* o_max_queue = single(cli.add_option("--max-queue", max_queue, "Requests waiting for Python above this get 503 with Retry-After (0: unbounded; default 256 for WSGI, unbounded for ASGI)"));
     // uvicorn's spellings, so that a uvicorn command line changes one word.
     auto* o_host = single(cli.add_option("--host", host, "uvicorn's: listen on this host (with --port; adds to --bind)"));
     auto* o_port = single(cli.add_option("--port", port, "uvicorn's: listen on this port (with --host, default 127.0.0.1)"));

@@ -36,7 +36,10 @@ struct Config {
     long long max_requests = 0;                 // --max-requests: recycle a worker after so many (0: never)
     long long max_requests_jitter = 0;          // --max-requests-jitter: plus a random 0..N per worker
     long long max_worker_memory = 0;            // --max-worker-memory MB: recycle above this private RSS (0: never)
-    long long max_queue = 256;                  // --max-queue: requests waiting for Python above this get 503
+    // --max-queue: requests waiting for Python above this get 503. Unset (-1): 256 for WSGI, off
+    // for ASGI, whose loop takes a whole burst per wake-up (512 clients' first requests at once
+    // are not an overload; uvicorn has no such limit either).
+    long long max_queue = -1;
     long long worker_connections = 1000;        // --worker-connections: connections a worker holds at most
     long long limit_concurrency = 0;            // --limit-concurrency (uvicorn's): requests in the app above this get 503
     std::string health_path;                    // --health-path: answered natively (liveness; +"/ready": readiness)

@@ -31,6 +31,9 @@ namespace {
 
 using namespace std::chrono;
 
+// --max-queue unset, for WSGI: requests waiting for a Python thread above this get 503.
+constexpr long long kWsgiMaxQueue = 256;
+
 milliseconds to_ms(double seconds) { return milliseconds(static_cast<long long>(seconds * 1000.0)); }
 
 MetricsStages metrics_stages(MetricsStore* store, const Pipeline& pipeline) {
@@ -48,7 +51,7 @@ MetricsStages metrics_stages(MetricsStore* store, const Pipeline& pipeline) {
     return m;
 }
 
-HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline) {
+HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline, bool asgi) {
     HttpServerSettings s;
     s.limits.request_line = config.limit_request_line;
     s.limits.fields = config.limit_request_fields;
@@ -61,7 +64,7 @@ HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline)
     s.forwarded_allow_ips = config.forwarded_allow_ips;
     s.io_threads = config.io_threads;
     s.pipeline = &pipeline;
-    s.max_queue = static_cast<std::size_t>(config.max_queue);
+    s.max_queue = static_cast<std::size_t>(config.max_queue >= 0 ? config.max_queue : asgi ? 0 : kWsgiMaxQueue);
     s.worker_connections = static_cast<std::size_t>(config.worker_connections);
     s.limit_concurrency = static_cast<std::size_t>(config.limit_concurrency);
     s.health_path = config.health_path;
@@ -253,8 +256,10 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         return kWorkerBootError;
     }
     std::unique_ptr<AppExecutor> executor;
+    bool asgi = false;
     try {
-        if (serves_asgi(config, *runtime)) {
+        asgi = serves_asgi(config, *runtime);
+        if (asgi) {
             log.debug("Serving the app over ASGI");
             executor = start_asgi_executor(*runtime, executor_settings(config));
         } else {
@@ -265,7 +270,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         flush_logs();
         return kWorkerBootError;
     }
-    HttpServerSettings settings = make_settings(config, *pipeline);
+    HttpServerSettings settings = make_settings(config, *pipeline, asgi);
     settings.metrics = metrics_stages(metrics, *pipeline);
     settings.board = shared.board;
     settings.board_slot = shared.number;

@@ -5,6 +5,7 @@ with its stack, and the process model runs the lifespan shutdown wherever a work
 --max-requests, HUP, TERM, --max-worker-memory. --max-queue answers 503 as for WSGI."""
 import re
 import signal
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -190,3 +191,30 @@ def test_max_queue_answers_503_while_the_loop_is_backed_up(start_server, tmp_pat
     assert blocker.result()[0] == 200
     assert statuses == [200, 200, 503, 503, 503, 503], statuses  # two waited for the loop
     assert all(r[1]["retry-after"] == "1" for r in results if r[0] == 503)
+
+
+def test_by_default_a_burst_of_requests_waits_for_the_loop_without_503s(start_server, tmp_path):
+    # Unset, --max-queue is off for ASGI: the loop takes a whole burst per wake-up, so 300 clients
+    # whose requests all arrive while it is busy are served, none refused (WSGI's default is 256).
+    s = start_server(APP, workers=1)
+    entered = tmp_path / "entered"
+    blocker = started_in_background(s, "/block?s=2&note=%s" % entered)
+    until(entered.exists, timeout=IO_TIMEOUT)
+    conns = [socket.create_connection(("127.0.0.1", s.port), timeout=30) for _ in range(300)]
+    try:
+        for c in conns:
+            c.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        statuses = []
+        for c in conns:
+            data = b""
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            statuses.append(int(data.split(b" ", 2)[1]))
+    finally:
+        for c in conns:
+            c.close()
+    assert blocker.result()[0] == 200
+    assert statuses == [200] * 300, sorted(set(statuses))
