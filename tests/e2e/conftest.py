@@ -55,6 +55,27 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def worker_pids(master):
+    """The master's child processes (its workers), from /proc, sorted."""
+    pids = set()
+    for tid in os.listdir("/proc/%d/task" % master):
+        try:
+            with open("/proc/%d/task/%s/children" % (master, tid)) as f:
+                pids.update(int(p) for p in f.read().split())
+        except FileNotFoundError:
+            pass
+    return sorted(pids)
+
+
+def rss_bytes(pid):
+    """The process's resident memory (VmRSS), in bytes."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
 def ipv6_loopback_works():
     try:
         with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:

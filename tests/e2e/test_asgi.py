@@ -11,7 +11,7 @@ import socket
 import pytest
 import requests
 
-from conftest import APPS, IO_TIMEOUT, raw, until
+from conftest import APPS, IO_TIMEOUT, raw, rss_bytes, until, worker_pids
 
 DEMO = os.path.abspath(os.path.join(APPS, os.pardir, os.pardir, "examples", "django_demo"))
 GET = b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -105,18 +105,13 @@ def test_a_10_mb_chunked_upload_reaches_the_app_piece_by_piece(asgi):
     assert len(got["more_body"]) > 1 and all(got["more_body"][:-1]) and got["more_body"][-1] is False
 
 
-def _rss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
-
-
 def test_a_slow_app_holds_the_upload_back(asgi):
     """An app that does not call receive() yet: the worker stops reading the body (its memory
     stays flat, the client's send blocks), then takes all of it once the app reads."""
     size = 64 * MB
     data = os.urandom(size)
     pid = asgi.get_json("/pid")["pid"]
-    before = _rss(pid)
+    before = rss_bytes(pid)
     sock = asgi.connect(timeout=IO_TIMEOUT)
     try:
         sock.sendall(b"POST /sha256?gate=slow HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
@@ -127,7 +122,7 @@ def test_a_slow_app_holds_the_upload_back(asgi):
                 sent += sock.send(data[sent:sent + MB])
         assert sent < size // 2, sent  # the socket buffers filled, the worker read no further
         # Bounded by the queue to the app (256 KiB) and the read buffer, not by what was sent.
-        assert _rss(pid) - before < 16 * MB, (before, _rss(pid))
+        assert rss_bytes(pid) - before < 16 * MB, (before, rss_bytes(pid))
         assert asgi.get("/open?gate=slow")[0] == 200
         sock.settimeout(30)
         sock.sendall(data[sent:])
@@ -265,25 +260,6 @@ def test_a_large_response_with_backpressure(asgi):
     assert r.status_code == 200 and total == 20_000_000
 
 
-def _worker_pids(master):
-    pids = set()
-    for tid in os.listdir("/proc/%d/task" % master):
-        try:
-            with open("/proc/%d/task/%s/children" % (master, tid)) as f:
-                pids.update(int(p) for p in f.read().split())
-        except FileNotFoundError:
-            pass
-    return sorted(pids)
-
-
-def _rss_bytes(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
 def _settled(read, quiet=1.0, timeout=IO_TIMEOUT * 4):
     """read()'s value once it has stayed the same for `quiet` seconds: a producer that nothing
     holds back never settles before its end. (To see that something stops, some time must pass.)"""
@@ -307,9 +283,9 @@ def test_a_client_that_stops_reading_pauses_the_app_and_bounds_memory(start_serv
     n, size = 128, 1 << 20
     note = tmp_path / "sent"
     s = start_server("asgi_probe:app", workers=1)
-    worker = until(lambda: _worker_pids(s.pid), timeout=IO_TIMEOUT)[0]
+    worker = until(lambda: worker_pids(s.pid), timeout=IO_TIMEOUT)[0]
     assert s.get("/hello")[0] == 200  # the worker's steady state before the big response
-    base = _rss_bytes(worker)
+    base = rss_bytes(worker)
     sent = lambda: int(note.read_text() or 0) if note.exists() else 0  # noqa: E731
     with socket.create_connection(("127.0.0.1", s.port), timeout=IO_TIMEOUT) as c:
         c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
@@ -318,7 +294,7 @@ def test_a_client_that_stops_reading_pauses_the_app_and_bounds_memory(start_serv
         assert got.startswith(b"HTTP/1.1 200")
         paused_at = _settled(sent)
         assert 1 <= paused_at < n // 4, paused_at
-        growth = _rss_bytes(worker) - base
+        growth = rss_bytes(worker) - base
         assert growth < 64 << 20, "the worker grew by %d MB for a client that does not read" % (growth >> 20)
         head_end = got.index(b"\r\n\r\n") + 4
         total = len(got) - head_end

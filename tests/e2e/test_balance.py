@@ -15,23 +15,12 @@ import time
 
 import pytest
 
-from conftest import REPO, SANITIZE, free_port, until
+from conftest import REPO, SANITIZE, free_port, until, worker_pids
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="needs wrk")
 
 # Under ASan every request costs several times more and start-up is slow: fewer rounds.
 STARTS = 6 if SANITIZE else 20
-
-
-def worker_pids(master):
-    pids = set()
-    for tid in os.listdir("/proc/%d/task" % master):
-        try:
-            with open("/proc/%d/task/%s/children" % (master, tid)) as f:
-                pids.update(int(p) for p in f.read().split())
-        except FileNotFoundError:
-            pass
-    return sorted(pids)
 
 
 def cpu_ticks(pid):
