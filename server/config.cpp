@@ -73,7 +73,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
 
     auto* o_app = cli.add_option("APP", app, "The WSGI or ASGI application, module:callable");
     auto* o_config = single(cli.add_option("-c,--config", config_file, "TOML config file (keys as the flags, with underscores)"));
-    auto* o_bind = repeat(cli.add_option("-b,--bind", binds, "Address to listen on: host:port, [::1]:port, unix:/path (repeatable; default 127.0.0.1:8000)"));
+    repeat(cli.add_option("-b,--bind", binds, "Address to listen on: host:port, [::1]:port, unix:/path (repeatable; default 127.0.0.1:8000)"));
     auto* o_backlog = single(cli.add_option("--backlog", backlog, "Maximum number of pending connections (default 2048)"));
     auto* o_workers = single(cli.add_option("-w,--workers", workers, "Number of worker processes (default 1, or $WEB_CONCURRENCY)"));
     auto* o_threads = single(cli.add_option("--threads", threads, "Python executor threads per worker (default 1)"));
