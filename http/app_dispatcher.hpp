@@ -8,12 +8,16 @@
 
 #include "http/request.hpp"
 #include "http/response_handle.hpp"
+#include "http/websocket_channel.hpp"
 
 namespace gantry {
 
 struct AppCall {
     HttpRequest request;
     ResponseHandle response;  // a call dropped unanswered fails its request
+    // Set for a WebSocket handshake (only to a dispatcher that takes_websockets()): the app
+    // answers through it alone - accept, deny, messages, close - and `response` is empty.
+    std::shared_ptr<WebSocketChannel> websocket;
     std::chrono::steady_clock::time_point queued_at;  // for the wait-for-a-Python-thread timing
 };
 
@@ -31,6 +35,9 @@ public:
     // thread, which must never wait for the socket). When true, a body that has not all arrived
     // with the head comes in request.body_stream.
     virtual bool streams_request_body() const { return false; }
+    // Whether the app side speaks WebSocket (ASGI's websocket scope). When false, an upgrade
+    // request is an ordinary HTTP request to the app (as gunicorn passes it to a WSGI app).
+    virtual bool takes_websockets() const { return false; }
 };
 
 }  // namespace gantry

@@ -10,6 +10,7 @@ packages=(
   python3-whitenoise python3-brotli python3-zstandard brotli zstd
   python3-uvloop python3-uvicorn python3-httptools python3-starlette python3-httpx daphne python3-hypercorn
   libmimalloc-dev
+  python3-websockets python3-django-channels python3-channels-redis
   nginx-light redis-server
   curl wrk procps util-linux
   clang libclang-rt-14-dev
