@@ -72,7 +72,7 @@ private:
     AsgiApp& app_;
     std::unique_ptr<AppCall> call_;
     Phase phase_ = Phase::connecting;
-    const char* ended_by_ = "";    // for a message after the end: "after sending 'websocket.close'"...
+    const char* ended_by_ = "after the WebSocket ended";  // for a message after the end, as uvicorn words it
     bool connect_given_ = false;   // receive() gave websocket.connect
     ResponseHead denial_head_;     // websocket.http.response.start's, while responding
     std::string denial_body_;

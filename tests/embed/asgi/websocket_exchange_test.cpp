@@ -461,5 +461,15 @@ TEST_F(WebSocketExchangeTest, ATaskStillWaitingInReceiveAtStopIsCancelledCleanly
     EXPECT_TRUE(logged(log, "WebSocket /echo: cancelled as the worker stopped"));
 }
 
+// Through the real executor (a process of its own: one interpreter each): it takes WebSockets,
+// counts one in in_flight while open, and at stop cancels a task waiting in receive(), which
+// closes it 1001 and leaves nothing in flight.
+TEST(AsgiExecutorWebSocket, IsServedCountedAndClosedAtStop) {
+    auto r = test::run_child({"--websocket", "--pythonpath", GANTRY_TEST_APPS_DIR, "wsapp:app", "/echo"});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_NE(r.output.find("LOADED\nTAKES 1 ACCEPT ECHO ping INFLIGHT 1 CLOSE 1001 INFLIGHT 0"), std::string::npos)
+        << r.output;
+}
+
 }  // namespace
 }  // namespace gantry::asgi
