@@ -237,6 +237,14 @@ APPS = {
 }
 
 
+async def channels(scope, receive, send):
+    import channelsapp  # Django and Channels only for the tests that use them
+    await channelsapp.application(scope, receive, send)
+
+
+APPS["/channels"] = channels
+
+
 async def app(scope, receive, send):
     assert scope["type"] == "websocket"
     name = "/" + scope["path"].split("/")[1]

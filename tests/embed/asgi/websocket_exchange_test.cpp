@@ -461,6 +461,56 @@ TEST_F(WebSocketExchangeTest, ATaskStillWaitingInReceiveAtStopIsCancelledCleanly
     EXPECT_TRUE(logged(log, "WebSocket /echo: cancelled as the worker stopped"));
 }
 
+// Django Channels 4.0 (AsyncWebsocketConsumer, the in-memory channel layer) on this exchange.
+TEST_F(WebSocketExchangeTest, ADjangoChannelsConsumerEchoesAndBroadcastsToItsGroup) {
+    auto one = start("/channels/", {{"Sec-WebSocket-Protocol", "room.v1"}});
+    auto two = start("/channels/");
+    settle();
+    auto out = outgoing(*one);
+    ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::accept});
+    EXPECT_EQ(out[0].subprotocol, "room.v1");
+    ASSERT_EQ(kinds(outgoing(*two)), std::vector<Kind>{Kind::accept});
+
+    one->push({true, "hello"});
+    two->push({false, "bin"});
+    settle();
+    out = outgoing(*one);
+    ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::message});
+    EXPECT_TRUE(out[0].message.text);
+    EXPECT_EQ(out[0].message.data, "hello");
+    out = outgoing(*two);
+    ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::message});
+    EXPECT_FALSE(out[0].message.text);
+    EXPECT_EQ(out[0].message.data, "bin");
+
+    one->push({true, "broadcast"});
+    settle();
+    for (auto* channel : {one.get(), two.get()}) {
+        out = outgoing(*channel);
+        ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::message});
+        EXPECT_EQ(out[0].message.data, "to all");
+    }
+
+    one->disconnected(1000);
+    two->disconnected(kWsCloseAbnormal);
+    settle();
+    EXPECT_EQ(results(), (std::vector<std::string>{"channels disconnect 1000", "channels disconnect 1006"}));
+    EXPECT_EQ(finished_, 2);
+    EXPECT_TRUE(errors(test::take_log()).empty());
+}
+
+TEST_F(WebSocketExchangeTest, ADjangoChannelsConsumerThatClosesInConnectIsA403) {
+    auto channel = start("/channels/?refuse");
+    settle();
+    auto out = outgoing(*channel);
+    ASSERT_EQ(kinds(out), std::vector<Kind>{Kind::deny});
+    EXPECT_EQ(out[0].head.status, 403);
+    channel->disconnected(kWsCloseAbnormal);  // the server side, once the 403 is out
+    settle();
+    EXPECT_EQ(finished_, 1);
+    EXPECT_TRUE(errors(test::take_log()).empty());
+}
+
 // Through the real executor (a process of its own: one interpreter each): it takes WebSockets,
 // counts one in in_flight while open, and at stop cancels a task waiting in receive(), which
 // closes it 1001 and leaves nothing in flight.
