@@ -5,15 +5,24 @@
 // exceptions and early returns, on an asyncio loop this driver steps by hand.
 //
 // The first byte picks how the fake connection behaves (its buffer full after some writes, the
-// client gone or its side closed after some calls, TE: trailers, a request body spilled to a file);
-// the rest is the app's plan. Checked for every input (a broken check is a crash):
+// client gone or its side closed after some calls, TE: trailers, a request body spilled to a file,
+// a WebSocket handshake instead of a request); the rest is the app's plan. Checked for every
+// input (a broken check is a crash):
 //   - the request's task ends (once the client is gone at the latest) and the sink then holds
 //     exactly one final call: a whole response, a stream that was finished, or a failure;
 //   - nothing reaches the sink after that, nor a body before a head;
 //   - every status has 3 digits, every header name is a token and every value a field value.
+// For a WebSocket (embed/asgi's WebSocketExchange over a real WebSocketChannel, whose connection
+// side FuzzConnection plays: it takes what the app queued, writes it, sends messages, leaves):
+//   - the app's task ends, and unless the client left first the channel got one decision on the
+//     handshake (accept, deny or fail) and, once accepted, one end (close or fail);
+//   - messages only between accept and the end, nothing after the end;
+//   - text messages are UTF-8, subprotocols tokens, close codes ones an endpoint may send with
+//     reasons that fit a close frame, denial statuses final.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -26,6 +35,7 @@
 #include "embed/asgi/callbacks.hpp"
 #include "embed/runtime/gil.hpp"
 #include "http/text.hpp"
+#include "http/websocket_channel.hpp"
 
 #ifndef GANTRY_FUZZ_DIR
 #error "GANTRY_FUZZ_DIR: the folder of asgi_messages.py"
@@ -140,6 +150,82 @@ private:
     std::function<void()> on_space_, peer_notify_;
 };
 
+// A WebSocket's connection, as the server's would be, with the behaviour the input's first byte
+// picks (the same bits as FuzzSink: the peer closes, or the connection drops, after some steps; a
+// small outbox).
+class FuzzConnection {
+public:
+    explicit FuzzConnection(std::uint8_t mode)
+        : mode_(mode), channel_(std::make_shared<gantry::WebSocketChannel>([] {}, (mode & 0x04) ? 16 : 1 << 20)) {}
+
+    const std::shared_ptr<gantry::WebSocketChannel>& channel() const { return channel_; }
+
+    // One step: what the app queued is checked and written; the peer sends, maybe closes or leaves.
+    void step() {
+        ++steps_;
+        take();
+        if (accepted_ && !ended_ && !gone_ && steps_ <= 4) channel_->push({steps_ % 2 == 0, "m\xc3\xa9"});
+        if ((mode_ & 0x03) == 1 && steps_ == 3) leave(gantry::kWsCloseNormal);
+        if ((mode_ & 0x03) == 2 && steps_ == 5) leave(gantry::kWsCloseAbnormal);
+    }
+    void leave(int code) {
+        take();
+        gone_ = true;
+        channel_->disconnected(code);
+    }
+    // After the app's task: it decided, unless its client left first.
+    void check_end() {
+        take();
+        check(gone_ || ended_);
+    }
+
+private:
+    void take() {
+        std::deque<gantry::WebSocketChannel::Outgoing> out;
+        channel_->take_outgoing(out);
+        std::size_t bytes = 0;
+        using Kind = gantry::WebSocketChannel::Outgoing::Kind;
+        for (const auto& e : out) {
+            check(!ended_);
+            switch (e.kind) {
+                case Kind::accept:
+                    check(!accepted_);
+                    check(e.subprotocol.empty() || gantry::is_token(e.subprotocol));
+                    for (const auto& h : e.headers) check(gantry::is_token(h.name) && gantry::is_field_value(h.value));
+                    accepted_ = true;
+                    break;
+                case Kind::deny:
+                    check(!accepted_);
+                    check_head(e.head);
+                    check(e.head.status >= 200);
+                    ended_ = true;
+                    break;
+                case Kind::message:
+                    check(accepted_);
+                    check(!e.message.text || gantry::is_strict_utf8(e.message.data));
+                    bytes += e.message.data.size();
+                    break;
+                case Kind::close:
+                    check(accepted_);
+                    check((e.code >= 1000 && e.code <= 1003) || (e.code >= 1007 && e.code <= 1014) ||
+                          (e.code >= 3000 && e.code <= 4999));
+                    check(e.reason.size() <= 123 && gantry::is_strict_utf8(e.reason));
+                    ended_ = true;
+                    break;
+                case Kind::fail:
+                    ended_ = true;
+                    break;
+            }
+        }
+        if (bytes) channel_->written(bytes);  // the socket took it all: room again
+    }
+
+    std::uint8_t mode_;
+    std::shared_ptr<gantry::WebSocketChannel> channel_;
+    bool accepted_ = false, ended_ = false, gone_ = false;
+    int steps_ = 0;
+};
+
 struct Driver {
     Ref loop, stop, plan;
     std::unique_ptr<gantry::asgi::AsgiApp> app;
@@ -204,12 +290,48 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     return 0;
 }
 
+namespace {
+
+// mode bit 5: a WebSocket handshake, its app's messages checked on the channel.
+void run_websocket(gantry::GilHeld& gil, std::uint8_t mode) {
+    FuzzConnection connection(mode);
+    auto call = std::make_unique<gantry::AppCall>();
+    call->request.method = "GET";
+    call->request.target = "/ws?q=1";
+    call->request.headers = {{"Upgrade", "websocket"}, {"Sec-WebSocket-Protocol", "chat, v2"}};
+    call->request.remote_addr = "127.0.0.1";
+    call->request.server_name = "127.0.0.1";
+    call->request.server_port = 8000;
+    call->websocket = connection.channel();
+
+    driver->finished = false;
+    driver->app->start_websocket(gil, std::move(call));
+    for (int i = 0; i < 16 && !driver->finished; ++i) {
+        driver->turn(gil);
+        connection.step();
+    }
+    if (!driver->finished) {
+        // Whatever the app waits for, a client that leaves ends it.
+        connection.leave(gantry::kWsCloseAbnormal);
+        for (int i = 0; i < 200 && !driver->finished; ++i) driver->turn(gil);
+    }
+    check(driver->finished);
+    connection.check_end();
+}
+
+}  // namespace
+
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 1) return 0;
     gantry::GilEnsured gil;
     const std::uint8_t mode = data[0];
     Ref plan(PyBytes_FromStringAndSize(reinterpret_cast<const char*>(data + 1), static_cast<Py_ssize_t>(size - 1)));
     check(plan && PyList_SetItem(driver->plan.get(), 0, plan.release()) == 0);
+    if (mode & 0x20) {
+        run_websocket(gil, mode);
+        check(!PyErr_Occurred());
+        return 0;
+    }
 
     auto sink = std::make_shared<FuzzSink>(mode);
     auto call = std::make_unique<gantry::AppCall>();

@@ -1,7 +1,8 @@
 """The ASGI app of asgi_message_fuzz: it plays a plan decoded from the fuzzer's bytes - sends of
 messages of every type with keys missing, values of the wrong type (status, headers, body,
-more_body, trailers, paths, files, offsets), huge and non-latin-1 header bytes, messages out of
-order, receives, exceptions, early returns - against gantry's receive/send. The C++ side checks
+more_body, trailers, paths, files, offsets; for a websocket scope subprotocols, bytes and text,
+close codes and reasons, the denial response), huge and non-latin-1 header bytes, messages out
+of order, receives, exceptions, early returns - against gantry's receive/send. The C++ side checks
 what reaches the response sink; nothing here asserts anything."""
 import asyncio
 import os
@@ -179,15 +180,60 @@ def message(r):
     return m
 
 
-def decode(data):
+def ws_message(r):
+    """A message for a websocket scope: the handshake's decisions, data, close and the denial
+    response, with keys missing or of the wrong type, out of order as the plan has them."""
+    kind = r.byte() % 7
+    m = {}
+    if kind == 0:
+        m["type"] = "websocket.accept"
+        for key, value in (("subprotocol", r.pick([MISSING, None, "chat", "a b", b"chat", 5, "", "x" * 300, "\u00e9"])),
+                           ("headers", headers(r))):
+            if value is not MISSING:
+                m[key] = value
+    elif kind == 1:
+        m["type"] = "websocket.send"
+        data = r.pick([MISSING, None, b"", "blob", bytearray(b"ba"), memoryview(b"mv"), "str", 5, HUGE])
+        text = r.pick([MISSING, None, "", "t", "\ud800", b"b", 5, "\u00e9" * 1000, "blob"])
+        for key, value in (("bytes", r.blob() if data == "blob" else data),
+                           ("text", r.blob().decode("latin-1") if text == "blob" else text)):
+            if value is not MISSING:
+                m[key] = value
+    elif kind == 2:
+        m["type"] = "websocket.close"
+        for key, value in (("code", r.pick([MISSING, None, 1000, 1005, 1011, 4000, 999, 5000, "1000", 2 ** 70, True, -1])),
+                           ("reason", r.pick([MISSING, None, "", "bye", "r" * 124, "\u00e9" * 61, "\u00e9" * 62, 5, b"x", "\ud800"]))):
+            if value is not MISSING:
+                m[key] = value
+    elif kind == 3:
+        m["type"] = "websocket.http.response.start"
+        m["status"] = r.pick([403, 200, 101, 199, 999, 1000, "403", None, 2 ** 70, 401.0])
+        value = headers(r)
+        if value is not MISSING:
+            m["headers"] = value
+    elif kind == 4:
+        m["type"] = "websocket.http.response.body"
+        for key, value in (("body", body(r)), ("more_body", truth(r))):
+            if value is not MISSING:
+                m[key] = value
+    elif kind == 5:
+        m["type"] = r.pick(["websocket.connect", "websocket.receive", "websocket.disconnect", "http.response.start",
+                            "", "websocket.sendX", r.blob(8).decode("latin-1")])
+    else:
+        return message(r)  # an HTTP message, or no message at all
+    return m
+
+
+def decode(data, websocket=False):
     r = Reader(data)
     ops = []
+    message_of = ws_message if websocket else message
     while r.more() and len(ops) < 64:
         op = r.byte() % 12
         if op < 5:
-            ops.append(("send", message(r)))
+            ops.append(("send", message_of(r)))
         elif op == 10:
-            ops.append(("send2", (message(r), message(r))))  # two sends at once, from two tasks
+            ops.append(("send2", (message_of(r), message_of(r))))  # two sends at once, from two tasks
         elif op == 11:
             ops.append(("receive2", None))
         elif op == 5:
@@ -206,7 +252,7 @@ def decode(data):
 
 async def app(scope, receive, send):
     catch = False
-    for op, arg in decode(PLAN[0]):
+    for op, arg in decode(PLAN[0], scope["type"] == "websocket"):
         try:
             if op == "send":
                 await send(arg)

@@ -12,6 +12,8 @@
 #include <spdlog/spdlog.h>
 
 #include "embed/asgi/errors.hpp"
+#include "embed/asgi/messages.hpp"
+#include "embed/asgi/websocket_exchange.hpp"
 #include "http/header_fields.hpp"
 #include "http/request_body_stream.hpp"
 #include "http/text.hpp"
@@ -24,89 +26,7 @@ namespace {
 
 constexpr std::size_t kBodyPiece = 64 * 1024;  // a spilled request body reaches the app in pieces of this
 
-Ref intern(GilHeld&, const char* s) { return Ref(PyUnicode_InternFromString(s)); }
-
-PyObject* latin1_str(GilHeld&, std::string_view s) {
-    return PyUnicode_DecodeLatin1(s.data(), static_cast<Py_ssize_t>(s.size()), nullptr);
-}
-
-PyObject* bytes_of(GilHeld&, std::string_view s) {
-    return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
-}
-
-// Sets d[key] = value, stealing value. False with a Python error set.
-bool set_steal(GilHeld&, PyObject* d, PyObject* key, PyObject* value) {
-    if (!value) return false;
-    int rc = PyDict_SetItem(d, key, value);
-    Py_DECREF(value);
-    return rc == 0;
-}
-
 constexpr std::size_t kHeaderNameCacheLimit = 256;  // distinct request header names kept as bytes
-
-// A message {"type": type} as a new dict.
-PyObject* message(GilHeld&, const MessageKeys& k, const Ref& type) {
-    Ref d(PyDict_New());
-    if (!d || PyDict_SetItem(d.get(), k.type.get(), type.get()) < 0) return nullptr;
-    return d.release();
-}
-
-// m[key], borrowed; null when absent (check PyErr_Occurred for a failed lookup).
-PyObject* item(PyObject* m, const Ref& key) { return PyDict_GetItemWithError(m, key.get()); }
-
-// The message's "type", borrowed from it; null with a TypeError for anything but a dict with a str.
-PyObject* message_type(GilHeld&, const MessageKeys& k, PyObject* m, std::string_view& type) {
-    if (!PyDict_Check(m)) {
-        PyErr_Format(PyExc_TypeError, "an ASGI message must be a dict, not %.100s", Py_TYPE(m)->tp_name);
-        return nullptr;
-    }
-    PyObject* t = item(m, k.type);
-    Py_ssize_t n = 0;
-    const char* s = t && PyUnicode_Check(t) ? PyUnicode_AsUTF8AndSize(t, &n) : nullptr;
-    if (!s) {
-        if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "an ASGI message needs a 'type' str: %R", m);
-        return nullptr;
-    }
-    type = std::string_view(s, static_cast<std::size_t>(n));
-    return t;
-}
-
-// The bytes of a bytes-like object (bytes, bytearray, memoryview) into `out`. False with an error set.
-bool bytes_like(GilHeld&, PyObject* o, std::string& out, const char* what) {
-    if (PyBytes_Check(o)) {
-        out.assign(PyBytes_AS_STRING(o), static_cast<std::size_t>(PyBytes_GET_SIZE(o)));
-        return true;
-    }
-    if (PyByteArray_Check(o)) {
-        out.assign(PyByteArray_AS_STRING(o), static_cast<std::size_t>(PyByteArray_GET_SIZE(o)));
-        return true;
-    }
-    Py_buffer view;
-    if (PyObject_GetBuffer(o, &view, PyBUF_SIMPLE) == 0) {
-        out.assign(static_cast<const char*>(view.buf), static_cast<std::size_t>(view.len));
-        PyBuffer_Release(&view);
-        return true;
-    }
-    PyErr_Clear();
-    PyErr_Format(PyExc_TypeError, "%s must be bytes, not %.100s", what, Py_TYPE(o)->tp_name);
-    return false;
-}
-
-
-// Resolves `future` (if still pending) with `value`, or with `exception` when that is given.
-void resolve(GilHeld&, Ref& future, PyObject* value, PyObject* exception = nullptr) {
-    if (!future) return;
-    Ref f = std::move(future);
-    Ref done(PyObject_CallMethod(f.get(), "done", nullptr));
-    if (!done) {
-        PyErr_Clear();
-        return;
-    }
-    if (done.get() == Py_True) return;  // cancelled by the app
-    Ref r(exception ? PyObject_CallMethod(f.get(), "set_exception", "O", exception)
-                    : PyObject_CallMethod(f.get(), "set_result", "O", value ? value : Py_None));
-    if (!r) PyErr_Clear();
-}
 
 }  // namespace
 
@@ -149,8 +69,6 @@ private:
     PyObject* body(GilHeld& gil, PyObject* m);
     PyObject* pathsend(GilHeld& gil, PyObject* m);
     PyObject* trailers(GilHeld& gil, PyObject* m);
-    // A message's header list ([name, value] pairs of bytes) into `out`; false with an error set.
-    bool read_headers(GilHeld& gil, PyObject* headers, std::vector<HttpHeader>& out);
     PyObject* zerocopy(GilHeld& gil, PyObject* m);
     // After a body part was queued (room: whether the buffer has room left): finishes the
     // response when no more is to come; the awaitable send() returns.
@@ -357,34 +275,6 @@ PyObject* HttpExchange::start(GilHeld& gil, PyObject* m) {
     head_ = std::move(head);
     phase_ = Phase::head_held;  // sent with the first body message: a one-message body goes out whole
     return app_.types().completed(gil, nullptr);
-}
-
-bool HttpExchange::read_headers(GilHeld& gil, PyObject* headers, std::vector<HttpHeader>& out) {
-    Ref iterator(PyObject_GetIter(headers));
-    if (!iterator) return false;
-    while (Ref pair{PyIter_Next(iterator.get())}) {
-        Ref items(PySequence_Fast(pair.get(), "each header must be a [name, value] pair"));
-        if (!items) return false;
-        if (PySequence_Fast_GET_SIZE(items.get()) != 2) {
-            PyErr_Format(PyExc_ValueError, "each header must be a [name, value] pair, got %R", pair.get());
-            return false;
-        }
-        HttpHeader h;
-        if (!bytes_like(gil, PySequence_Fast_GET_ITEM(items.get(), 0), h.name, "a header name") ||
-            !bytes_like(gil, PySequence_Fast_GET_ITEM(items.get(), 1), h.value, "a header value"))
-            return false;
-        h.value.assign(trim(h.value));  // as for WSGI (and gunicorn): no padding around values
-        if (!is_token(h.name)) {
-            PyErr_Format(PyExc_ValueError, "invalid header name %R", pair.get());
-            return false;
-        }
-        if (!is_field_value(h.value)) {
-            PyErr_Format(PyExc_ValueError, "invalid header value %R", pair.get());
-            return false;
-        }
-        out.push_back(std::move(h));
-    }
-    return !PyErr_Occurred();
 }
 
 PyObject* HttpExchange::trailers(GilHeld& gil, PyObject* m) {
@@ -785,20 +675,6 @@ private:
 
 // ---- the app ------------------------------------------------------------------------------------
 
-MessageKeys::MessageKeys(GilHeld& gil)
-    : type(intern(gil, "type")), body(intern(gil, "body")), more_body(intern(gil, "more_body")),
-      status(intern(gil, "status")), headers(intern(gil, "headers")), message(intern(gil, "message")),
-      http_request(intern(gil, "http.request")), http_disconnect(intern(gil, "http.disconnect")),
-      http_response_start(intern(gil, "http.response.start")), http_response_body(intern(gil, "http.response.body")),
-      http_response_pathsend(intern(gil, "http.response.pathsend")),
-      http_response_zerocopysend(intern(gil, "http.response.zerocopysend")), path(intern(gil, "path")),
-      file(intern(gil, "file")), offset(intern(gil, "offset")), count(intern(gil, "count")),
-      http_response_trailers(intern(gil, "http.response.trailers")), trailers(intern(gil, "trailers")),
-      more_trailers(intern(gil, "more_trailers")),
-      lifespan_startup(intern(gil, "lifespan.startup")), lifespan_shutdown(intern(gil, "lifespan.shutdown")),
-      a_receive(intern(gil, "receive")), a_send(intern(gil, "send")), a_done(intern(gil, "done")),
-      a_add_done_callback(intern(gil, "add_done_callback")) {}
-
 AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSettings& settings, PostToLoop post,
                  std::function<void(GilHeld&)> on_finished)
     : types_(gil), keys_(gil), app_(Ref::borrow(app)), loop_(Ref::borrow(loop)), root_path_(settings.root_path),
@@ -823,7 +699,9 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
     // trailers: sent after the last chunk when the client asked for them (TE: trailers).
     extensions_ = Ref(Py_BuildValue("{s:{},s:{},s:{}}", "http.response.pathsend", "http.response.zerocopysend",
                                     "http.response.trailers"));
-    if (!state_ || !asgi_version_ || !extensions_) fail("scope");
+    // A WebSocket's app may deny the handshake with a response of its own.
+    ws_extensions_ = Ref(Py_BuildValue("{s:{}}", "websocket.http.response"));
+    if (!state_ || !asgi_version_ || !extensions_ || !ws_extensions_) fail("scope");
     k_type_ = intern(gil, "type");
     k_asgi_ = intern(gil, "asgi");
     k_http_version_ = intern(gil, "http_version");
@@ -836,10 +714,14 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
     k_headers_ = intern(gil, "headers");
     k_client_ = intern(gil, "client");
     k_server_ = intern(gil, "server");
+    k_subprotocols_ = intern(gil, "subprotocols");
     k_state_ = intern(gil, "state");
     k_extensions_ = intern(gil, "extensions");
     s_http_ = intern(gil, "http");
     s_https_ = intern(gil, "https");
+    s_ws_ = intern(gil, "ws");
+    s_wss_ = intern(gil, "wss");
+    s_websocket_ = intern(gil, "websocket");
     s_10_ = intern(gil, "1.0");
     s_11_ = intern(gil, "1.1");
     for (const char* m : {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}) methods_.emplace(m, intern(gil, m));
@@ -861,20 +743,38 @@ AsgiApp::AsgiApp(GilHeld& gil, PyObject* app, PyObject* loop, const ExecutorSett
         PyDict_SetItem(scope_template_.get(), k_asgi_.get(), asgi_version_.get()) < 0 ||
         PyDict_SetItem(scope_template_.get(), k_root_path_.get(), root_path.get()) < 0)
         fail("scope");
+    // A websocket scope: no method; the client's subprotocols after the server.
+    ws_scope_template_ = Ref(PyDict_New());
+    if (!ws_scope_template_) fail("scope");
+    for (PyObject* key : {k_type_.get(), k_asgi_.get(), k_http_version_.get(), k_scheme_.get(), k_path_.get(),
+                          k_raw_path_.get(), k_query_string_.get(), k_root_path_.get(), k_headers_.get(), k_client_.get(),
+                          k_server_.get(), k_subprotocols_.get(), k_state_.get(), k_extensions_.get()})
+        if (PyDict_SetItem(ws_scope_template_.get(), key, Py_None) < 0) fail("scope");
+    if (PyDict_SetItem(ws_scope_template_.get(), k_type_.get(), s_websocket_.get()) < 0 ||
+        PyDict_SetItem(ws_scope_template_.get(), k_asgi_.get(), asgi_version_.get()) < 0 ||
+        PyDict_SetItem(ws_scope_template_.get(), k_root_path_.get(), root_path.get()) < 0)
+        fail("scope");
 }
 
 AsgiApp::~AsgiApp() = default;
 
-PyObject* AsgiApp::build_scope(GilHeld& gil, const HttpRequest& req) {
-    Ref scope(PyDict_Copy(scope_template_.get()));  // type, asgi and root_path are set there
+PyObject* AsgiApp::build_scope(GilHeld& gil, const HttpRequest& req, ScopeType type) {
+    const bool websocket = type == ScopeType::websocket;
+    // type, asgi and root_path are set there
+    Ref scope(PyDict_Copy(websocket ? ws_scope_template_.get() : scope_template_.get()));
     if (!scope) return nullptr;
     PyObject* s = scope.get();
     if (PyDict_SetItem(s, k_http_version_.get(), req.version == 10 ? s_10_.get() : s_11_.get()) < 0) return nullptr;
-    auto m = methods_.find(req.method);
-    PyObject* method = m != methods_.end() ? Ref::borrow(m->second.get()).release() : latin1_str(gil, req.method);
-    if (!set_steal(gil, s, k_method_.get(), method)) return nullptr;
-    PyObject* scheme = req.url_scheme == "https" ? Ref::borrow(s_https_.get()).release()
-                       : req.url_scheme == "http" ? Ref::borrow(s_http_.get()).release()
+    if (!websocket) {
+        auto m = methods_.find(req.method);
+        PyObject* method = m != methods_.end() ? Ref::borrow(m->second.get()).release() : latin1_str(gil, req.method);
+        if (!set_steal(gil, s, k_method_.get(), method)) return nullptr;
+    }
+    // A WebSocket's scheme is ws or wss for the connection's http or https.
+    const Ref& plain = websocket ? s_ws_ : s_http_;
+    const Ref& secure = websocket ? s_wss_ : s_https_;
+    PyObject* scheme = req.url_scheme == "https" ? Ref::borrow(secure.get()).release()
+                       : req.url_scheme == "http" ? Ref::borrow(plain.get()).release()
                                                   : latin1_str(gil, req.url_scheme);
     if (!set_steal(gil, s, k_scheme_.get(), scheme)) return nullptr;
 
@@ -928,7 +828,21 @@ PyObject* AsgiApp::build_scope(GilHeld& gil, const HttpRequest& req) {
         server_port_ = req.server_port;
     }
     if (!set_steal(gil, s, k_client_.get(), client) || PyDict_SetItem(s, k_server_.get(), server_.get()) < 0) return nullptr;
-    if (!set_steal(gil, s, k_state_.get(), PyDict_Copy(state_.get())) || !set_steal(gil, s, k_extensions_.get(), PyDict_Copy(extensions_.get())))
+    if (websocket) {
+        // Every Sec-WebSocket-Protocol field, comma-split and trimmed, in the client's order.
+        Ref subprotocols(PyList_New(0));
+        if (!subprotocols) return nullptr;
+        bool ok = true;
+        for (const HttpHeader& h : req.headers)
+            if (iequals(h.name, "Sec-WebSocket-Protocol"))
+                for_each_list_element(h.value, [&](std::string_view token) {
+                    Ref t(ok ? latin1_str(gil, token) : nullptr);
+                    ok = t && PyList_Append(subprotocols.get(), t.get()) == 0;
+                });
+        if (!ok || PyDict_SetItem(s, k_subprotocols_.get(), subprotocols.get()) < 0) return nullptr;
+    }
+    if (!set_steal(gil, s, k_state_.get(), PyDict_Copy(state_.get())) ||
+        !set_steal(gil, s, k_extensions_.get(), PyDict_Copy(websocket ? ws_extensions_.get() : extensions_.get())))
         return nullptr;
     return scope.release();
 }
@@ -964,11 +878,21 @@ void AsgiApp::start_http(GilHeld& gil, std::unique_ptr<AppCall> call) {
         running->exchange = exchange;
     }
     ++active_;
-    Ref scope(build_scope(gil, exchange->request()));
+    Ref scope(build_scope(gil, exchange->request(), ScopeType::http));
     Ref channel(scope ? types_.channel(gil, exchange) : nullptr);
     Ref task(channel ? run_task(gil, scope.get(), channel.get()) : nullptr);
     if (!task) exchange->failed_to_start(gil);
     else exchange->started(std::move(task));
+}
+
+void AsgiApp::start_websocket(GilHeld& gil, std::unique_ptr<AppCall> call) {
+    // Not in running_: --timeout does not apply to a WebSocket, which lives as long as it is open.
+    auto exchange = std::make_shared<WebSocketExchange>(*this, std::move(call));
+    ++active_;
+    Ref scope(build_scope(gil, exchange->request(), ScopeType::websocket));
+    Ref channel(scope ? types_.channel(gil, exchange) : nullptr);
+    Ref task(channel ? run_task(gil, scope.get(), channel.get()) : nullptr);
+    if (!task) exchange->failed_to_start(gil);
 }
 
 void AsgiApp::finished(GilHeld& gil, HttpExchange& exchange) {
@@ -976,6 +900,12 @@ void AsgiApp::finished(GilHeld& gil, HttpExchange& exchange) {
         std::lock_guard lock(running_mutex_);
         running_.erase(exchange.running());
     }
+    ended(gil);
+}
+
+void AsgiApp::finished(GilHeld& gil, WebSocketExchange&) { ended(gil); }
+
+void AsgiApp::ended(GilHeld& gil) {
     --active_;
     if (on_finished_) on_finished_(gil);
 }

@@ -1,7 +1,7 @@
 #pragma once
-// Internal to embed/asgi: calling the app - the HTTP scope from interned keys, one task per
-// request on the loop, receive() and send() turned into the request's response, and the lifespan
-// protocol. Everything here runs on the loop thread with the GIL held, except expire_overdue()
+// Internal to embed/asgi: calling the app - the HTTP and WebSocket scopes from interned keys, one
+// task per request on the loop, receive() and send() turned into the request's response (a
+// WebSocket's: websocket_exchange.hpp), and the lifespan protocol. Everything here runs on the loop thread with the GIL held, except expire_overdue()
 // (the --timeout watchdog's thread, under the registry's lock: it posts the cancel to the loop).
 #include <chrono>
 #include <cstdint>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "embed/asgi/io.hpp"
+#include "embed/asgi/messages.hpp"
 #include "embed/runtime/django_timing.hpp"
 #include "embed/runtime/gil.hpp"
 #include "embed/runtime/py_util.hpp"
@@ -29,18 +30,7 @@ using PostToLoop = std::function<void(std::function<void(GilHeld&)>)>;
 
 class HttpExchange;
 class Lifespan;
-
-// The strings every message uses, interned once: dict lookups and type checks by identity first
-// (an app's literal "http.response.start" is interned too), no str made per request.
-struct MessageKeys {
-    explicit MessageKeys(GilHeld& gil);
-    py::Ref type, body, more_body, status, headers, message;
-    py::Ref http_request, http_disconnect, http_response_start, http_response_body;
-    py::Ref http_response_pathsend, http_response_zerocopysend, path, file, offset, count;
-    py::Ref http_response_trailers, trailers, more_trailers;
-    py::Ref lifespan_startup, lifespan_shutdown;
-    py::Ref a_receive, a_send, a_done, a_add_done_callback;
-};
+class WebSocketExchange;
 
 class AsgiApp {
 public:
@@ -52,6 +42,9 @@ public:
 
     // Starts the app's task for one request: its scope, receive and send.
     void start_http(GilHeld& gil, std::unique_ptr<AppCall> call);
+    // Starts the app's task for one WebSocket handshake (call->websocket set): the websocket
+    // scope. Counted in active() like a request, but not under --timeout: it lives while open.
+    void start_websocket(GilHeld& gil, std::unique_ptr<AppCall> call);
     std::size_t active() const { return active_; }
 
     // Lifespan (per settings.lifespan): `started(ok, message)` once startup completed, failed, or
@@ -86,6 +79,7 @@ public:
     // --timing full: Django's record of the request whose task is running (its context's).
     const DjangoTiming* timing() const { return timing_ ? &*timing_ : nullptr; }
     void finished(GilHeld& gil, HttpExchange& exchange);
+    void finished(GilHeld& gil, WebSocketExchange& exchange);
 
     // What a request's task is registered as, for the watchdog.
     struct Running {
@@ -97,7 +91,10 @@ public:
     };
 
 private:
-    PyObject* build_scope(GilHeld& gil, const HttpRequest& request);
+    enum class ScopeType { http, websocket };
+    PyObject* build_scope(GilHeld& gil, const HttpRequest& request, ScopeType type);
+    // What follows a task's end, a request's or a WebSocket's.
+    void ended(GilHeld& gil);
     PyObject* run_task(GilHeld& gil, PyObject* coroutine, PyObject* channel);
 
     AsgiTypes types_;
@@ -111,10 +108,12 @@ private:
     py::Ref state_;                 // the lifespan state dict, copied into each scope
     py::Ref asgi_version_;          // {"version": "3.0", "spec_version": "2.4"}
     py::Ref extensions_;            // what scope["extensions"] advertises (copied per request)
+    py::Ref ws_extensions_;         // the same for a websocket scope
     py::Ref scope_template_;        // each scope starts as a copy of this
+    py::Ref ws_scope_template_;     // each websocket scope starts as a copy of this
     py::Ref k_type_, k_asgi_, k_http_version_, k_method_, k_scheme_, k_path_, k_raw_path_, k_query_string_,
-        k_root_path_, k_headers_, k_client_, k_server_, k_state_, k_extensions_;
-    py::Ref s_http_, s_https_, s_10_, s_11_;
+        k_root_path_, k_headers_, k_client_, k_server_, k_subprotocols_, k_state_, k_extensions_;
+    py::Ref s_http_, s_https_, s_ws_, s_wss_, s_websocket_, s_10_, s_11_;
     std::unordered_map<std::string, py::Ref> methods_;
     std::unordered_map<std::string, py::Ref> header_names_;  // as received -> lower-cased bytes
     std::string server_name_;                                // the last scope's "server", kept

@@ -127,7 +127,7 @@ public:
 
     void dispatch(std::unique_ptr<AppCall> call) override {
         if (stopping_.load(std::memory_order_acquire)) {
-            std::move(call->response).fail();
+            refuse(*call);
             return;
         }
         waiting_.fetch_add(1, std::memory_order_relaxed);
@@ -140,6 +140,8 @@ public:
     std::size_t in_flight() const override { return in_flight_.load(std::memory_order_relaxed); }
     // receive() gives the body as it arrives: the app is called once the head is here.
     bool streams_request_body() const override { return true; }
+    // The websocket scope (embed/asgi/websocket_exchange): a call with `websocket` set.
+    bool takes_websockets() const override { return true; }
     std::uint64_t completed() const override { return completed_.load(std::memory_order_relaxed); }
     void on_completed(std::uint64_t after, std::function<void()> notify) override {
         completed_notify_ = std::move(notify);
@@ -190,6 +192,11 @@ public:
     void tick(GilHeld& gil);
 
 private:
+    // A call that will never reach the app: a 500 (a WebSocket's handshake too).
+    static void refuse(AppCall& call) {
+        if (call.websocket) call.websocket->fail();
+        std::move(call.response).fail();
+    }
     void wake() {
         if (wake_pending_.exchange(true, std::memory_order_acq_rel)) return;  // a wake-up is on its way
         std::uint64_t one = 1;
@@ -303,7 +310,8 @@ void AsgiExecutor::drain(GilHeld& gil) {
             try {
                 if (item.call) {
                     waiting_.fetch_sub(1, std::memory_order_relaxed);
-                    app_->start_http(gil, std::move(item.call));
+                    if (item.call->websocket) app_->start_websocket(gil, std::move(item.call));
+                    else app_->start_http(gil, std::move(item.call));
                 } else if (item.run) {
                     item.run(gil);
                 } else if (item.stop) {
@@ -407,7 +415,7 @@ void AsgiExecutor::loop_main() {
     // Whatever is still queued is answered now (a stop after a failed start, a late dispatch).
     LoopItem item;
     while (queue_.try_dequeue(item))
-        if (item.call) std::move(item.call->response).fail();
+        if (item.call) refuse(*item.call);
     if (tick_handle_) {
         Ref cancelled(PyObject_CallMethod(tick_handle_.get(), "cancel", nullptr));
         if (!cancelled) PyErr_Clear();

@@ -6,7 +6,10 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -17,7 +20,9 @@
 
 #include "support.hpp"
 
+#include "embed/asgi/executor.hpp"
 #include "embed/wsgi/executor.hpp"
+#include "http/websocket_channel.hpp"
 
 namespace gantry::test {
 
@@ -56,7 +61,57 @@ public:
     }
 };
 
-// --child [--fork] [--static-settings] [--burst N] [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
+// --child --websocket ... APP TARGET: the ASGI executor serves one WebSocket handshake of TARGET,
+// this thread playing its connection: the first message it accepts is echoed; then the executor
+// stops with the WebSocket still open. Prints what the connection saw, one word per event.
+int websocket_child(PythonRuntime& runtime, const std::string& target) {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool woken = false;
+    auto channel = std::make_shared<WebSocketChannel>(
+        [&] {
+            std::lock_guard lock(mutex);
+            woken = true;
+            cv.notify_all();
+        },
+        1 << 20);
+    std::deque<WebSocketChannel::Outgoing> seen;
+    // Takes what the app queued until `count` events came (or 20 s passed: a failure).
+    auto wait_for_events = [&](std::size_t count) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (seen.size() < count) {
+            std::unique_lock lock(mutex);
+            if (!cv.wait_until(lock, deadline, [&] { return woken; })) return false;
+            woken = false;
+            lock.unlock();
+            channel->take_outgoing(seen);
+        }
+        return true;
+    };
+    ExecutorSettings settings;
+    settings.lifespan = "off";
+    auto executor = start_asgi_executor(runtime, settings);
+    std::cout << "TAKES " << executor->takes_websockets();
+    auto call = std::make_unique<AppCall>();
+    call->request.method = "GET";
+    call->request.target = target;
+    call->request.server_name = "127.0.0.1";
+    call->request.server_port = 8000;
+    call->websocket = channel;
+    executor->dispatch(std::move(call));
+    if (wait_for_events(1) && seen[0].kind == WebSocketChannel::Outgoing::Kind::accept) std::cout << " ACCEPT";
+    channel->push({true, "ping"});
+    if (wait_for_events(2) && seen[1].kind == WebSocketChannel::Outgoing::Kind::message) std::cout << " ECHO " << seen[1].message.data;
+    std::cout << " INFLIGHT " << executor->in_flight();
+    executor->stop();  // the app waits in receive(): its task is cancelled
+    channel->take_outgoing(seen);
+    if (seen.size() == 3 && seen[2].kind == WebSocketChannel::Outgoing::Kind::close) std::cout << " CLOSE " << seen[2].code;
+    std::cout << " INFLIGHT " << executor->in_flight() << std::flush;
+    executor.reset();
+    return 0;
+}
+
+// --child [--fork] [--static-settings] [--websocket] [--burst N] [--venv DIR] [--chdir DIR] [--pythonpath DIR] [--env K=V] [--threads N] APP [TARGET]
 // Starts a runtime, loads APP, prints "LOADED" or "LOAD ERROR" + the error, then the body of
 // one GET TARGET. Exit code 0, or 3 on a load error.
 int child_main(int argc, char** argv) {
@@ -64,13 +119,14 @@ int child_main(int argc, char** argv) {
     ExecutorSettings executor;
     std::string target = "/";
     std::vector<std::string> positional;
-    bool fork_first = false, static_settings = false;
+    bool fork_first = false, static_settings = false, websocket = false;
     int burst = 0;
     for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return std::string(argv[++i]); };
         if (a == "--fork") fork_first = true;
         else if (a == "--static-settings") static_settings = true;
+        else if (a == "--websocket") websocket = true;
         else if (a == "--burst") burst = std::stoi(next());
         else if (a == "--venv") config.virtualenv = next();
         else if (a == "--chdir") config.chdir = next();
@@ -92,6 +148,7 @@ int child_main(int argc, char** argv) {
         return 3;
     }
     std::cout << "LOADED\n" << std::flush;
+    if (websocket) return websocket_child(*runtime, target);
     if (static_settings) {
         // What the static middleware learns from the app, as JSON.
         DjangoStaticSettings s = runtime->django_static_settings();
