@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from conftest import IO_TIMEOUT, free_port
+from conftest import IO_TIMEOUT, free_port, until
 
 parser = pytest.importorskip("prometheus_client.parser")
 
@@ -49,7 +49,12 @@ def test_metrics_count_every_request_of_every_worker(start_server):
         session_count += 1
     assert len(pids) == 2, "one worker took every connection"
     assert requests.get(server.url + "/boom", timeout=IO_TIMEOUT).status_code == 500
-    after = _metrics(mport)
+    # A request is counted once its response is written: the client can read the 500 before the
+    # worker has counted it (seen under load).
+    def counted():
+        m = _metrics(mport)
+        return m if m[("gantry_requests_total", (("status", "5xx"),))] else None
+    after = until(counted, timeout=IO_TIMEOUT) or _metrics(mport)
     assert after[("gantry_requests_total", (("status", "2xx"),))] == session_count
     assert after[("gantry_requests_total", (("status", "5xx"),))] == 1
     count = after[("gantry_stage_duration_seconds_count", (("stage", "app"),))]
