@@ -7,8 +7,9 @@
 // One thread, one io_context, C++20 coroutines: a Python client would be the bottleneck, and on a
 // two-core machine every cycle the client spends is one the server under test does not get, so the
 // client's own CPU time over the measured window is reported too. Each mode prints one JSON object
-// on its last line of stdout; idle prints "ready {...}" once every connection is open, then holds
-// them until stdin closes, SIGINT/SIGTERM, or --hold-seconds.
+// on its last line of stdout; echo and broadcast print "window begin" and "window end" lines as the
+// measured window opens and closes; idle prints "ready {...}" once every connection is open, then
+// holds them until stdin closes (or for --hold-seconds) or SIGINT/SIGTERM.
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without including it
 
 #include <boost/asio/awaitable.hpp>
@@ -135,6 +136,7 @@ public:
     int failed() const { return failed_; }
     int deflate_negotiated() const { return deflate_negotiated_; }
     const std::string& first_error() const { return first_error_; }
+    const std::string& negotiated() const { return negotiated_; }  // the first deflate answer
 
 private:
     net::awaitable<void> lane() {
@@ -151,9 +153,9 @@ private:
                 websocket::response_type res;
                 co_await ws->async_handshake(res, target_.host + ":" + target_.port, target_.path,
                                              net::use_awaitable);
-                if (res[beast::http::field::sec_websocket_extensions].find("permessage-deflate") !=
-                    std::string_view::npos)
-                    ++deflate_negotiated_;
+                auto extensions = res[beast::http::field::sec_websocket_extensions];
+                if (extensions.find("permessage-deflate") != std::string_view::npos && ++deflate_negotiated_ == 1)
+                    negotiated_ = std::string(extensions);
                 sockets_[i] = std::move(ws);
             } catch (const std::exception& e) {
                 if (failed_++ == 0) first_error_ = e.what();
@@ -169,6 +171,7 @@ private:
     int failed_ = 0;
     int deflate_negotiated_ = 0;
     std::string first_error_;
+    std::string negotiated_;
 };
 
 // A polite close on a socket with no read pending; the phase's run_for bounds how long it waits.
@@ -183,6 +186,13 @@ net::awaitable<void> close_quietly(Socket& ws) {
     }
 }
 
+// Marks the measured window on stdout, so that a script can read the server's CPU time at both
+// ends, the moment they happen.
+void mark(const char* line) {
+    std::printf("%s\n", line);
+    std::fflush(stdout);
+}
+
 // Measures the client's own CPU from the start to the end of the measured window.
 class CpuWindow {
 public:
@@ -191,9 +201,11 @@ public:
         timer_.expires_at(begin);
         co_await timer_.async_wait(net::use_awaitable);
         at_begin_ = cpu_seconds_now();
+        mark("window begin");
         timer_.expires_at(end);
         co_await timer_.async_wait(net::use_awaitable);
         seconds_ = cpu_seconds_now() - at_begin_;
+        mark("window end");
     }
     double seconds() const { return seconds_; }
 
@@ -207,6 +219,7 @@ std::string connect_json(const Connector& c, int wanted) {
     std::ostringstream o;
     o << "\"connected\": " << wanted - c.failed() << ", \"connect_failed\": " << c.failed()
       << ", \"deflate_negotiated\": " << c.deflate_negotiated();
+    if (!c.negotiated().empty()) o << ", \"extensions\": \"" << c.negotiated() << "\"";
     if (!c.first_error().empty()) o << ", \"connect_error\": \"" << c.first_error() << "\"";
     return o.str();
 }
@@ -451,8 +464,10 @@ int run_broadcast(const Target& t, int receivers, std::size_t size, int window, 
             co_await run.send(*sockets.back(), begin, begin, 0);  // warm-up: fill the app's set, warm the caches
             co_await timer.async_wait(net::use_awaitable);
             cpu_before = cpu_seconds_now();
+            mark("window begin");
             co_await run.send(*sockets.back(), begin, end, messages);
             cpu_after = cpu_seconds_now();
+            mark("window end");
             run.stop();
             // Every socket has a read pending (receive, drain): close alongside it, the read ends it.
             for (auto& ws : sockets)
@@ -529,8 +544,9 @@ int run_idle(const Target& t, int connections, bool exchange, double hold_second
     auto release = [&] {
         if (stopping) return;
         stopping = true;
-        signals.cancel();
-        in.cancel();
+        boost::system::error_code ignored;  // nothing to cancel is fine (stdin not watched)
+        signals.cancel(ignored);
+        if (in.is_open()) in.cancel(ignored);
         hold.cancel();
         for (auto& ws : sockets)
             if (ws) ws->async_close(websocket::close_code::normal, [](boost::system::error_code) {});
@@ -538,15 +554,18 @@ int run_idle(const Target& t, int connections, bool exchange, double hold_second
     signals.async_wait([&](boost::system::error_code ec, int) {
         if (!ec) release();
     });
-    boost::system::error_code assign_ec;
-    in.assign(::dup(0), assign_ec);  // a regular file or /dev/null cannot be watched: then signals only
     static char sink[256];
     std::function<void(boost::system::error_code, std::size_t)> on_stdin = [&](boost::system::error_code ec, std::size_t) {
         if (ec) return release();  // EOF or error: the script is done with us
         in.async_read_some(net::buffer(sink), on_stdin);
     };
-    if (!assign_ec) in.async_read_some(net::buffer(sink), on_stdin);
-    if (hold_seconds > 0) {
+    if (hold_seconds <= 0) {
+        // Until stdin closes (/dev/null: at once; Asio reads a descriptor epoll refuses directly).
+        // With no stdin at all, until a signal.
+        boost::system::error_code ec;
+        in.assign(::dup(0), ec);
+        if (!ec) in.async_read_some(net::buffer(sink), on_stdin);
+    } else {
         hold.expires_after(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(hold_seconds)));
         hold.async_wait([&](boost::system::error_code ec) {
             if (!ec) release();
@@ -608,7 +627,8 @@ int main(int argc, char** argv) {
     common(idle, "/echo");
     idle->add_option("--connections", connections)->capture_default_str();
     idle->add_flag("--exchange", exchange, "each connection sends one message and reads its echo first");
-    idle->add_option("--hold-seconds", hold_seconds, "release after this long (0: never)")->capture_default_str();
+    idle->add_option("--hold-seconds", hold_seconds, "hold this long, ignoring stdin (0: until stdin closes)")
+        ->capture_default_str();
 
     CLI11_PARSE(app, argc, argv);
     if (t.path.empty()) t.path = *bc ? "/broadcast" : "/echo";
