@@ -11,7 +11,8 @@ figures are reported as ratios to each peer's.
 
 Scenarios (issue 14's targets in brackets):
   echo          /echo       32 clients, 64-byte text messages, each waits for its echo; 2 workers
-                                                       [messages/s >= 2x uvicorn]
+                            (daphne: its one process)  [messages/s >= 2x uvicorn]
+  echo-deflate  /echo       the same with permessage-deflate offered, as browsers do (no target)
   broadcast     /broadcast  1,000 receivers, one sender, one broadcast on its way at a time; the app
                             sends each message to every connection of its process, so 1 worker
                             for every server           [deliveries/s >= 2x uvicorn]
@@ -54,6 +55,8 @@ SERVERS = ("gantry", "uvicorn", "daphne")
 # at most it for memory)
 SCENARIOS = {
     "echo": ("echo, %(clients)d clients, 64 B text, %(workers)d workers", "≥ 2× uvicorn", "echo", "messages_per_s", 2.0),
+    "echo-deflate": ("echo, %(clients)d clients, 64 B text, %(workers)d workers, deflate offered", "(none)", "echo",
+                     "messages_per_s", None),
     "broadcast": ("broadcast to %(receivers)d receivers, 64 B, 1 worker", "≥ 2× uvicorn", "broadcast",
                   "deliveries_per_s", 2.0),
     "idle": ("worker RSS per idle connection, %(idle_connections)d on 1 worker, no deflate offered", "≤ 0.25× uvicorn",
@@ -68,7 +71,7 @@ class MeasureError(Exception):
 
 
 def workers_for(scenario, opts):
-    return opts.workers if scenario == "echo" else 1
+    return opts.workers if SCENARIOS[scenario][2] == "echo" else 1
 
 
 def argv_for(name, opts, port, workers):
@@ -167,10 +170,13 @@ def per_message(cpu_s, count):
 
 def measure_load(name, scenario, opts, port, proc):
     secs = ["--seconds", str(opts.seconds), "--warmup", str(opts.warmup)]
-    if scenario == "echo":
-        r = ws_load(opts, "echo", port, ["--clients", str(opts.clients), "--size", "64"] + secs, proc)
+    if SCENARIOS[scenario][2] == "echo":
+        deflate = ["--deflate"] if scenario == "echo-deflate" else []
+        r = ws_load(opts, "echo", port, ["--clients", str(opts.clients), "--size", "64"] + secs + deflate, proc)
         count, r["p50_ms"], r["p99_ms"] = r["messages"], r["latency_us"]["p50"] / 1000, r["latency_us"]["p99"] / 1000
         problems = r["errors"] + r["mismatches"] + r["connect_failed"]
+        if deflate and r["deflate_negotiated"] < r["connected"]:
+            r["note"] = "deflate negotiated on %d of %d" % (r["deflate_negotiated"], r["connected"])
     else:
         r = ws_load(opts, "broadcast", port, ["--receivers", str(opts.receivers), "--size", "64"] + secs, proc)
         count, r["p50_ms"], r["p99_ms"] = r["deliveries"], r["reach_all_us"]["p50"] / 1000, r["reach_all_us"]["p99"] / 1000
@@ -258,7 +264,7 @@ def describe(scenario, r):
     else:
         rate = r[SCENARIOS[scenario][3]]
         s = "%8.0f %s  p50 %7.2f ms  p99 %7.2f ms  CPU/msg %s server, %s client" % (
-            rate, "msg/s" if scenario == "echo" else "deliveries/s", r["p50_ms"], r["p99_ms"],
+            rate, "msg/s" if SCENARIOS[scenario][2] == "echo" else "deliveries/s", r["p50_ms"], r["p99_ms"],
             fmt(r["cpu_us"], "%.1f", " us"), fmt(r["client_cpu_us"], "%.1f", " us"))
     if r.get("problems"):
         s += "  PROBLEMS %d" % r["problems"]
@@ -295,25 +301,27 @@ def summary_rows(results, servers, options):
             if not rs or all("error" in r for r in rs):
                 cells[name] = "failed" if rs else "-"
                 continue
+            good = [r for r in rs if "error" not in r]
             if mode == "idle":
                 cell = "%s KiB" % fmt(median_of(rs, key), "%.1f")
-                good = [r for r in rs if "error" not in r]
-                if any(r.get("note") for r in good):
-                    cell += " (%s)" % good[0]["note"]
             else:
-                unit = "msg/s" if scenario == "echo" else "deliveries/s"
+                unit = "msg/s" if mode == "echo" else "deliveries/s"
                 cell = "%s %s, p99 %s ms, CPU %s + %s µs/msg" % (
                     fmt(median_of(rs, key), "%.0f"), unit, fmt(median_of(rs, "p99_ms"), "%.2f"),
                     fmt(median_of(rs, "cpu_us"), "%.1f"), fmt(median_of(rs, "client_cpu_us"), "%.1f"))
-            if any(r.get("problems") for r in rs if "error" not in r):
-                cell += " (problems: %d)" % sum(r.get("problems", 0) for r in rs if "error" not in r)
+            if any(r.get("note") for r in good):
+                cell += " (%s)" % next(r["note"] for r in good if r.get("note"))
+            if any(r.get("problems") for r in good):
+                cell += " (problems: %d)" % sum(r.get("problems", 0) for r in good)
+            if len(good) < len(rs):
+                cell += " (%d of %d rounds failed)" % (len(rs) - len(good), len(rs))
             cells[name] = cell
         ratio_cells = {}
         for peer in peers:
             rs = ratios(scenario, runs.get("gantry", []), runs.get(peer, []))
             ratio_cells[peer] = ("**%.2f×** (%s)" % (statistics.median(rs), ", ".join("%.2f" % x for x in rs))
                                  if rs else "-")
-            if rs and peer == "uvicorn":
+            if rs and peer == "uvicorn" and goal is not None:
                 met = statistics.median(rs) >= goal if mode != "idle" else statistics.median(rs) <= goal
                 ratio_cells[peer] += " met" if met else " missed"
         rows.append((scenario, what, target, cells, ratio_cells))
