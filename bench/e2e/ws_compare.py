@@ -179,10 +179,10 @@ def measure_load(name, scenario, opts, port, proc):
             r["note"] = "deflate negotiated on %d of %d" % (r["deflate_negotiated"], r["connected"])
     else:
         r = ws_load(opts, "broadcast", port, ["--receivers", str(opts.receivers), "--size", "64"] + secs, proc)
+        if "error" in r:
+            raise MeasureError("%s (%s)" % (r["error"], r.get("connect_error", "")))
         count, r["p50_ms"], r["p99_ms"] = r["deliveries"], r["reach_all_us"]["p50"] / 1000, r["reach_all_us"]["p99"] / 1000
         problems = r["incomplete"] + r["receiver_errors"] + r["sender_errors"] + r["connect_failed"] + r.get("unknown_messages", 0)
-        if "error" in r:
-            raise MeasureError(r["error"])
     r["cpu_us"] = per_message(r["server_cpu_s"], count)
     r["client_cpu_us"] = per_message(r["client_cpu_s"], count)
     r["problems"] = problems
@@ -240,6 +240,8 @@ def measure(name, scenario, opts, tmp):
             r = measure_load(name, scenario, opts, port, proc)
         if proc.poll() is not None:
             raise MeasureError("%s died during the run: %s" % (name, log_tail(log_path)))
+        if not r.get("connected"):
+            raise MeasureError("no WebSocket connection: %s" % r.get("connect_error"))
     except (MeasureError, OSError, KeyError, ValueError, subprocess.TimeoutExpired) as e:
         return {"error": ("%s: %s" % (type(e).__name__, e))[:2000]}
     finally:
