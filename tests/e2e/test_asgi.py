@@ -420,6 +420,13 @@ def test_lifespan_off(start_server, tmp_path):
     assert not log.exists()
 
 
+def test_interface_asgi_with_an_app_that_imports_nothing(start_server):
+    # threading.main_thread() is the thread that first imports threading; were that the loop's
+    # thread, uvloop would set its signal wake-up there and the worker's loop would fail.
+    s = start_server("asgi_bare:app", "--interface", "asgi")
+    assert s.get("/")[:3:2] == (200, b"bare\n")
+
+
 def test_interface_wsgi_forces_wsgi(start_server):
     # A WSGI app named explicitly still works; an ASGI app forced to WSGI answers 500 (it is called
     # as WSGI and returns a coroutine, not an iterable).
