@@ -166,6 +166,9 @@ class RawWebSocket:
 
 
 def close_code(payload):
+    """(code, reason) of a close frame's payload: 1005 for none (RFC 6455 7.1.5), None if broken."""
+    if not payload:
+        return 1005, b""
     if len(payload) < 2:
-        return None, b""
+        return None, payload
     return struct.unpack("!H", payload[:2])[0], payload[2:]
