@@ -420,8 +420,9 @@ def test_five_thousand_websockets_on_one_worker(start_server):
     n, batch = 5000, 250
     old = _raise_nofile(n + 1000)
     try:
-        # The server inherits the raised limit (its worker holds n sockets too).
-        s = start_server("ws_probe:app", workers=1)
+        # The server inherits the raised limit (its worker holds n sockets too); a WebSocket is
+        # one of the worker's --worker-connections (default 1000).
+        s = start_server("ws_probe:app", "--worker-connections", str(n + 100), workers=1)
 
         async def client():
             clients = []
