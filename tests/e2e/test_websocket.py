@@ -170,6 +170,33 @@ def test_a_handshake_to_a_wsgi_app_is_an_ordinary_request(start_server):
     assert r.getheader("Upgrade") is None
 
 
+@pytest.mark.parametrize("deflate", ["true", "false"])
+def test_per_message_deflate_is_negotiated_unless_turned_off(start_server, deflate):
+    s = start_server("ws_probe:app", "--ws-per-message-deflate", deflate, workers=1)
+
+    async def client():
+        async with connect(s, "/echo") as c:  # the client offers permessage-deflate
+            for message in ("compressible " * 100_000, os.urandom(MB), "short"):
+                await c.send(message)
+                assert await c.recv() == message
+            return c.response_headers.get("Sec-WebSocket-Extensions")
+    extensions = run(client())
+    if deflate == "true":
+        assert extensions is not None and extensions.startswith("permessage-deflate"), extensions
+    else:
+        assert extensions is None
+
+
+def test_ws_none_passes_the_handshake_on_as_an_ordinary_request(start_server):
+    """--ws none: the server speaks no WebSocket, the app's HTTP side answers the request."""
+    s = start_server("ws_probe:app", "--ws", "none", workers=1)
+    with raw(s) as conn:
+        conn.send(ws_raw.handshake_request("/echo")[0])
+        r = conn.response()
+    assert r.status == 200 and r.body == b"ws_probe GET /echo\n"
+    assert r.getheader("Upgrade") is None
+
+
 # ---- close codes ---------------------------------------------------------------------------------
 
 def test_the_client_closes_with_4000_and_the_app_is_told(ws, tmp_path):
