@@ -14,17 +14,27 @@ WebSocket paths:
   /raise-before-accept, /raise-after-accept   the app raises (500 / close 1011)
   /disconnect-log?note=FILE   accept, echo, and write the websocket.disconnect it gets to FILE
                       as JSON {"code", "reason"} (also for /echo?note=FILE)
-  /slow               accept, never receive: the server must stop reading the socket
+  /slow?gate=NAME     accept, receive nothing until HTTP /open?gate=NAME (the server must stop
+                      reading the socket meanwhile), then take every message; answer a text one
+                      with the number of bytes of the binary ones before it
   /flood?n=N&size=B&note=FILE   accept, send N binary messages of B bytes, writing the count sent
                       so far to FILE after each send returns (backpressure towards the app)
-Any other WebSocket path is accepted and echoed. HTTP: /pid (the worker's pid as JSON); any other
-path answers "ws_probe GET /path" (a WebSocket handshake the server passes on as plain HTTP ends up
+Any other WebSocket path is accepted and echoed. HTTP: /pid (the worker's pid as JSON),
+/open?gate=NAME (opens the gate a /slow waits at); any other path answers "ws_probe GET /path" (a WebSocket handshake the server passes on as plain HTTP ends up
 here). The lifespan puts the worker's pid in its state (scope["state"]["started_by"]).
 """
 import asyncio
 import json
 import os
 from urllib.parse import parse_qs
+
+# Gates a /slow WebSocket waits at before it receives, opened by an HTTP request (/open?gate=NAME):
+# a test holds the app back without a sleep on either side. Per worker process.
+_gates = {}
+
+
+def _gate(name):
+    return _gates.setdefault(name, asyncio.Event())
 
 
 def _query(scope):
@@ -112,7 +122,16 @@ async def websocket(scope, receive, send):
     if path == "/raise-after-accept":
         raise RuntimeError("ws_probe: deliberate failure after accept")
     if path == "/slow":
-        await asyncio.Event().wait()  # until the server cancels the app (the client left)
+        await _gate(query["gate"]).wait()
+        received = 0
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("bytes") is not None:
+                received += len(message["bytes"])
+            else:
+                await send({"type": "websocket.send", "text": str(received)})
     if path == "/flood":
         n, size = int(query.get("n", "64")), int(query.get("size", "1048576"))
         for i in range(n):
@@ -138,6 +157,9 @@ async def http(scope, receive, send):
         pass
     if scope["path"] == "/pid":
         body, ctype = json.dumps({"pid": os.getpid()}).encode(), b"application/json"
+    elif scope["path"] == "/open":
+        _gate(_query(scope)["gate"]).set()
+        body, ctype = b"opened\n", b"text/plain"
     else:
         body, ctype = ("ws_probe %s %s\n" % (scope["method"], scope["path"])).encode(), b"text/plain"
     await send({"type": "http.response.start", "status": 200,

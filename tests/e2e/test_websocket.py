@@ -380,21 +380,27 @@ def test_pings_and_a_fragmented_message_with_a_ping_inside_are_fine(ws):
 # ---- backpressure ---------------------------------------------------------------------------------
 
 def test_an_app_that_does_not_receive_stops_the_server_reading(ws):
-    """/slow never calls receive(): the worker stops reading the socket (the client's send blocks)
-    and its memory stays bounded."""
+    """/slow calls no receive() until its gate opens: the worker stops reading the socket (the
+    client's send blocks) and its memory stays bounded; once the app receives, every byte the
+    client sent reaches it."""
     pid = ws.get_json("/pid")["pid"]
     before = rss_bytes(pid)
-    piece = frame(OP_BINARY, b"s" * 65536)
-    with RawWebSocket.connect(ws, "/slow") as c:
+    n, size = 256, 256 * 1024
+    stream = frame(OP_BINARY, b"s" * size) * n  # 64 MiB of messages
+    gate = "slow-%d" % os.getpid()
+    with RawWebSocket.connect(ws, "/slow?gate=%s" % gate) as c:
         c.sock.settimeout(1.0)  # how a blocked send is told; never a measure of speed
         sent = 0
         with pytest.raises(socket.timeout):
-            while sent < 512 * MB:
-                c.sock.sendall(piece)
-                sent += len(piece)
-        assert sent < 64 * MB, sent
+            while sent < len(stream):
+                sent += c.sock.send(stream[sent:sent + MB])
+        assert sent < len(stream) // 2, sent  # the socket buffers filled, the worker read no further
         assert rss_bytes(pid) - before < 32 * MB, (before, rss_bytes(pid))
-    ws.get("/pid")  # the worker still serves
+        assert ws.get("/open?gate=%s" % gate)[0] == 200
+        c.sock.settimeout(IO_TIMEOUT * 4)
+        c.sock.sendall(stream[sent:])
+        c.send_text("how many bytes?")
+        assert c.read_message() == (OP_TEXT, str(n * size).encode())
 
 
 def _settled(read, quiet=1.0, timeout=IO_TIMEOUT * 4):
