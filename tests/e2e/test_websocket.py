@@ -1,9 +1,16 @@
 """WebSocket (ASGI's websocket scope) against the real binary, with Debian's `websockets` 10.4
 client (asyncio API) and raw sockets (tests/e2e/ws_raw.py) for what a client library will not do:
 the handshake and its scope, messages both ways, close codes both ways, subprotocols and extra
-headers, the app denying or failing, pings a client never answers, --ws-max-size, malformed
-frames, backpressure both ways, 5,000 connections on one worker, the drain on TERM,
---limit-concurrency, the access log and the metrics. The app is tests/apps/ws_probe.py."""
+headers, per-message deflate, the app denying or failing, pings a client never answers,
+--ws-max-size, malformed frames, backpressure both ways, 5,000 connections on one worker, the
+drain on TERM, --limit-concurrency, the access log and the metrics. The app is
+tests/apps/ws_probe.py; more malformed handshakes and frames are in hostile/websocket.toml.
+
+Where gantry is specified to differ from uvicorn 0.17 (websockets 10.4), which passes the rest:
+the app is told the code the server closed with (uvicorn says 1006), the close reason reaches
+websocket.disconnect, raw_path is bytes, an app raising after accept or a draining worker closes
+with a code (1011, 1001) instead of dropping the connection, and the http.response extension,
+--ws none, --limit-concurrency, the access log and the metrics are gantry's."""
 import asyncio
 import json
 import os
