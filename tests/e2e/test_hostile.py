@@ -227,14 +227,16 @@ def ws_request(case):
 @pytest.fixture(scope="module")
 def ws_hostile_server(tmp_path_factory):
     factory = ServerFactory(tmp_path_factory)
-    server = factory("ws_probe:app", workers=1)
-    conn = server.http()
-    server.first_pid = worker_pid(conn)
-    conn.close()
-    server.bystander = ws_raw.RawWebSocket.connect(server, "/echo", timeout=IO_TIMEOUT)
-    yield server
-    server.bystander.close()
-    factory.teardown()
+    try:
+        server = factory("ws_probe:app", workers=1)
+        conn = server.http()
+        server.first_pid = worker_pid(conn)
+        conn.close()
+        server.bystander = ws_raw.RawWebSocket.connect(server, "/echo", timeout=IO_TIMEOUT)
+        yield server
+        server.bystander.close()
+    finally:
+        factory.teardown()  # also when the setup failed: no server outlives the module
 
 
 def _bystander_echoes(server, text):
