@@ -20,7 +20,8 @@ import tomllib
 
 import pytest
 
-from conftest import IO_TIMEOUT, ServerFactory
+from conftest import IO_TIMEOUT, ServerFactory, raw
+import ws_raw
 
 CORPUS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "hostile", "corpus.toml")
 IS_GUNICORN = os.path.basename(os.environ.get("GANTRY_BIN", "gantry").split()[0]).startswith("gunicorn")
@@ -194,4 +195,117 @@ def test_corpus_is_large_and_covers_each_kind():
                  "bare-lf", "method-", "version-", "asterisk-", "absolute-form", "chunk-extension-huge",
                  "chunk-trailer", "chunk-size-hex-overflow", "percent-", "long-request-line",
                  "long-header-name", "long-header-value", "many-headers", "host-missing", "expect-"):
+        assert kind in names, kind
+
+
+# ---- the WebSocket corpus (hostile/websocket.toml) against tests/apps/ws_probe.py ---------------
+
+WS_CORPUS = os.path.join(os.path.dirname(CORPUS), "websocket.toml")
+
+
+def load_ws_cases(path=WS_CORPUS):
+    with open(path, "rb") as f:
+        cases = tomllib.load(f)["case"]
+    names = [c["name"] for c in cases]
+    assert len(names) == len(set(names)), "duplicate case names in %s" % path
+    for c in cases:
+        for key in ("frames", "then", "body"):
+            if key in c:
+                c[key] = expand(c[key]).encode("latin-1")
+        assert (c["expect"] == 101) == ("close" in c), c["name"]  # a 101 ends in a close frame
+    return cases
+
+
+WS_CASES = load_ws_cases()
+
+
+def ws_request(case):
+    key = ws_raw.handshake_request()[1].decode()
+    return expand(case["request"].replace("{{key}}", key)).encode("latin-1")
+
+
+@pytest.fixture(scope="module")
+def ws_hostile_server(tmp_path_factory):
+    factory = ServerFactory(tmp_path_factory)
+    try:
+        server = factory("ws_probe:app", workers=1)
+        conn = server.http()
+        server.first_pid = worker_pid(conn)
+        conn.close()
+        server.bystander = ws_raw.RawWebSocket.connect(server, "/echo", timeout=IO_TIMEOUT)
+        yield server
+        server.bystander.close()
+    finally:
+        factory.teardown()  # also when the setup failed: no server outlives the module
+
+
+def _bystander_echoes(server, text):
+    server.bystander.send_text(text)
+    assert server.bystander.read_message() == (ws_raw.OP_TEXT, text.encode())
+
+
+def _frames_exchange(server, case):
+    """Handshake (101), the case's frames, its replies, its `then` frames, then every frame up to
+    the server's close and the end of the connection: (replies as "kind:payload", close code)."""
+    with ws_raw.RawWebSocket(server.connect(timeout=IO_TIMEOUT)) as c:
+        c.send(ws_request(case) + (case["frames"] if case.get("early") else b""))
+        head = c.read_head()
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        if not case.get("early"):
+            c.send(case["frames"])
+        replies, code = [], None
+        while len(replies) < len(case.get("replies", [])) and code is None:
+            _, op, payload = c.read_frame()
+            if op == ws_raw.OP_CLOSE:
+                code = ws_raw.close_code(payload)[0]
+            else:
+                replies.append((ws_raw.OP_NAMES.get(op, op), payload))
+        if code is None:
+            c.send(case.get("then", b""))
+            _bystander_echoes(server, "during %s" % case["name"])
+            more, code, _ = c.read_until_close()
+            replies += more
+        assert c.closed_by_peer(), "still open after the close frame"
+    return ["%s:%s" % (kind, payload.decode("latin-1")) for kind, payload in replies], code
+
+
+def _refused_exchange(server, case):
+    """The handshake and the one answer to it (the connection may go on: a plain HTTP answer)."""
+    with raw(server) as conn:
+        conn.send(ws_request(case))
+        _bystander_echoes(server, "during %s" % case["name"])
+        return conn.response()
+
+
+@pytest.mark.skipif(IS_GUNICORN, reason="gunicorn has no WebSocket")
+@pytest.mark.parametrize("case", WS_CASES, ids=[c["name"] for c in WS_CASES])
+def test_hostile_websocket(ws_hostile_server, case):
+    server = ws_hostile_server
+    _bystander_echoes(server, "before %s" % case["name"])
+    if case["expect"] == 101:
+        replies, code = _frames_exchange(server, case)
+        assert code == case["close"], (code, replies)
+        assert replies == case.get("replies", replies)
+    else:
+        r = _refused_exchange(server, case)
+        assert r.status == case["expect"], (r.status, r.getheaders(), r.body[:300])
+        assert r.getheader("Upgrade") is None and r.getheader("Sec-WebSocket-Accept") is None
+        if "header" in case:
+            name, _, value = case["header"].partition(": ")
+            assert r.getheader(name) == value, r.getheaders()
+        if "body" in case:
+            assert r.body == case["body"]
+    _bystander_echoes(server, "after %s" % case["name"])
+    side = server.http()
+    try:
+        assert worker_pid(side) == server.first_pid  # the same worker throughout
+    finally:
+        side.close()
+
+
+def test_websocket_corpus_covers_each_kind():
+    names = " ".join(c["name"] for c in WS_CASES)
+    for kind in ("ws-control-", "ws-version-", "ws-key-missing", "ws-key-not-16-bytes", "ws-upgrade-",
+                 "ws-frame-unmasked", "ws-frame-reserved-opcode", "ws-frame-fragmented-close",
+                 "ws-frame-bad-utf8", "ws-frame-length-huge", "ws-frames-in-the-handshakes-packet"):
         assert kind in names, kind

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "shop",
+    "chat",
 ]
 
 # Exactly the list `startproject` generates: benchmarks of /ping/ measure
@@ -80,6 +81,16 @@ TEMPLATES = [
 ]
 
 WSGI_APPLICATION = "demo.wsgi.application"
+ASGI_APPLICATION = "demo.asgi_channels.application"  # Channels' (demo/asgi.py is plain Django)
+
+# Django Channels' channel layer (the chat room's groups): in-memory by default, which only reaches
+# the consumers of one worker process; DEMO_CHANNEL_LAYER=redis://host:port/db shares the groups
+# between the workers (and servers) through Redis (channels_redis).
+if os.environ.get("DEMO_CHANNEL_LAYER", "").startswith("redis://"):
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer",
+                                  "CONFIG": {"hosts": [os.environ["DEMO_CHANNEL_LAYER"]]}}}
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 DATABASES = {
     "default": {
