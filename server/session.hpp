@@ -38,6 +38,7 @@ using Protocol = asio::generic::stream_protocol;
 using Socket = Protocol::socket;
 
 class SessionSink;
+class WebSocketSession;
 
 // A worker sends at most one connection away per this interval: long enough for the client to
 // reconnect and the board to show where it went before the next decision.
@@ -140,6 +141,12 @@ public:
     // TCP_CORK: hold partial segments while a head and a file's first bytes are written.
     void set_cork(bool on);
 
+    // The WebSocket this connection was upgraded to, while it runs (null: none): it is woken
+    // with the session (on_sink_ready) and told of a drain.
+    void attach_websocket(WebSocketSession* websocket) { websocket_ = websocket; }
+    // Upgraded: the HTTP read buffer is freed (a WebSocket reads into Beast's own buffer).
+    void release_read_buffer() { buffer_ = boost::beast::flat_buffer(); }
+
 private:
     std::size_t header_budget() const;
     void arm(Clock::time_point deadline);
@@ -164,6 +171,9 @@ private:
     class BodyPump;
     // Whether a body still to come is streamed to the app rather than read whole first.
     bool streams_request_body() const;
+    // Whether `request` becomes a WebSocket: it asks for one, and the server speaks it (--ws, an
+    // app side that takes_websockets(), not the metrics address). Otherwise it is a request as any.
+    bool takes_websocket(const HttpRequest& request) const;
 
     Socket socket_;
     asio::io_context& context_;
@@ -194,6 +204,7 @@ private:
     bool keep_alive_ = true;
     bool sent_away_ = false;        // close after the next response (rebalancing)
     std::uint64_t requests_ = 0;    // answered on this connection: which one is the busiest
+    WebSocketSession* websocket_ = nullptr;  // the upgraded connection's, while it runs
 };
 
 }  // namespace gantry
