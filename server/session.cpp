@@ -342,17 +342,23 @@ public:
     // The response is written (or abandoned): the connection's keep-alive, then the report.
     void finish(WrittenResponse written);
 
-    using WebSocketEvents = std::deque<WebSocketChannel::Outgoing>;
+    using WebSocketEvents = std::vector<WebSocketChannel::Outgoing>;
     // hand_over() gave a WebSocket handshake to the app (no native, middleware or overload answer).
     bool gave_websocket() const { return channel_ != nullptr; }
-    // Until the app's first decision on it (or the connection closes: `events` stays empty).
-    asio::awaitable<void> wait_for_websocket_decision(WebSocketEvents& events);
+    // Until the app's first decision on it: what the app queued, that decision first (empty: the
+    // connection closed meanwhile).
+    asio::awaitable<WebSocketEvents> wait_for_websocket_decision();
     // The decision is not an accept: its HTTP answer (the app's denial, 403 for a close, 500 for
     // a failure) is queued for the writer, and the connection closes after it.
     void refuse_websocket(WebSocketChannel::Outgoing& decision);
-    // The decision is an accept: the 101 (the chain's response hooks see its head), the
-    // WebSocket's life, then its report.
-    asio::awaitable<void> run_websocket(WebSocketEvents events);
+    // The decision is an accept: the WebSocket that takes the connection over, and the 101's
+    // subprotocol and head (which has passed the chain's response hooks), kept here for it.
+    std::shared_ptr<WebSocketSession> upgrade(WebSocketChannel::Outgoing& accept);
+    const std::string& subprotocol() const { return subprotocol_; }
+    const std::vector<HttpHeader>& switching_headers() const { return switching_headers_; }
+    const HttpRequest& handshake() const { return *logged_; }
+    // The WebSocket has ended: its report (one access-log line for the whole session).
+    void finish_websocket(const WebSocketTotals& totals);
 
 private:
     // The request as the app sees it: the connection's addresses, then trusted forwarded headers.
@@ -404,6 +410,8 @@ private:
     InPython in_python_;
     const bool websocket_;
     std::shared_ptr<WebSocketChannel> channel_;  // the handshake's, once given to the app
+    std::string subprotocol_;                    // the accepted WebSocket's
+    std::vector<HttpHeader> switching_headers_;  // its 101's, as the chain left them
 };
 
 HttpRequest Session::Exchange::addressed(const Session& session, HttpRequest request) {
@@ -525,12 +533,15 @@ void Session::Exchange::dispatch_websocket() {
     session_.shared_.dispatcher->dispatch(std::move(call));
 }
 
-asio::awaitable<void> Session::Exchange::wait_for_websocket_decision(WebSocketEvents& events) {
-    for (;;) {
-        channel_->take_outgoing(events);
-        if (!events.empty() || session_.closed_) co_return;
-        co_await session_.wait_for_sink();
+asio::awaitable<Session::Exchange::WebSocketEvents> Session::Exchange::wait_for_websocket_decision() {
+    std::deque<WebSocketChannel::Outgoing> taken;  // gone with this frame
+    while (taken.empty() && !session_.closed_) {
+        channel_->take_outgoing(taken);
+        if (taken.empty()) co_await session_.wait_for_sink();
     }
+    WebSocketEvents events;
+    for (auto& event : taken) events.push_back(std::move(event));
+    co_return events;
 }
 
 void Session::Exchange::refuse_websocket(WebSocketChannel::Outgoing& decision) {
@@ -550,9 +561,7 @@ void Session::Exchange::refuse_websocket(WebSocketChannel::Outgoing& decision) {
     channel_->disconnected(kWsCloseAbnormal);
 }
 
-asio::awaitable<void> Session::Exchange::run_websocket(WebSocketEvents events) {
-    WebSocketChannel::Outgoing accept = std::move(events.front());
-    events.pop_front();
+std::shared_ptr<WebSocketSession> Session::Exchange::upgrade(WebSocketChannel::Outgoing& accept) {
     in_python_.leave();
     // The 101 passes the chain's response hooks like any head (Server-Timing, a header of a
     // middleware's own); it has no body.
@@ -561,16 +570,18 @@ asio::awaitable<void> Session::Exchange::run_websocket(WebSocketEvents events) {
         std::string no_body;
         pipeline_->run_response(ctx_, head, &no_body, entered_);
     }
-    auto websocket = std::make_shared<WebSocketSession>(session_.shared_from_this(), channel_, session_.report_.metrics());
-    WebSocketTotals totals = co_await WebSocketSession::run(websocket, *logged_, std::move(accept.subprotocol),
-                                                            head.headers, std::move(events));
-    websocket.reset();
+    subprotocol_ = std::move(accept.subprotocol);
+    switching_headers_ = std::move(head.headers);
+    return std::make_shared<WebSocketSession>(session_.shared_from_this(), channel_, session_.report_.metrics());
+}
+
+void Session::Exchange::finish_websocket(const WebSocketTotals& totals) {
     session_.keep_alive_ = false;
     ++session_.requests_;
     if (session_.counted()) session_.shared_.load->requests_total.fetch_add(1, std::memory_order_relaxed);
     FinishedExchange exchange;
     exchange.request = logged_ ? &*logged_ : nullptr;
-    exchange.response_headers = &head.headers;
+    exchange.response_headers = &switching_headers_;
     exchange.status = 101;
     exchange.body_bytes = totals.bytes_sent;
     exchange.queued_at = queued_at_;
@@ -761,11 +772,16 @@ asio::awaitable<void> Session::serve() {
                 if (exchange.gave_websocket()) {
                     // The app decides on the handshake; accepted, the connection is the WebSocket's
                     // until it closes.
-                    Exchange::WebSocketEvents events;
-                    co_await exchange.wait_for_websocket_decision(events);
+                    Exchange::WebSocketEvents events = co_await exchange.wait_for_websocket_decision();
                     if (events.empty()) co_return;  // the connection closed meanwhile
                     if (events.front().kind == WebSocketChannel::Outgoing::Kind::accept) {
-                        co_await exchange.run_websocket(std::move(events));
+                        auto websocket = exchange.upgrade(events.front());
+                        events.erase(events.begin());
+                        WebSocketTotals totals =
+                            co_await WebSocketSession::run(std::move(websocket), exchange.handshake(),
+                                                           exchange.subprotocol(), exchange.switching_headers(),
+                                                           std::move(events));
+                        exchange.finish_websocket(totals);
                         close();
                         co_return;
                     }

@@ -112,10 +112,12 @@ struct WebSocketSession::Stream {
 WebSocketSession::WebSocketSession(std::shared_ptr<Session> session, std::shared_ptr<WebSocketChannel> channel,
                                    MetricsStore* metrics)
     : session_(std::move(session)), channel_(std::move(channel)), metrics_(metrics),
-      settings_(session_->settings().websocket), stream_(std::make_unique<Stream>(session_->socket(), settings_.close_timeout)),
+      settings_(session_->settings().websocket),
+      stream_(std::make_unique<Stream>(session_->socket(), settings_.close_timeout)),
       outgoing_wait_(session_->executor()), room_wait_(session_->executor()), ping_wait_(session_->executor()),
-      close_deadline_(session_->executor()), drain_wait_(session_->executor()), reader_done_(session_->executor()) {
-    for (auto* timer : {&outgoing_wait_, &room_wait_, &reader_done_}) timer->expires_at(Clock::time_point::max());
+      close_deadline_(session_->executor()), drain_wait_(session_->executor()) {
+    outgoing_wait_.expires_at(Clock::time_point::max());
+    room_wait_.expires_at(Clock::time_point::max());
     session_->attach_websocket(this);
 }
 
@@ -125,10 +127,12 @@ WebSocketSession::~WebSocketSession() {
 }
 
 asio::awaitable<WebSocketTotals> WebSocketSession::run(std::shared_ptr<WebSocketSession> self,
-                                                       const HttpRequest& request, std::string subprotocol,
-                                                       std::vector<HttpHeader> headers, std::deque<Outgoing> events) {
+                                                       const HttpRequest& request, const std::string& subprotocol,
+                                                       const std::vector<HttpHeader>& headers,
+                                                       std::vector<Outgoing> events) {
     auto& ws = self->stream_->ws;
     const WebSocketSettings& s = self->settings_;
+    self->events_ = std::move(events);
 
     // The handshake as Beast reads it (gantry's own parser read it; the session checked it).
     beast::http::request<beast::http::empty_body> handshake;
@@ -145,12 +149,13 @@ asio::awaitable<WebSocketTotals> WebSocketSession::run(std::shared_ptr<WebSocket
     ws.set_option(deflate);
     ws.read_message_max(s.max_size);
     ws.auto_fragment(false);  // a message is one frame: written straight from the app's bytes
-    // The 101 must be written within --timeout; pings are the server's own (ping_loop), not Beast's.
+    // The 101 must be written within --timeout; pings are the server's own (ping()), not Beast's.
     websocket::stream_base::timeout timeouts{self->session_->settings().io_timeout, websocket::stream_base::none(),
                                              false};
     ws.set_option(timeouts);
+    // Called during the accept only, while the arguments live.
     ws.set_option(websocket::stream_base::decorator(
-        [subprotocol = std::move(subprotocol), headers = std::move(headers)](websocket::response_type& response) {
+        [&subprotocol, &headers](websocket::response_type& response) {
             response.set(beast::http::field::server, "gantry");
             if (!subprotocol.empty()) response.set(beast::http::field::sec_websocket_protocol, subprotocol);
             for (const auto& h : headers) {
@@ -183,34 +188,32 @@ asio::awaitable<WebSocketTotals> WebSocketSession::run(std::shared_ptr<WebSocket
         self->counted_open_ = true;
     }
     self->last_heard_ = Clock::now();
-    self->reading_ = true;
-    asio::co_spawn(self->session_->executor(), read_loop(self), asio::detached);
-    if (s.ping_interval.count() > 0) asio::co_spawn(self->session_->executor(), ping_loop(self), asio::detached);
+    asio::co_spawn(self->session_->executor(), write_loop(self), asio::detached);
+    if (s.ping_interval.count() > 0) self->schedule_ping();
     if (self->session_->draining()) self->drain();
-    co_await self->write_loop(std::move(events));
-    while (self->reading_) co_await self->reader_done_.async_wait(use_ec(ec));
+    co_await self->read_loop();
     self->close_deadline_.cancel();
     co_return self->totals_;
 }
 
-asio::awaitable<void> WebSocketSession::read_loop(std::shared_ptr<WebSocketSession> self) {
-    auto& ws = self->stream_->ws;
+asio::awaitable<void> WebSocketSession::read_loop() {
+    auto& ws = stream_->ws;
     error_code ec;
-    while (!self->ended_) {
-        if (!self->channel_->inbox_has_room()) {
+    while (!ended_) {
+        if (!channel_->inbox_has_room()) {
             // Backpressure: the app has not taken what it was given; the socket waits (and, in
             // the kernel's buffers, the peer).
-            co_await self->room_wait_.async_wait(use_ec(ec));
+            co_await room_wait_.async_wait(use_ec(ec));
             continue;
         }
-        beast::flat_buffer message;  // per message: an idle WebSocket holds no read buffer of its own
+        beast::flat_buffer message;
         co_await ws.async_read(message, use_ec(ec));
         if (ec) {
             int code;
             std::string reason;
-            if (self->closing_) {
-                code = self->close_code_;  // the server's close, answered (or cut short)
-                reason = self->close_reason_;
+            if (closing_) {
+                code = close_code_;  // the server's close, answered (or cut short)
+                reason = close_reason_;
             } else if (ec == websocket::error::closed) {
                 // The peer's close: Beast has answered it. 1005: it gave no code.
                 code = ws.reason().code == websocket::close_code::none ? 1005 : ws.reason().code;
@@ -218,103 +221,124 @@ asio::awaitable<void> WebSocketSession::read_loop(std::shared_ptr<WebSocketSessi
             } else {
                 code = close_code_of(ec);
                 if (code != kWsCloseAbnormal)
-                    spdlog::debug("websocket {}: closed with {}: {}", self->session_->listener().server_name, code,
+                    spdlog::debug("websocket {}: closed with {}: {}", session_->listener().server_name, code,
                                   ec.message());
             }
-            self->end(code, std::move(reason));
+            end(code, std::move(reason));
             break;
         }
-        self->last_heard_ = Clock::now();
+        last_heard_ = Clock::now();
         const std::size_t n = message.size();
-        ++self->totals_.messages_received;
-        self->totals_.bytes_received += n;
-        if (self->metrics_) self->metrics_->count_websocket_received(n);
-        self->channel_->push(WebSocketMessage{ws.got_text(), beast::buffers_to_string(message.data())});
+        ++totals_.messages_received;
+        totals_.bytes_received += n;
+        if (metrics_) metrics_->count_websocket_received(n);
+        channel_->push(WebSocketMessage{ws.got_text(), beast::buffers_to_string(message.data())});
     }
-    self->reading_ = false;
-    self->reader_done_.cancel();
 }
 
-asio::awaitable<void> WebSocketSession::write_loop(std::deque<Outgoing> events) {
-    auto& ws = stream_->ws;
+void WebSocketSession::take_events() {
+    std::deque<Outgoing> batch;
+    channel_->take_outgoing(batch);
+    if (next_event_ == events_.size()) {
+        events_.clear();
+        next_event_ = 0;
+    }
+    for (auto& event : batch) events_.push_back(std::move(event));
+}
+
+asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSession> self) {
+    auto& ws = self->stream_->ws;
     error_code ec;
-    while (!ended_) {
-        if (closing_) {
+    while (!self->ended_) {
+        if (self->closing_) {
             // The close frame goes after the messages written so far; Beast then reads until the
-            // peer's close (or its close timeout) and closes the socket.
-            close_sent_ = true;
-            co_await ws.async_close(websocket::close_reason(static_cast<websocket::close_code>(close_code_),
-                                                            close_reason_.substr(0, kCloseReasonMax)),
-                                    use_ec(ec));
-            end(close_code_, close_reason_);
+            // peer's close (or the close timeout) and closes the socket.
+            self->close_sent_ = true;
+            co_await ws.async_close(
+                websocket::close_reason(static_cast<websocket::close_code>(self->close_code_),
+                                        beast::string_view(self->close_reason_).substr(0, kCloseReasonMax)),
+                use_ec(ec));
+            self->end(self->close_code_, self->close_reason_);
             break;
         }
-        if (events.empty()) channel_->take_outgoing(events);
-        if (events.empty()) {
-            co_await outgoing_wait_.async_wait(use_ec(ec));  // until on_wake(), request_close() or end()
+        if (self->next_event_ == self->events_.size()) self->take_events();
+        if (self->next_event_ == self->events_.size()) {
+            // Idle: nothing held for the app's next message.
+            std::vector<Outgoing>().swap(self->events_);
+            self->next_event_ = 0;
+            co_await self->outgoing_wait_.async_wait(use_ec(ec));  // until on_wake(), request_close() or end()
             continue;
         }
-        Outgoing event = std::move(events.front());
-        events.pop_front();
+        Outgoing& event = self->events_[self->next_event_++];
         switch (event.kind) {
         case Outgoing::Kind::message: {
             const std::size_t n = event.message.data.size();
             ws.text(event.message.text);
             co_await ws.async_write(asio::buffer(event.message.data), use_ec(ec));
+            event.message.data = std::string();  // written: freed now, not with the batch
             if (ec) {
                 // The connection broke (the read loop sees it too, unless it waits for the app).
-                end(kWsCloseAbnormal, {});
-                session_->close();
+                self->end(kWsCloseAbnormal, {});
+                self->session_->close();
                 co_return;
             }
-            ++totals_.messages_sent;
-            totals_.bytes_sent += n;
-            if (metrics_) metrics_->count_websocket_sent(n);
-            channel_->written(n);
+            ++self->totals_.messages_sent;
+            self->totals_.bytes_sent += n;
+            if (self->metrics_) self->metrics_->count_websocket_sent(n);
+            self->channel_->written(n);
             break;
         }
         case Outgoing::Kind::close:
-            request_close(sendable_close_code(event.code), std::move(event.reason));
+            self->request_close(sendable_close_code(event.code), std::move(event.reason));
             break;
         case Outgoing::Kind::fail:
-            request_close(kWsCloseInternalError, {});
+            self->request_close(kWsCloseInternalError, {});
             break;
         case Outgoing::Kind::accept:
         case Outgoing::Kind::deny:
             // A second decision on a handshake already accepted: the app side broke its order.
             spdlog::error("websocket: the app answered a handshake already accepted; closing with 1011");
-            request_close(kWsCloseInternalError, {});
+            self->request_close(kWsCloseInternalError, {});
             break;
         }
     }
 }
 
-asio::awaitable<void> WebSocketSession::ping_loop(std::shared_ptr<WebSocketSession> self) {
-    const WebSocketSettings& s = self->settings_;
-    error_code ec;
-    // Beast takes one ping at a time: one that still waits behind a slow write is not doubled.
-    auto ping_pending = std::make_shared<bool>(false);
-    while (!self->ended_ && !self->closing_) {
-        self->ping_wait_.expires_after(s.ping_interval);
-        co_await self->ping_wait_.async_wait(use_ec(ec));
-        if (self->ended_ || self->closing_) break;
-        const Clock::time_point sent = Clock::now();
-        if (!*ping_pending) {
-            *ping_pending = true;
-            self->stream_->ws.async_ping({}, [ping_pending](error_code) { *ping_pending = false; });
-        }
-        if (s.ping_timeout.count() <= 0) continue;
-        self->ping_wait_.expires_after(s.ping_timeout);
-        self->awaiting_pong_ = true;  // the pong ends the wait early
-        co_await self->ping_wait_.async_wait(use_ec(ec));
-        self->awaiting_pong_ = false;
-        if (self->ended_ || self->closing_) break;
-        if (self->last_heard_ < sent) {
-            spdlog::debug("websocket: no answer to a ping within {} ms: closing with 1011", s.ping_timeout.count());
-            self->request_close(kWsCloseInternalError, "keepalive ping timeout");
-            break;
-        }
+void WebSocketSession::schedule_ping() {
+    ping_wait_.expires_after(settings_.ping_interval);
+    ping_wait_.async_wait([weak = weak_from_this()](error_code ec) {
+        auto self = weak.lock();
+        if (ec || !self || self->ended_ || self->closing_) return;
+        self->ping();
+    });
+}
+
+void WebSocketSession::ping() {
+    ping_sent_ = Clock::now();
+    if (!ping_pending_) {
+        ping_pending_ = true;
+        stream_->ws.async_ping({}, [weak = weak_from_this()](error_code) {
+            if (auto self = weak.lock()) self->ping_pending_ = false;
+        });
     }
+    if (settings_.ping_timeout.count() <= 0) {
+        schedule_ping();
+        return;
+    }
+    awaiting_pong_ = true;
+    ping_wait_.expires_after(settings_.ping_timeout);
+    ping_wait_.async_wait([weak = weak_from_this()](error_code ec) {
+        auto self = weak.lock();
+        if (!self || self->ended_ || self->closing_) return;
+        self->awaiting_pong_ = false;
+        if (self->last_heard_ >= self->ping_sent_) {
+            self->schedule_ping();  // answered (the pong cut the wait short), or another frame came
+        } else if (!ec) {
+            spdlog::debug("websocket: no answer to a ping within {} ms: closing with 1011",
+                          self->settings_.ping_timeout.count());
+            self->request_close(kWsCloseInternalError, "keepalive ping timeout");
+        }
+    });
 }
 
 void WebSocketSession::request_close(int code, std::string reason) {

@@ -34,11 +34,11 @@ public:
     // Answers `request` (the handshake, as the session kept it) with the 101, carrying the app's
     // `subprotocol` and `headers` (the app's and the middleware chain's), then runs the WebSocket
     // until it is closed and the app told; `events`: what the app queued after its accept. The
-    // totals are the session's access-log line. The socket is the session's and stays open: the
-    // session closes it.
+    // arguments outlive the call. The totals are the session's access-log line. The socket is the
+    // session's: the session closes it after.
     static asio::awaitable<WebSocketTotals> run(std::shared_ptr<WebSocketSession> self, const HttpRequest& request,
-                                                std::string subprotocol, std::vector<HttpHeader> headers,
-                                                std::deque<Outgoing> events);
+                                                const std::string& subprotocol, const std::vector<HttpHeader>& headers,
+                                                std::vector<Outgoing> events);
 
     // The channel has news (a message or a close from the app, or room in the inbox).
     void on_wake();
@@ -48,9 +48,15 @@ public:
 private:
     struct Stream;  // Beast's websocket stream over the session's socket (websocket_session.cpp)
 
-    static asio::awaitable<void> read_loop(std::shared_ptr<WebSocketSession> self);
-    static asio::awaitable<void> ping_loop(std::shared_ptr<WebSocketSession> self);
-    asio::awaitable<void> write_loop(std::deque<Outgoing> events);
+    // Reads messages into the channel until the WebSocket ends (run's own loop).
+    asio::awaitable<void> read_loop();
+    // Writes what the app queued, in order, and starts the close handshake (a coroutine of its own).
+    static asio::awaitable<void> write_loop(std::shared_ptr<WebSocketSession> self);
+    // The channel's events into events_ (a deque only for the moment it takes).
+    void take_events();
+    // The server's pings: a timer, a ping, a timer for its answer (callbacks: no frame of their own).
+    void schedule_ping();
+    void ping();
     // The server closes (the app's close or failure, a peer silent after a ping, a drain): the
     // write loop sends the close frame; if the close handshake has not ended within the
     // settings' close_timeout, the connection is dropped.
@@ -65,13 +71,15 @@ private:
     std::unique_ptr<Stream> stream_;
     asio::steady_timer outgoing_wait_;   // the write loop, until the app queues something
     asio::steady_timer room_wait_;       // the read loop, until the app has taken messages
-    asio::steady_timer ping_wait_;       // the ping loop, between pings
+    asio::steady_timer ping_wait_;       // between pings, then for a ping's answer
     asio::steady_timer close_deadline_;  // a close handshake that takes too long: drop
     asio::steady_timer drain_wait_;      // a drain's close
-    asio::steady_timer reader_done_;     // run() waits on it for the read loop's end
+    std::vector<Outgoing> events_;       // taken from the channel, not yet written: [next_event_, end)
+    std::size_t next_event_ = 0;
     Clock::time_point last_heard_{};     // the peer's last frame (a message, a ping or a pong)
-    bool reading_ = false;
-    bool awaiting_pong_ = false;  // the ping loop waits for the answer to its ping
+    Clock::time_point ping_sent_{};
+    bool ping_pending_ = false;   // Beast takes one ping at a time: one behind a slow write is not doubled
+    bool awaiting_pong_ = false;  // a pong ends the wait for it early
     bool closing_ = false;       // request_close() was called
     bool close_sent_ = false;    // the write loop has started the close handshake
     int close_code_ = kWsCloseNormal;
