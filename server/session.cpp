@@ -203,6 +203,12 @@ bool Session::streams_request_body() const {
            !(settings.pipeline && settings.pipeline->needs_request_body());
 }
 
+void Session::count_websocket_session() {
+    keep_alive_ = false;
+    ++requests_;
+    if (counted()) shared_.load->requests_total.fetch_add(1, std::memory_order_relaxed);
+}
+
 bool Session::takes_websocket(const HttpRequest& request) const {
     return shared_.settings.websocket.enabled && !listener_.metrics && shared_.dispatcher &&
            shared_.dispatcher->takes_websockets() && asks_for_websocket(request);
@@ -351,14 +357,9 @@ public:
     // The decision is not an accept: its HTTP answer (the app's denial, 403 for a close, 500 for
     // a failure) is queued for the writer, and the connection closes after it.
     void refuse_websocket(WebSocketChannel::Outgoing& decision);
-    // The decision is an accept: the WebSocket that takes the connection over, and the 101's
-    // subprotocol and head (which has passed the chain's response hooks), kept here for it.
+    // The decision is an accept: the WebSocket that takes the connection over, with the 101's
+    // head (which has passed the chain's response hooks) and what the report needs.
     std::shared_ptr<WebSocketSession> upgrade(WebSocketChannel::Outgoing& accept);
-    const std::string& subprotocol() const { return subprotocol_; }
-    const std::vector<HttpHeader>& switching_headers() const { return switching_headers_; }
-    const HttpRequest& handshake() const { return *logged_; }
-    // The WebSocket has ended: its report (one access-log line for the whole session).
-    void finish_websocket(const WebSocketTotals& totals);
 
 private:
     // The request as the app sees it: the connection's addresses, then trusted forwarded headers.
@@ -410,8 +411,6 @@ private:
     InPython in_python_;
     const bool websocket_;
     std::shared_ptr<WebSocketChannel> channel_;  // the handshake's, once given to the app
-    std::string subprotocol_;                    // the accepted WebSocket's
-    std::vector<HttpHeader> switching_headers_;  // its 101's, as the chain left them
 };
 
 HttpRequest Session::Exchange::addressed(const Session& session, HttpRequest request) {
@@ -563,6 +562,7 @@ void Session::Exchange::refuse_websocket(WebSocketChannel::Outgoing& decision) {
 
 std::shared_ptr<WebSocketSession> Session::Exchange::upgrade(WebSocketChannel::Outgoing& accept) {
     in_python_.leave();
+    AcceptedHandshake handshake;
     // The 101 passes the chain's response hooks like any head (Server-Timing, a header of a
     // middleware's own); it has no body.
     ResponseHead head{101, "Switching Protocols", std::move(accept.headers)};
@@ -570,26 +570,15 @@ std::shared_ptr<WebSocketSession> Session::Exchange::upgrade(WebSocketChannel::O
         std::string no_body;
         pipeline_->run_response(ctx_, head, &no_body, entered_);
     }
-    subprotocol_ = std::move(accept.subprotocol);
-    switching_headers_ = std::move(head.headers);
-    return std::make_shared<WebSocketSession>(session_.shared_from_this(), channel_, session_.report_.metrics());
-}
-
-void Session::Exchange::finish_websocket(const WebSocketTotals& totals) {
-    session_.keep_alive_ = false;
-    ++session_.requests_;
-    if (session_.counted()) session_.shared_.load->requests_total.fetch_add(1, std::memory_order_relaxed);
-    FinishedExchange exchange;
-    exchange.request = logged_ ? &*logged_ : nullptr;
-    exchange.response_headers = &switching_headers_;
-    exchange.status = 101;
-    exchange.body_bytes = totals.bytes_sent;
-    exchange.queued_at = queued_at_;
-    exchange.started = started_;
-    exchange.finished = Clock::now();
-    exchange.wall_started = wall_start_;
-    exchange.websocket = &totals;
-    session_.report_.report(exchange, ctx_.mutable_timings());
+    handshake.request = std::move(*logged_);
+    handshake.subprotocol = std::move(accept.subprotocol);
+    handshake.headers = std::move(head.headers);
+    handshake.timings = ctx_.mutable_timings();
+    handshake.started = started_;
+    handshake.queued_at = queued_at_;
+    handshake.wall_started = wall_start_;
+    // The channel is the WebSocket's now: this exchange's end no longer ends it.
+    return std::make_shared<WebSocketSession>(session_.shared_from_this(), std::move(channel_), std::move(handshake));
 }
 
 void Session::Exchange::start_background_refresh() {
@@ -775,14 +764,20 @@ asio::awaitable<void> Session::serve() {
                     Exchange::WebSocketEvents events = co_await exchange.wait_for_websocket_decision();
                     if (events.empty()) co_return;  // the connection closed meanwhile
                     if (events.front().kind == WebSocketChannel::Outgoing::Kind::accept) {
+                        // The WebSocket goes on in a coroutine of its own; this one, with the
+                        // request's parser, exchange and sink, ends here.
                         auto websocket = exchange.upgrade(events.front());
                         events.erase(events.begin());
-                        WebSocketTotals totals =
-                            co_await WebSocketSession::run(std::move(websocket), exchange.handshake(),
-                                                           exchange.subprotocol(), exchange.switching_headers(),
-                                                           std::move(events));
-                        exchange.finish_websocket(totals);
-                        close();
+                        asio::co_spawn(executor(), WebSocketSession::run(std::move(websocket), std::move(events)),
+                                       [self = shared_from_this()](std::exception_ptr error) {
+                                           if (!error) return;
+                                           self->close();
+                                           try {
+                                               std::rethrow_exception(error);
+                                           } catch (const std::exception& e) {
+                                               spdlog::error("websocket dropped: {}", e.what());
+                                           }
+                                       });
                         co_return;
                     }
                     exchange.refuse_websocket(events.front());

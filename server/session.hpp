@@ -146,6 +146,10 @@ public:
     void attach_websocket(WebSocketSession* websocket) { websocket_ = websocket; }
     // Upgraded: the HTTP read buffer is freed (a WebSocket reads into Beast's own buffer).
     void release_read_buffer() { buffer_ = boost::beast::flat_buffer(); }
+    // The WebSocket has ended: the report its one access-log line goes to, and the count of
+    // exchanges on this connection it adds one to.
+    const ExchangeReport& report() const { return report_; }
+    void count_websocket_session();
 
 private:
     std::size_t header_budget() const;

@@ -110,8 +110,9 @@ struct WebSocketSession::Stream {
 };
 
 WebSocketSession::WebSocketSession(std::shared_ptr<Session> session, std::shared_ptr<WebSocketChannel> channel,
-                                   MetricsStore* metrics)
-    : session_(std::move(session)), channel_(std::move(channel)), metrics_(metrics),
+                                   AcceptedHandshake handshake)
+    : session_(std::move(session)), channel_(std::move(channel)), handshake_(std::move(handshake)),
+      metrics_(session_->report().metrics()),
       settings_(session_->settings().websocket),
       stream_(std::make_unique<Stream>(session_->socket(), settings_.close_timeout)),
       outgoing_wait_(session_->executor()), room_wait_(session_->executor()), ping_wait_(session_->executor()),
@@ -126,12 +127,10 @@ WebSocketSession::~WebSocketSession() {
     if (counted_open_) metrics_->websocket_open_add(-1);
 }
 
-asio::awaitable<WebSocketTotals> WebSocketSession::run(std::shared_ptr<WebSocketSession> self,
-                                                       const HttpRequest& request, const std::string& subprotocol,
-                                                       const std::vector<HttpHeader>& headers,
-                                                       std::vector<Outgoing> events) {
+asio::awaitable<void> WebSocketSession::run(std::shared_ptr<WebSocketSession> self, std::vector<Outgoing> events) {
     auto& ws = self->stream_->ws;
     const WebSocketSettings& s = self->settings_;
+    const HttpRequest& request = self->handshake_.request;
     self->events_ = std::move(events);
 
     // The handshake as Beast reads it (gantry's own parser read it; the session checked it).
@@ -153,12 +152,13 @@ asio::awaitable<WebSocketTotals> WebSocketSession::run(std::shared_ptr<WebSocket
     websocket::stream_base::timeout timeouts{self->session_->settings().io_timeout, websocket::stream_base::none(),
                                              false};
     ws.set_option(timeouts);
-    // Called during the accept only, while the arguments live.
+    // Called during the accept only.
     ws.set_option(websocket::stream_base::decorator(
-        [&subprotocol, &headers](websocket::response_type& response) {
+        [handshake = &self->handshake_](websocket::response_type& response) {
             response.set(beast::http::field::server, "gantry");
-            if (!subprotocol.empty()) response.set(beast::http::field::sec_websocket_protocol, subprotocol);
-            for (const auto& h : headers) {
+            if (!handshake->subprotocol.empty())
+                response.set(beast::http::field::sec_websocket_protocol, handshake->subprotocol);
+            for (const auto& h : handshake->headers) {
                 if (beast::iequals(h.name, "Server"))
                     response.set(beast::http::field::server, h.value);
                 else
@@ -171,7 +171,9 @@ asio::awaitable<WebSocketTotals> WebSocketSession::run(std::shared_ptr<WebSocket
     if (ec) {
         spdlog::debug("websocket handshake for {} failed: {}", request.target, ec.message());
         self->end(kWsCloseAbnormal, {});
-        co_return self->totals_;
+        self->report();
+        self->session_->close();
+        co_return;
     }
     // Upgraded: the HTTP read buffer is not needed any more (Beast reads into its own).
     self->session_->release_read_buffer();
@@ -193,7 +195,23 @@ asio::awaitable<WebSocketTotals> WebSocketSession::run(std::shared_ptr<WebSocket
     if (self->session_->draining()) self->drain();
     co_await self->read_loop();
     self->close_deadline_.cancel();
-    co_return self->totals_;
+    self->report();
+    self->session_->close();
+}
+
+void WebSocketSession::report() {
+    session_->count_websocket_session();
+    FinishedExchange exchange;
+    exchange.request = &handshake_.request;
+    exchange.response_headers = &handshake_.headers;
+    exchange.status = 101;
+    exchange.body_bytes = totals_.bytes_sent;
+    exchange.queued_at = handshake_.queued_at;
+    exchange.started = handshake_.started;
+    exchange.finished = Clock::now();
+    exchange.wall_started = handshake_.wall_started;
+    exchange.websocket = &totals_;
+    session_->report().report(exchange, handshake_.timings);
 }
 
 asio::awaitable<void> WebSocketSession::read_loop() {

@@ -20,25 +20,36 @@ namespace gantry {
 
 class MetricsStore;
 
+// The accepted handshake, moved out of the request's exchange (whose frame ends at the upgrade:
+// an idle WebSocket holds no HTTP parser or middleware state): what Beast's accept and the
+// session's one access-log line need.
+struct AcceptedHandshake {
+    using Clock = std::chrono::steady_clock;
+    HttpRequest request;                  // as the session kept it (no body)
+    std::string subprotocol;              // the app's choice ("" : none)
+    std::vector<HttpHeader> headers;      // the 101's: the app's, then the chain's response hooks'
+    RequestTimings timings;               // the chain's request and response hooks
+    Clock::time_point started{};          // the request's first byte
+    Clock::time_point queued_at{};        // handed to the app
+    std::chrono::system_clock::time_point wall_started{};
+};
+
 class WebSocketSession : public std::enable_shared_from_this<WebSocketSession> {
 public:
     using Clock = std::chrono::steady_clock;
     using Outgoing = WebSocketChannel::Outgoing;
 
-    // `metrics` null: none counted.
-    WebSocketSession(std::shared_ptr<Session> session, std::shared_ptr<WebSocketChannel> channel, MetricsStore* metrics);
+    WebSocketSession(std::shared_ptr<Session> session, std::shared_ptr<WebSocketChannel> channel,
+                     AcceptedHandshake handshake);
     ~WebSocketSession();
     WebSocketSession(const WebSocketSession&) = delete;
     WebSocketSession& operator=(const WebSocketSession&) = delete;
 
-    // Answers `request` (the handshake, as the session kept it) with the 101, carrying the app's
-    // `subprotocol` and `headers` (the app's and the middleware chain's), then runs the WebSocket
-    // until it is closed and the app told; `events`: what the app queued after its accept. The
-    // arguments outlive the call. The totals are the session's access-log line. The socket is the
-    // session's: the session closes it after.
-    static asio::awaitable<WebSocketTotals> run(std::shared_ptr<WebSocketSession> self, const HttpRequest& request,
-                                                const std::string& subprotocol, const std::vector<HttpHeader>& headers,
-                                                std::vector<Outgoing> events);
+    // Answers the handshake with the 101, then runs the WebSocket until it is closed and the app
+    // told (`events`: what the app queued after its accept), reports it (one access-log line for
+    // the whole session) and closes the session's connection. A coroutine of its own: the
+    // session's request loop has ended.
+    static asio::awaitable<void> run(std::shared_ptr<WebSocketSession> self, std::vector<Outgoing> events);
 
     // The channel has news (a message or a close from the app, or room in the inbox).
     void on_wake();
@@ -64,8 +75,12 @@ private:
     // The WebSocket is over: the app is told `code` (once), the loops stop.
     void end(int code, std::string reason);
 
+    // The session's access-log line and metrics, at the end.
+    void report();
+
     std::shared_ptr<Session> session_;
     std::shared_ptr<WebSocketChannel> channel_;
+    AcceptedHandshake handshake_;
     MetricsStore* metrics_;
     const WebSocketSettings& settings_;
     std::unique_ptr<Stream> stream_;
