@@ -104,6 +104,26 @@ TEST(WebSocketChannel, ASlowAppSlowsTheClientsReadsDown) {
     EXPECT_EQ(connection.wakes, 1);
 }
 
+TEST(WebSocketChannel, AnAppThatStaysBehindGetsEveryMessageInOrder) {
+    Counted connection;
+    WebSocketChannel channel(connection.fn(), 1 << 20, 1 << 20);
+    int next_pushed = 0, next_taken = 0;
+    for (int round = 0; round < 300; ++round) {
+        for (int i = 0; i < 3; ++i) channel.push(text(std::to_string(next_pushed++)));
+        for (int i = 0; i < 2; ++i) {  // always a message behind, and more each round
+            auto event = channel.take();
+            ASSERT_EQ(event.kind, WebSocketChannel::Event::Kind::message);
+            ASSERT_EQ(event.message.data, std::to_string(next_taken++));
+        }
+    }
+    for (;;) {
+        auto event = channel.take();
+        if (event.kind != WebSocketChannel::Event::Kind::message) break;
+        ASSERT_EQ(event.message.data, std::to_string(next_taken++));
+    }
+    EXPECT_EQ(next_taken, next_pushed);
+}
+
 TEST(WebSocketChannel, TheAppIsToldOnceWhenAMessageArrives) {
     Counted connection;
     WebSocketChannel channel(connection.fn(), 1 << 20);
