@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -50,6 +51,9 @@ public:
 
     bool takes_websockets() const override { return takes_; }
     void set_takes_websockets(bool takes) { takes_ = takes; }
+    // What the server is told is in the app now (an ASGI executor counts each WebSocket's task).
+    std::size_t in_flight() const override { return busy_.load(); }
+    void set_in_flight(std::size_t n) { busy_.store(n); }
 
     void dispatch(std::unique_ptr<AppCall> call) override {
         if (!call->websocket) {
@@ -126,6 +130,7 @@ private:
 
     const AppMode mode_;
     bool takes_ = true;
+    std::atomic<std::size_t> busy_{0};
     std::vector<std::thread> threads_;  // touched on the I/O thread only, joined once the server stopped
     std::mutex mutex_;
     std::condition_variable changed_;
@@ -148,7 +153,7 @@ struct Server {
     std::vector<Logged> logged;
 
     explicit Server(AppMode mode = AppMode::echo, WebSocketSettings websocket = {}, const Pipeline* pipeline = nullptr,
-                    bool takes = true)
+                    bool takes = true, std::size_t limit_concurrency = 0)
         : app(mode) {
         app.set_takes_websockets(takes);
         BindAddress address;
@@ -157,6 +162,7 @@ struct Server {
         HttpServerSettings settings;
         settings.websocket = websocket;
         settings.pipeline = pipeline;
+        settings.limit_concurrency = limit_concurrency;
         settings.on_complete = [this](const CompletedExchange& done) {
             std::lock_guard lock(mutex);
             Logged entry{done.status, done.request->target, done.websocket != nullptr, {}};
@@ -415,6 +421,18 @@ TEST(WebSocketServer, AnAppThatSpeaksNoWebSocketGetsAnOrdinaryRequest) {
     RawClient raw(s.port());
     std::string head = raw.upgrade();
     EXPECT_EQ(head.rfind("HTTP/1.1 200 ", 0), 0u) << head;
+}
+
+TEST(WebSocketServer, AHandshakeOverLimitConcurrencyIs503) {
+    Server s(AppMode::echo, {}, nullptr, true, 2);
+    s.app.set_in_flight(2);  // two WebSockets open in the app
+    {
+        RawClient raw(s.port());
+        EXPECT_EQ(raw.upgrade().rfind("HTTP/1.1 503 ", 0), 0u);
+    }
+    s.app.set_in_flight(1);
+    Client c(s.port());
+    EXPECT_EQ(c.echo("room again"), "room again");
 }
 
 TEST(WebSocketServer, WsNoneMakesAnUpgradeAnOrdinaryRequest) {
