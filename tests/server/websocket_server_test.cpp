@@ -337,6 +337,10 @@ TEST(WebSocketServer, DeflateIsNegotiatedWithASmallWindowAndMessagesStillEcho) {
     for (int i = 0; i < 2000; ++i) repetitive += "{\"type\": \"chat\", \"n\": " + std::to_string(i % 10) + "}";
     EXPECT_EQ(c.echo(repetitive), repetitive);
     EXPECT_EQ(c.echo("short"), "short");
+    std::string noise(1 << 20, '\0');  // incompressible: many write-buffer pieces
+    std::uint32_t x = 1;
+    for (char& ch : noise) ch = static_cast<char>((x = x * 1664525u + 1013904223u) >> 24);
+    EXPECT_EQ(c.echo(noise, false), noise);
 }
 
 TEST(WebSocketServer, DeflateOffIsNotNegotiated) {
