@@ -1,8 +1,9 @@
 #pragma once
 // The HTTP side of one worker process: Asio I/O threads, the acceptors on the shared listen
 // sockets, and one session per connection. Requests that need Python go to the AppDispatcher;
-// no I/O thread ever waits for the GIL. Asio and Beast stay inside http_server.cpp, session.cpp
-// and response_writer.cpp (with their private header session.hpp).
+// no I/O thread ever waits for the GIL. Asio and Beast stay inside http_server.cpp, session.cpp,
+// response_writer.cpp and websocket_session.cpp (with their private headers session.hpp and
+// websocket_session.hpp; Beast's websocket headers in websocket_session.cpp alone).
 #include <chrono>
 #include <cstdint>
 #include <functional>

@@ -1,6 +1,6 @@
 #pragma once
 // Private to the server's Asio translation units (http_server.cpp, session.cpp,
-// response_writer.cpp): one connection's session, and what every session of a server shares.
+// response_writer.cpp, websocket_session.cpp): one connection's session, and what every session of a server shares.
 // Includes Asio and Beast: keep it out of every other file.
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without including it
 

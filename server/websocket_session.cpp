@@ -2,6 +2,8 @@
 // websocket_session.hpp).
 #include "server/websocket_session.hpp"
 
+#include <deque>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
@@ -278,7 +280,6 @@ asio::awaitable<void> WebSocketSession::write_loop(std::shared_ptr<WebSocketSess
         if (self->closing_) {
             // The close frame goes after the messages written so far; Beast then reads until the
             // peer's close (or the close timeout) and closes the socket.
-            self->close_sent_ = true;
             co_await ws.async_close(
                 websocket::close_reason(static_cast<websocket::close_code>(self->close_code_),
                                         beast::string_view(self->close_reason_).substr(0, kCloseReasonMax)),

@@ -7,7 +7,6 @@
 // it. Lives on the session's I/O thread.
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -96,7 +95,6 @@ private:
     bool ping_pending_ = false;   // Beast takes one ping at a time: one behind a slow write is not doubled
     bool awaiting_pong_ = false;  // a pong ends the wait for it early
     bool closing_ = false;       // request_close() was called
-    bool close_sent_ = false;    // the write loop has started the close handshake
     int close_code_ = kWsCloseNormal;
     std::string close_reason_;
     bool ended_ = false;
