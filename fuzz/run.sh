@@ -10,7 +10,7 @@ seconds="${1:-60}"
 shift || true
 build=build/fuzz
 jobs="${JOBS:-2}"
-all=(request_parser_fuzz path_resolver_fuzz accept_encoding_fuzz cache_control_fuzz config_fuzz asgi_message_fuzz)
+all=(request_parser_fuzz path_resolver_fuzz accept_encoding_fuzz cache_control_fuzz config_fuzz asgi_message_fuzz websocket_frames_fuzz)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

@@ -18,7 +18,7 @@ std::function<void()> WebSocketChannel::queue(Outgoing event) {
 void WebSocketChannel::take_outgoing(std::deque<Outgoing>& out) {
     std::lock_guard lock(mutex_);
     for (auto& event : outgoing_) out.push_back(std::move(event));
-    outgoing_.clear();
+    std::vector<Outgoing>().swap(outgoing_);
     wake_pending_ = false;
 }
 
@@ -61,7 +61,7 @@ void WebSocketChannel::disconnected(int code, std::string reason) {
         gone_ = true;
         code_ = code;
         reason_ = std::move(reason);
-        outgoing_.clear();
+        std::vector<Outgoing>().swap(outgoing_);
         outbox_bytes_ = 0;
         ready = std::exchange(ready_, nullptr);
         on_space = std::exchange(on_space_, nullptr);
@@ -75,11 +75,18 @@ WebSocketChannel::Event WebSocketChannel::take() {
     std::function<void()> wake;
     {
         std::lock_guard lock(mutex_);
-        if (!inbox_.empty()) {
+        if (inbox_head_ < inbox_.size()) {
             event.kind = Event::Kind::message;
-            event.message = std::move(inbox_.front());
-            inbox_.pop_front();
+            event.message = std::move(inbox_[inbox_head_++]);
             inbox_bytes_ -= event.message.data.size();
+            if (inbox_head_ == inbox_.size()) {
+                std::vector<WebSocketMessage>().swap(inbox_);  // taken: an idle WebSocket holds nothing
+                inbox_head_ = 0;
+            } else if (inbox_head_ >= 64 && inbox_head_ * 2 >= inbox_.size()) {
+                // An app that stays a few messages behind: the taken ones are dropped now and then.
+                inbox_.erase(inbox_.begin(), inbox_.begin() + static_cast<std::ptrdiff_t>(inbox_head_));
+                inbox_head_ = 0;
+            }
             // The connection reads again once half the inbox is free: fewer wake-ups.
             if (connection_waits_ && inbox_bytes_ <= inbox_limit_ / 2) {
                 connection_waits_ = false;
@@ -97,7 +104,7 @@ WebSocketChannel::Event WebSocketChannel::take() {
 
 bool WebSocketChannel::when_ready(std::function<void()> ready) {
     std::lock_guard lock(mutex_);
-    if (!inbox_.empty() || gone_) return false;
+    if (inbox_head_ < inbox_.size() || gone_) return false;
     ready_ = std::move(ready);
     return true;
 }

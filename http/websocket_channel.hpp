@@ -119,11 +119,14 @@ private:
     const std::size_t outbox_limit_;
     const std::size_t inbox_limit_;
     mutable std::mutex mutex_;
-    std::deque<Outgoing> outgoing_;
+    // Vectors, not deques: an empty std::deque holds an allocation (libstdc++), and thousands of
+    // idle WebSockets would each keep two.
+    std::vector<Outgoing> outgoing_;
     bool wake_pending_ = false;      // wake_connection_ called, the connection has not taken yet
     std::size_t outbox_bytes_ = 0;   // messages queued or taken and not yet written
     std::function<void()> on_space_;
-    std::deque<WebSocketMessage> inbox_;
+    std::vector<WebSocketMessage> inbox_;  // [inbox_head_, end) not yet taken
+    std::size_t inbox_head_ = 0;
     std::size_t inbox_bytes_ = 0;
     bool connection_waits_ = false;  // push() said the inbox is full
     std::function<void()> ready_;    // the app's, after take() said pending

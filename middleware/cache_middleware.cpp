@@ -159,7 +159,7 @@ void CacheMiddleware::absorb_redis(CacheState& state, const CacheKey& key) const
 
 Flow CacheMiddleware::on_request(RequestContext& ctx) const {
     const HttpRequest& request = ctx.request();
-    if (!CachePolicy::may_lookup(request)) return Flow::next;
+    if (!CachePolicy::may_lookup(request) || ctx.is_websocket_handshake()) return Flow::next;
     auto* state = dynamic_cast<CacheState*>(ctx.state().get());
     if (!state) {  // the first call (a later one comes after Flow::wait)
         auto fresh_state = std::make_unique<CacheState>();

@@ -94,6 +94,7 @@ void CompressMiddleware::weaken_etag(ResponseHead& head) {
 }
 
 Flow CompressMiddleware::on_request(RequestContext& ctx) const {
+    if (ctx.is_websocket_handshake()) return Flow::next;  // a 101 has no body; a refusal stays as the app made it
     const HttpRequest& request = ctx.request();
     // Several Accept-Encoding lines are one list (RFC 9110 §5.3).
     const HttpHeader* only = nullptr;

@@ -127,6 +127,12 @@ public:
     // here (nothing would see it), it lets the request go on to the app.
     bool is_background_refresh() const { return background_refresh_; }
 
+    // A WebSocket handshake the app will take over (marked by the connection before the chain
+    // runs): a middleware may refuse it (respond), but one that serves or rewrites HTTP responses
+    // (static, cache, compress) leaves it alone. Its response hooks see the 101's head only.
+    void mark_websocket_handshake() { websocket_handshake_ = true; }
+    bool is_websocket_handshake() const { return websocket_handshake_; }
+
     std::vector<ServerTimingMetric>& server_timing() { return server_timing_; }
 
     // This request's stage durations so far (a middleware reporting them reads them here).
@@ -183,6 +189,7 @@ private:
     std::size_t waiting_at_ = static_cast<std::size_t>(-1);
     std::size_t refresh_asked_by_ = kNone;  // the middleware that asked for a background refresh
     bool background_refresh_ = false;
+    bool websocket_handshake_ = false;
 };
 
 class Middleware {

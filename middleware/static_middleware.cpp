@@ -75,6 +75,7 @@ StaticMiddleware::~StaticMiddleware() {
 }
 
 Flow StaticMiddleware::on_request(RequestContext& ctx) const {
+    if (ctx.is_websocket_handshake()) return Flow::next;  // the app's, even under a static prefix
     std::string_view target = ctx.request().target;
     if (target.empty() || target.front() != '/') {
         // Absolute-form ("http://host/static/x.css", RFC 9112 §3.2.2): its path.

@@ -53,6 +53,7 @@ std::string lower(std::string_view s) {
 AccessLogFormat::Piece compile_atom(std::string_view name) {
     if (name.size() == 1) return {letter_atom(name[0]), {}};
     if (name == "timing") return {Atom::timing, {}};
+    if (name == "ws") return {Atom::websocket, {}};
     if (name.size() >= 3 && name.front() == '{' && name[name.size() - 2] == '}') {
         std::string_view inner = name.substr(1, name.size() - 3);
         switch (name.back()) {
@@ -295,6 +296,12 @@ void AccessLogFormat::format_to(std::string& out, const AccessLogRecord& r) cons
                 else
                     out += '-';
                 break;
+            case Atom::websocket:
+                if (r.websocket)
+                    append_websocket_summary(out, *r.websocket);
+                else
+                    out += '-';
+                break;
             case Atom::unknown: out += '-'; break;
         }
     }
@@ -311,6 +318,19 @@ void append_ms(std::string& out, std::string_view name, std::int64_t ns) {
 }
 
 }  // namespace
+
+void append_websocket_summary(std::string& out, const WebSocketTotals& ws) {
+    out += "in=";
+    append_number(out, ws.messages_received);
+    out += "msg/";
+    append_number(out, ws.bytes_received);
+    out += "B out=";
+    append_number(out, ws.messages_sent);
+    out += "msg/";
+    append_number(out, ws.bytes_sent);
+    out += "B close=";
+    append_number(out, static_cast<std::uint64_t>(ws.close_code));
+}
 
 void append_timing_summary(std::string& out, const RequestTimings& t, const std::vector<std::string>* names) {
     std::size_t start = out.size();
@@ -379,6 +399,11 @@ std::string format_access_json(const AccessLogRecord& r) {
         }
     }
     record["stages"] = std::move(stages);
+    if (const WebSocketTotals* ws = r.websocket) {
+        record["websocket"] = {{"messages_received", ws->messages_received}, {"bytes_received", ws->bytes_received},
+                               {"messages_sent", ws->messages_sent},         {"bytes_sent", ws->bytes_sent},
+                               {"close_code", ws->close_code}};
+    }
     // Bytes from the client that are not UTF-8 are replaced rather than failing the record.
     return record.dump(-1, ' ', false, json::error_handler_t::replace);
 }

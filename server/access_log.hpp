@@ -12,6 +12,16 @@
 
 namespace gantry {
 
+// A WebSocket session's traffic, for its one access-log line: messages and payload bytes each
+// way, and the close code it ended with (1006: the connection dropped without a close).
+struct WebSocketTotals {
+    std::uint64_t messages_received = 0;
+    std::uint64_t bytes_received = 0;
+    std::uint64_t messages_sent = 0;
+    std::uint64_t bytes_sent = 0;
+    int close_code = 0;
+};
+
 // What one finished request contributes to its access-log line. Views and pointers only: they
 // must outlive the format() call, nothing more.
 struct AccessLogRecord {
@@ -27,10 +37,14 @@ struct AccessLogRecord {
     std::chrono::steady_clock::duration duration{};         // how long it took (%(T)s %(D)s ...)
     const RequestTimings* timings = nullptr;                // the stages, for %(timing)s; may be null
     const std::vector<std::string>* middleware_names = nullptr;  // names of timings' middleware entries
+    const WebSocketTotals* websocket = nullptr;             // a WebSocket session (status 101); else null
 };
 
 // The stages as "mw-timing=0.002ms python-wait=0.010ms app=3.104ms write=0.051ms" (%(timing)s).
 void append_timing_summary(std::string& out, const RequestTimings& timings, const std::vector<std::string>* names);
+
+// A WebSocket session as "in=3msg/120B out=3msg/120B close=1000" (%(ws)s).
+void append_websocket_summary(std::string& out, const WebSocketTotals& ws);
 
 // One JSON object (no newline) with the request and every stage in microseconds: the record of
 // --access-log-json.
@@ -70,6 +84,7 @@ public:
         response_header, // {name}o
         environ,         // {name}e
         timing,          // timing: where the time went, stage by stage (gantry's own atom)
+        websocket,       // ws: a WebSocket session's messages, bytes and close code (gantry's own atom)
         unknown,         // anything else: "-"
     };
     struct Piece {

@@ -49,7 +49,10 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     // Every option is read into a plain temporary; only those given (count() > 0) go into the layer.
     std::string app, config_file;
     std::vector<std::string> binds, pythonpath, env_pairs, forwarded, middleware_names, timing_ips;
-    std::string timing_mode, access_log_json, metrics_bind, interface, loop, lifespan, root_path;
+    std::string timing_mode, access_log_json, metrics_bind, interface, loop, lifespan, root_path, ws;
+    long long ws_max_size = 0;
+    double ws_ping_interval = 0, ws_ping_timeout = 0;
+    bool ws_per_message_deflate = true;
     std::vector<std::string> static_mounts;
     bool server_timing = false, static_watch = false;
     std::string cache_size, cache_url, health_path;
@@ -106,6 +109,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_lifespan = single(cli.add_option("--lifespan", lifespan, "ASGI lifespan: auto (used if the app supports it), on (a failure stops the worker) or off"));
     auto* o_root_path = single(cli.add_option("--root-path", root_path, "The ASGI scope's root_path, for an app mounted below a prefix"));
     auto* o_loop_block = single(cli.add_option("--loop-block-warn", loop_block_warn, "Log an ASGI event loop blocked longer than this many ms, with its stack (0: off; default 100)"));
+    auto* o_ws = single(cli.add_option("--ws", ws, "WebSocket: auto, or none (an upgrade request is an ordinary request); uvicorn's websockets and wsproto mean auto (default auto)"));
+    auto* o_ws_max_size = single(cli.add_option("--ws-max-size", ws_max_size, "Largest WebSocket message in bytes; a larger one closes the connection with 1009 (default 16777216)"));
+    auto* o_ws_ping_interval = single(cli.add_option("--ws-ping-interval", ws_ping_interval, "Seconds between the server's WebSocket pings (0: none; default 20)"));
+    auto* o_ws_ping_timeout = single(cli.add_option("--ws-ping-timeout", ws_ping_timeout, "Seconds a WebSocket peer may stay silent after a ping before it is closed with 1011 (0: forever; default 20)"));
+    auto* o_ws_deflate = single(cli.add_option("--ws-per-message-deflate", ws_per_message_deflate, "Offer WebSocket permessage-deflate compression: true or false (default true)"));
     auto* o_timing = single(cli.add_option("--timing", timing_mode, "off, on or full (full: each Django middleware, the view and the database too; default on)"));
     auto* o_server_timing = cli.add_flag("--server-timing", server_timing, "Send a Server-Timing header to clients from --timing-allow-ips");
     auto* o_timing_ips = repeat(cli.add_option("--timing-allow-ips", timing_ips, "Comma-separated client addresses that may see Server-Timing, '*' = all (default 127.0.0.1,::1)"));
@@ -205,6 +213,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (o_loop->count()) flags.loop = loop;
     if (o_lifespan->count()) flags.lifespan = lifespan;
     if (o_root_path->count()) flags.root_path = root_path;
+    if (o_ws->count()) flags.ws = ws;
+    if (o_ws_max_size->count()) flags.ws_max_size = ws_max_size;
+    if (o_ws_ping_interval->count()) flags.ws_ping_interval = ws_ping_interval;
+    if (o_ws_ping_timeout->count()) flags.ws_ping_timeout = ws_ping_timeout;
+    if (o_ws_deflate->count()) flags.ws_per_message_deflate = ws_per_message_deflate;
     if (o_loop_block->count()) flags.loop_block_warn = loop_block_warn;
     if (o_server_timing->count()) flags.server_timing = server_timing;
     if (o_timing_ips->count()) {

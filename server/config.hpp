@@ -75,7 +75,13 @@ struct Config {
     std::string loop = "auto";                  // --loop auto|asyncio|uvloop (ASGI)
     std::string lifespan = "auto";              // --lifespan auto|on|off (ASGI)
     std::string root_path;                      // --root-path: the ASGI scope's root_path
-    long long loop_block_warn = 100;            // --loop-block-warn MS: an ASGI loop blocked longer is logged (0: off)
+    long long loop_block_warn = 100;
+    // WebSocket (uvicorn's names and defaults)
+    std::string ws = "auto";                    // --ws auto|none (none: an upgrade is an ordinary request; websockets, wsproto: auto)
+    long long ws_max_size = 16777216;           // --ws-max-size, bytes: a larger message is closed with 1009
+    double ws_ping_interval = 20;               // --ws-ping-interval, seconds (0: no pings)
+    double ws_ping_timeout = 20;                // --ws-ping-timeout, seconds without an answer to a ping: 1011 (0: wait forever)
+    bool ws_per_message_deflate = true;         // --ws-per-message-deflate            // --loop-block-warn MS: an ASGI loop blocked longer is logged (0: off)
     bool server_timing = false;                 // --server-timing: send the Server-Timing header
     std::vector<std::string> timing_allow_ips = {"127.0.0.1", "::1"};  // --timing-allow-ips, "*" = all
     std::string access_log_json;                // --access-log-json FILE ("-" = stdout): one JSON record per request

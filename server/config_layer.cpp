@@ -155,6 +155,18 @@ void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
     one_of("loop", l.loop, c.loop, {"auto", "asyncio", "uvloop"});
     one_of("lifespan", l.lifespan, c.lifespan, {"auto", "on", "off"});
     if (l.root_path) c.root_path = *l.root_path;
+    one_of("ws", l.ws, c.ws, {"auto", "none", "websockets", "wsproto"});
+    if (l.ws_max_size) {
+        if (*l.ws_max_size < 1) error(name("ws-max-size") + " must be 1 byte or more, got " + std::to_string(*l.ws_max_size));
+        c.ws_max_size = *l.ws_max_size;
+    }
+    auto seconds_or_off = [&](const char* flag, double v) {
+        if (!(v >= 0)) error(name(flag) + " must be 0 (off) or more seconds, got " + number_text(v));
+        return v;
+    };
+    if (l.ws_ping_interval) c.ws_ping_interval = seconds_or_off("ws-ping-interval", *l.ws_ping_interval);
+    if (l.ws_ping_timeout) c.ws_ping_timeout = seconds_or_off("ws-ping-timeout", *l.ws_ping_timeout);
+    if (l.ws_per_message_deflate) c.ws_per_message_deflate = *l.ws_per_message_deflate;
     if (l.timing) {
         if (*l.timing != "off" && *l.timing != "on" && *l.timing != "full")
             error(name("timing") + " must be off, on or full, got '" + *l.timing + "'");

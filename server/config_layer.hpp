@@ -33,6 +33,10 @@ struct ConfigLayer {
     std::optional<std::string> timing, access_log_json, metrics_bind;
     std::optional<std::string> interface, loop, lifespan, root_path;
     std::optional<long long> loop_block_warn;
+    std::optional<std::string> ws;
+    std::optional<long long> ws_max_size;
+    std::optional<double> ws_ping_interval, ws_ping_timeout;
+    std::optional<bool> ws_per_message_deflate;
     std::optional<bool> server_timing;
     std::optional<std::vector<std::string>> timing_allow_ips;
     std::optional<std::vector<std::string>> static_mounts;

@@ -31,7 +31,10 @@ void ExchangeReport::report(const FinishedExchange& exchange, RequestTimings& ti
         for (std::size_t i = 0; i < timings.middleware_count; ++i) hooks += timings.on_response_ns[i];
         timings.write_ns = std::max<std::int64_t>(0, ns(exchange.finished - exchange.app.app_finished) - hooks);
     }
-    if (metrics_) {
+    if (metrics_ && exchange.websocket) {
+        // A WebSocket's duration is its life, not a request's latency: no stage is observed.
+        metrics_->count_response(exchange.status);
+    } else if (metrics_) {
         const MetricsStages& m = *stages_;
         for (std::size_t i = 0; i < timings.middleware_count && i < m.middleware_request.size(); ++i) {
             metrics_->observe(m.middleware_request[i], std::chrono::nanoseconds(timings.on_request_ns[i]));
@@ -52,6 +55,7 @@ void ExchangeReport::report(const FinishedExchange& exchange, RequestTimings& ti
         done.body_bytes = exchange.body_bytes;
         done.started = exchange.wall_started;
         done.duration = exchange.finished - exchange.started;
+        done.websocket = exchange.websocket;
         (*log_)(done);
     }
 }

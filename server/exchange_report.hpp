@@ -12,6 +12,7 @@
 #include "http/app_breakdown.hpp"
 #include "http/request.hpp"
 #include "http/request_timings.hpp"
+#include "server/access_log.hpp"
 
 namespace gantry {
 
@@ -34,6 +35,7 @@ struct CompletedExchange {
     std::uint64_t body_bytes = 0;                   // response body bytes written
     std::chrono::system_clock::time_point started;  // wall clock, for %(t)s
     std::chrono::steady_clock::duration duration{}; // header complete -> last byte written
+    const WebSocketTotals* websocket = nullptr;     // a WebSocket session (status 101; duration: until its close)
 };
 
 using ExchangeLog = std::function<void(const CompletedExchange&)>;
@@ -61,6 +63,7 @@ struct FinishedExchange {
     Clock::time_point started{};           // the request's first byte
     Clock::time_point finished{};          // the response's last byte
     std::chrono::system_clock::time_point wall_started{};
+    const WebSocketTotals* websocket = nullptr;  // a WebSocket session: `finished` is its end
 };
 
 // Where a listener's exchanges are reported: the metrics store (null: none) and the access log

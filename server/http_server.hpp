@@ -1,8 +1,9 @@
 #pragma once
 // The HTTP side of one worker process: Asio I/O threads, the acceptors on the shared listen
 // sockets, and one session per connection. Requests that need Python go to the AppDispatcher;
-// no I/O thread ever waits for the GIL. Asio and Beast stay inside http_server.cpp, session.cpp
-// and response_writer.cpp (with their private header session.hpp).
+// no I/O thread ever waits for the GIL. Asio and Beast stay inside http_server.cpp, session.cpp,
+// response_writer.cpp and websocket_session.cpp (with their private headers session.hpp and
+// websocket_session.hpp; Beast's websocket headers in websocket_session.cpp alone).
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -29,6 +30,21 @@ inline constexpr std::chrono::milliseconds kDefaultIoTimeout{30'000};      // --
 // fast client's socket busy between two GIL hand-offs, small enough per connection.
 inline constexpr std::size_t kDefaultStreamBufferBytes = 256 * 1024;
 
+// WebSocket (uvicorn's --ws* options), for a dispatcher that takes_websockets().
+struct WebSocketSettings {
+    bool enabled = true;                               // --ws auto; none: an upgrade is an ordinary request
+    std::size_t max_size = 16u << 20;                  // --ws-max-size: a larger message closes with 1009
+    std::chrono::milliseconds ping_interval{20'000};   // --ws-ping-interval (0: no pings)
+    std::chrono::milliseconds ping_timeout{20'000};    // --ws-ping-timeout: silent this long after a ping: 1011 (0: none)
+    bool per_message_deflate = true;                   // --ws-per-message-deflate
+    // A draining server closes its WebSockets with 1001 this long after the drain began (the
+    // worker sets it a margin short of --graceful-timeout, so the close handshake and the app's
+    // disconnect handling end before the worker is stopped).
+    std::chrono::milliseconds drain_close_after{0};
+    // How long the close handshake may take before the connection is dropped (a silent peer).
+    std::chrono::milliseconds close_timeout{5'000};
+};
+
 struct HttpServerSettings {
     ParserLimits limits;
     std::chrono::milliseconds header_timeout = kDefaultHeaderTimeout;  // first byte -> whole header (408)
@@ -44,6 +60,7 @@ struct HttpServerSettings {
     std::size_t worker_connections = 0;                 // sessions held at most; accepting pauses there (0: no limit)
     std::size_t limit_concurrency = 0;                  // requests in the app at once above this: 503 (0: no limit)
     std::string health_path;                            // answered natively; +"/ready" for readiness ("" : none)
+    WebSocketSettings websocket;
     // The server's load board and this worker's slot on it: accepting waits while another
     // worker is less loaded, and a backed-up worker sends a connection to an idle one. Null: no
     // balancing (a lone server, the tests).

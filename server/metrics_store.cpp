@@ -65,6 +65,9 @@ struct MetricsStore::Segment {
     alignas(64) std::atomic<std::uint64_t> responses[kStatusClasses.size()];
     std::atomic<std::int64_t> in_flight[kWorkerSlots];
     std::atomic<std::uint64_t> worker_restarts;
+    std::atomic<std::int64_t> websocket_open[kWorkerSlots];
+    alignas(64) std::atomic<std::uint64_t> websocket_messages[2];  // received, sent
+    std::atomic<std::uint64_t> websocket_bytes[2];
 };
 
 std::unique_ptr<MetricsStore> MetricsStore::create(std::vector<std::string> stage_names) {
@@ -125,6 +128,21 @@ void MetricsStore::count_response(int status) noexcept {
 
 void MetricsStore::reset_worker_slot(std::size_t slot) noexcept {
     segment_->in_flight[slot % kWorkerSlots].store(0, std::memory_order_relaxed);
+    segment_->websocket_open[slot % kWorkerSlots].store(0, std::memory_order_relaxed);
+}
+
+void MetricsStore::websocket_open_add(int delta) noexcept {
+    segment_->websocket_open[slot_].fetch_add(delta, std::memory_order_relaxed);
+}
+
+void MetricsStore::count_websocket_received(std::uint64_t bytes) noexcept {
+    segment_->websocket_messages[0].fetch_add(1, std::memory_order_relaxed);
+    segment_->websocket_bytes[0].fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void MetricsStore::count_websocket_sent(std::uint64_t bytes) noexcept {
+    segment_->websocket_messages[1].fetch_add(1, std::memory_order_relaxed);
+    segment_->websocket_bytes[1].fetch_add(bytes, std::memory_order_relaxed);
 }
 
 void MetricsStore::in_flight_add(int delta) noexcept {
@@ -190,6 +208,33 @@ std::string MetricsStore::render() const {
            "gantry_worker_restarts_total ";
     append_number(out, segment_->worker_restarts.load(std::memory_order_relaxed));
     out += '\n';
+
+    out += "# HELP gantry_websocket_connections WebSocket connections open now, all workers.\n"
+           "# TYPE gantry_websocket_connections gauge\n"
+           "gantry_websocket_connections ";
+    std::int64_t open = 0;
+    for (const auto& slot : segment_->websocket_open) open += slot.load(std::memory_order_relaxed);
+    out += std::to_string(open);
+    out += '\n';
+    static constexpr std::string_view kDirections[] = {"received", "sent"};
+    out += "# HELP gantry_websocket_messages_total WebSocket messages, by direction, all workers.\n"
+           "# TYPE gantry_websocket_messages_total counter\n";
+    for (std::size_t d = 0; d < 2; ++d) {
+        out += "gantry_websocket_messages_total{direction=\"";
+        out += kDirections[d];
+        out += "\"} ";
+        append_number(out, segment_->websocket_messages[d].load(std::memory_order_relaxed));
+        out += '\n';
+    }
+    out += "# HELP gantry_websocket_bytes_total WebSocket message payload bytes, by direction, all workers.\n"
+           "# TYPE gantry_websocket_bytes_total counter\n";
+    for (std::size_t d = 0; d < 2; ++d) {
+        out += "gantry_websocket_bytes_total{direction=\"";
+        out += kDirections[d];
+        out += "\"} ";
+        append_number(out, segment_->websocket_bytes[d].load(std::memory_order_relaxed));
+        out += '\n';
+    }
     return out;
 }
 

@@ -61,12 +61,18 @@ public:
     void set_worker_slot(std::size_t slot) noexcept { slot_ = slot % kWorkerSlots; }
     void in_flight_add(int delta) noexcept;
     void reset_worker_slot(std::size_t slot) noexcept;
+    // WebSocket: the open-connections gauge (per worker slot, as in_flight) and the messages and
+    // payload bytes each way.
+    void websocket_open_add(int delta) noexcept;
+    void count_websocket_received(std::uint64_t bytes) noexcept;
+    void count_websocket_sent(std::uint64_t bytes) noexcept;
     // The master calls this each time it replaces a worker that died or was recycled.
     void count_worker_restart() noexcept;
 
     // Everything in Prometheus text format 0.0.4: gantry_stage_duration_seconds (histogram, label
     // stage), gantry_requests_total (counter, label status), gantry_requests_in_flight (gauge),
-    // gantry_worker_restarts_total (counter).
+    // gantry_worker_restarts_total (counter), gantry_websocket_connections (gauge),
+    // gantry_websocket_messages_total and gantry_websocket_bytes_total (counters, label direction).
     std::string render() const;
 
 private:

@@ -28,6 +28,8 @@
 #include "server/response_writer.hpp"
 #include "server/refresh_sink.hpp"
 #include "server/session_sink.hpp"
+#include "server/websocket_handshake.hpp"
+#include "server/websocket_session.hpp"
 
 namespace gantry {
 
@@ -155,6 +157,7 @@ asio::awaitable<void> Session::watch_peer(std::shared_ptr<Session> self) {
 
 void Session::drain() {
     draining_ = true;
+    if (websocket_) websocket_->drain();
     if (idle_ && served_) arm(std::min(deadline_, Clock::now() + kDrainLinger));
 }
 
@@ -177,7 +180,10 @@ void Session::close() {
     if (sink_) sink_->mark_gone();
 }
 
-void Session::on_sink_ready() { wake_.cancel(); }
+void Session::on_sink_ready() {
+    wake_.cancel();
+    if (websocket_) websocket_->on_wake();
+}
 
 bool Session::closes_after_response() const {
     return draining_ || (sent_away_ && buffer_.size() == 0) || (pump_ && !pump_->keeps_alive());
@@ -197,6 +203,17 @@ bool Session::streams_request_body() const {
            !(settings.pipeline && settings.pipeline->needs_request_body());
 }
 
+void Session::count_websocket_session() {
+    keep_alive_ = false;
+    ++requests_;
+    if (counted()) shared_.load->requests_total.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool Session::takes_websocket(const HttpRequest& request) const {
+    return shared_.settings.websocket.enabled && !listener_.metrics && shared_.dispatcher &&
+           shared_.dispatcher->takes_websockets() && asks_for_websocket(request);
+}
+
 void Session::consider_sending_away() {
     if (!counted()) return;
     const auto now = Clock::now().time_since_epoch().count();
@@ -206,7 +223,7 @@ void Session::consider_sending_away() {
     if (!shared_.last_send_away_ns.compare_exchange_strong(last, now, std::memory_order_relaxed)) return;
     Session* busiest = nullptr;
     for (Session* s : registry_)
-        if (!s->closed_ && !s->draining_ && !s->sent_away_ && (!busiest || s->requests_ > busiest->requests_))
+        if (!s->closed_ && !s->draining_ && !s->sent_away_ && !s->websocket_ && (!busiest || s->requests_ > busiest->requests_))
             busiest = s;
     if (busiest) busiest->sent_away_ = true;
 }
@@ -310,8 +327,9 @@ void Session::set_cork(bool on) {
 // gauge goes down.
 class Session::Exchange {
 public:
+    // `websocket`: the request is a WebSocket handshake for the app (Session::takes_websocket).
     Exchange(Session& session, HttpRequest request, Clock::time_point started,
-             std::chrono::system_clock::time_point wall_start);
+             std::chrono::system_clock::time_point wall_start, bool websocket);
     ~Exchange();
     Exchange(const Exchange&) = delete;
     Exchange& operator=(const Exchange&) = delete;
@@ -330,9 +348,25 @@ public:
     // The response is written (or abandoned): the connection's keep-alive, then the report.
     void finish(WrittenResponse written);
 
+    using WebSocketEvents = std::vector<WebSocketChannel::Outgoing>;
+    // hand_over() gave a WebSocket handshake to the app (no native, middleware or overload answer).
+    bool gave_websocket() const { return channel_ != nullptr; }
+    // Until the app's first decision on it: what the app queued, that decision first (empty: the
+    // connection closed meanwhile).
+    asio::awaitable<WebSocketEvents> wait_for_websocket_decision();
+    // The decision is not an accept: its HTTP answer (the app's denial, 403 for a close, 500 for
+    // a failure) is queued for the writer, and the connection closes after it.
+    void refuse_websocket(WebSocketChannel::Outgoing& decision);
+    // The decision is an accept: the WebSocket that takes the connection over, with the 101's
+    // head (which has passed the chain's response hooks) and what the report needs.
+    std::shared_ptr<WebSocketSession> upgrade(WebSocketChannel::Outgoing& accept);
+
 private:
     // The request as the app sees it: the connection's addresses, then trusted forwarded headers.
     static HttpRequest addressed(const Session& session, HttpRequest request);
+    // The handshake to the app: an AppCall with the WebSocket's channel and no response. The
+    // channel wakes the session on its I/O thread (weakly: the app may hold the channel longer).
+    void dispatch_websocket();
     // A middleware answered and asked for the app to be called anyway, with no client waiting
     // (the cache's stale-while-revalidate): one app call whose answer goes through the response
     // hooks on this thread, by a job that owns all it needs and never touches the session.
@@ -344,9 +378,12 @@ private:
             slot = s;
             if (slot) slot->python_busy.fetch_add(1, std::memory_order_relaxed);
         }
-        ~InPython() {
+        // An accepted WebSocket: the app holds it for long, but it keeps no Python thread busy.
+        void leave() {
             if (slot) slot->python_busy.fetch_sub(1, std::memory_order_relaxed);
+            slot = nullptr;
         }
+        ~InPython() { leave(); }
     };
 
     struct InFlight {  // the metrics store's gauge, up while the exchange lives
@@ -372,6 +409,8 @@ private:
     std::optional<HttpRequest> logged_;  // the copy kept once the app owns the request
     Clock::time_point queued_at_{};
     InPython in_python_;
+    const bool websocket_;
+    std::shared_ptr<WebSocketChannel> channel_;  // the handshake's, once given to the app
 };
 
 HttpRequest Session::Exchange::addressed(const Session& session, HttpRequest request) {
@@ -387,18 +426,31 @@ HttpRequest Session::Exchange::addressed(const Session& session, HttpRequest req
 }
 
 Session::Exchange::Exchange(Session& session, HttpRequest request, Clock::time_point started,
-                            std::chrono::system_clock::time_point wall_start)
+                            std::chrono::system_clock::time_point wall_start, bool websocket)
     : session_(session), request_(addressed(session, std::move(request))), started_(started),
-      wall_start_(wall_start), in_flight_(session.report_.metrics()), ctx_(request_) {
+      wall_start_(wall_start), in_flight_(session.report_.metrics()), ctx_(request_), websocket_(websocket) {
     const auto& settings = session_.shared_.settings;
     facts_.version = request_.version;
     facts_.is_head = request_.is_head();
-    facts_.keep_alive = request_.keep_alive;
+    // A WebSocket handshake that is not accepted closes its connection after the answer.
+    facts_.keep_alive = request_.keep_alive && !websocket_;
+    if (websocket_) {
+        ctx_.mark_websocket_handshake();
+        // A malformed handshake is answered here. So are frames sent before the 101 (RFC 6455
+        // 4.1: the client waits for it): they were read with the head, and Beast cannot take them.
+        native_ = refuse_websocket_handshake(request_);
+        if (!native_ && session_.buffer_.size() > 0) {
+            native_ = NativeAnswer{ResponseHead{400, "Bad Request", {{"Content-Type", "text/plain; charset=utf-8"}}},
+                                   "400 Bad Request: data sent before the WebSocket handshake was answered\n"};
+        }
+    }
 
     // The metrics address has no chain and no app: it answers /metrics itself. Elsewhere the
     // health paths are answered natively; the native middleware chain sees every other request
-    // first, and one may answer it.
-    if (session_.listener_.metrics)
+    // first, and one may answer it. (A refused WebSocket handshake has its answer already.)
+    if (native_)
+        ;
+    else if (session_.listener_.metrics)
         native_ = metrics_answer(request_, settings.metrics.store, session_.shared_.board);
     else if (session_.shared_.health.enabled())
         native_ = session_.shared_.health.answer(
@@ -419,6 +471,8 @@ Session::Exchange::Exchange(Session& session, HttpRequest request, Clock::time_p
 }
 
 Session::Exchange::~Exchange() {
+    // However the WebSocket ended (or never began), the app's side learns it is over.
+    if (channel_) channel_->disconnected(kWsCloseAbnormal);
     if (session_.sink_) {
         session_.sink_->mark_gone();
         session_.sink_.reset();
@@ -427,7 +481,8 @@ Session::Exchange::~Exchange() {
 
 void Session::Exchange::hand_over() {
     // Keep a copy of the request only if something needs it after the app has taken it.
-    if (session_.report_.needs_request() || (pipeline_ && pipeline_->reads_request_in_response())) {
+    // A WebSocket handshake is kept for Beast's accept.
+    if (websocket_ || session_.report_.needs_request() || (pipeline_ && pipeline_->reads_request_in_response())) {
         copy_for_log(request_, logged_.emplace());
         ctx_.rebind(*logged_);
     }
@@ -455,9 +510,75 @@ void Session::Exchange::hand_over() {
         // Measured before this call joins the queue: one already waiting means the queue backs up.
         const bool backed_up = session_.counted() && session_.shared_.dispatcher->waiting() > 0;
         if (session_.counted()) in_python_.enter(session_.shared_.load);
-        dispatch_to_app(*session_.shared_.dispatcher, std::move(request_), sink, queued_at_);
+        if (websocket_)
+            dispatch_websocket();
+        else
+            dispatch_to_app(*session_.shared_.dispatcher, std::move(request_), sink, queued_at_);
         if (backed_up) session_.consider_sending_away();
     }
+}
+
+void Session::Exchange::dispatch_websocket() {
+    auto wake = [weak = session_.weak_from_this(), exec = session_.executor()] {
+        asio::post(exec, [weak] {
+            if (auto self = weak.lock()) self->on_sink_ready();
+        });
+    };
+    channel_ = std::make_shared<WebSocketChannel>(std::move(wake), session_.shared_.settings.stream_buffer_bytes);
+    auto call = std::make_unique<AppCall>();
+    call->request = std::move(request_);
+    call->websocket = channel_;
+    call->queued_at = queued_at_;
+    session_.shared_.dispatcher->dispatch(std::move(call));
+}
+
+asio::awaitable<Session::Exchange::WebSocketEvents> Session::Exchange::wait_for_websocket_decision() {
+    std::deque<WebSocketChannel::Outgoing> taken;  // gone with this frame
+    while (taken.empty() && !session_.closed_) {
+        channel_->take_outgoing(taken);
+        if (taken.empty()) co_await session_.wait_for_sink();
+    }
+    WebSocketEvents events;
+    for (auto& event : taken) events.push_back(std::move(event));
+    co_return events;
+}
+
+void Session::Exchange::refuse_websocket(WebSocketChannel::Outgoing& decision) {
+    using Kind = WebSocketChannel::Outgoing::Kind;
+    auto& sink = *session_.sink_;
+    if (decision.kind == Kind::deny) {
+        sink.send_whole(std::move(decision.head), std::move(decision.body));
+    } else if (decision.kind == Kind::close) {
+        // A close before the accept (ASGI): the handshake is refused.
+        sink.send_whole(ResponseHead{403, "Forbidden", {{"Content-Type", "text/plain; charset=utf-8"}}},
+                        "403 Forbidden\n");
+    } else {
+        if (decision.kind != Kind::fail)
+            spdlog::error("websocket {}: the app sent a message before accepting the handshake", logged_->target);
+        sink.fail();
+    }
+    channel_->disconnected(kWsCloseAbnormal);
+}
+
+std::shared_ptr<WebSocketSession> Session::Exchange::upgrade(WebSocketChannel::Outgoing& accept) {
+    in_python_.leave();
+    AcceptedHandshake handshake;
+    // The 101 passes the chain's response hooks like any head (Server-Timing, a header of a
+    // middleware's own); it has no body.
+    ResponseHead head{101, "Switching Protocols", std::move(accept.headers)};
+    if (pipeline_) {
+        std::string no_body;
+        pipeline_->run_response(ctx_, head, &no_body, entered_);
+    }
+    handshake.request = std::move(*logged_);
+    handshake.subprotocol = std::move(accept.subprotocol);
+    handshake.headers = std::move(head.headers);
+    handshake.timings = ctx_.mutable_timings();
+    handshake.started = started_;
+    handshake.queued_at = queued_at_;
+    handshake.wall_started = wall_start_;
+    // The channel is the WebSocket's now: this exchange's end no longer ends it.
+    return std::make_shared<WebSocketSession>(session_.shared_from_this(), std::move(channel_), std::move(handshake));
 }
 
 void Session::Exchange::start_background_refresh() {
@@ -625,7 +746,9 @@ asio::awaitable<void> Session::serve() {
             // besides its writer's.
             HttpRequest request = parser.take();
             if (pump) request.body_stream = pump->stream();
-            Exchange exchange(*this, std::move(request), have_first_byte ? first_byte : Clock::now(), wall_start);
+            const bool websocket = takes_websocket(request);
+            Exchange exchange(*this, std::move(request), have_first_byte ? first_byte : Clock::now(), wall_start,
+                              websocket);
             while (exchange.waits_for_middleware() && !closed_) {
                 // Flow::wait: the middleware is asked again when woken or at its deadline.
                 middleware_wait_.expires_at(exchange.wait_deadline());
@@ -635,6 +758,30 @@ asio::awaitable<void> Session::serve() {
             }
             if (!closed_) {
                 exchange.hand_over();
+                if (exchange.gave_websocket()) {
+                    // The app decides on the handshake; accepted, the connection is the WebSocket's
+                    // until it closes.
+                    Exchange::WebSocketEvents events = co_await exchange.wait_for_websocket_decision();
+                    if (events.empty()) co_return;  // the connection closed meanwhile
+                    if (events.front().kind == WebSocketChannel::Outgoing::Kind::accept) {
+                        // The WebSocket goes on in a coroutine of its own; this one, with the
+                        // request's parser, exchange and sink, ends here.
+                        auto websocket = exchange.upgrade(events.front());
+                        events.erase(events.begin());
+                        asio::co_spawn(executor(), WebSocketSession::run(std::move(websocket), std::move(events)),
+                                       [self = shared_from_this()](std::exception_ptr error) {
+                                           if (!error) return;
+                                           self->close();
+                                           try {
+                                               std::rethrow_exception(error);
+                                           } catch (const std::exception& e) {
+                                               spdlog::error("websocket dropped: {}", e.what());
+                                           }
+                                       });
+                        co_return;
+                    }
+                    exchange.refuse_websocket(events.front());
+                }
                 if (pump) {
                     pump_ = pump;
                     asio::co_spawn(executor(), BodyPump::run(pump, shared_from_this()), asio::detached);

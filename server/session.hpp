@@ -1,6 +1,6 @@
 #pragma once
 // Private to the server's Asio translation units (http_server.cpp, session.cpp,
-// response_writer.cpp): one connection's session, and what every session of a server shares.
+// response_writer.cpp, websocket_session.cpp): one connection's session, and what every session of a server shares.
 // Includes Asio and Beast: keep it out of every other file.
 #include <utility>  // before Asio: Boost 1.74's awaitable.hpp uses std::exchange without including it
 
@@ -38,6 +38,7 @@ using Protocol = asio::generic::stream_protocol;
 using Socket = Protocol::socket;
 
 class SessionSink;
+class WebSocketSession;
 
 // A worker sends at most one connection away per this interval: long enough for the client to
 // reconnect and the board to show where it went before the next decision.
@@ -140,6 +141,16 @@ public:
     // TCP_CORK: hold partial segments while a head and a file's first bytes are written.
     void set_cork(bool on);
 
+    // The WebSocket this connection was upgraded to, while it runs (null: none): it is woken
+    // with the session (on_sink_ready) and told of a drain.
+    void attach_websocket(WebSocketSession* websocket) { websocket_ = websocket; }
+    // Upgraded: the HTTP read buffer is freed (a WebSocket reads into Beast's own buffer).
+    void release_read_buffer() { buffer_ = boost::beast::flat_buffer(); }
+    // The WebSocket has ended: the report its one access-log line goes to, and the count of
+    // exchanges on this connection it adds one to.
+    const ExchangeReport& report() const { return report_; }
+    void count_websocket_session();
+
 private:
     std::size_t header_budget() const;
     void arm(Clock::time_point deadline);
@@ -164,6 +175,9 @@ private:
     class BodyPump;
     // Whether a body still to come is streamed to the app rather than read whole first.
     bool streams_request_body() const;
+    // Whether `request` becomes a WebSocket: it asks for one, and the server speaks it (--ws, an
+    // app side that takes_websockets(), not the metrics address). Otherwise it is a request as any.
+    bool takes_websocket(const HttpRequest& request) const;
 
     Socket socket_;
     asio::io_context& context_;
@@ -194,6 +208,7 @@ private:
     bool keep_alive_ = true;
     bool sent_away_ = false;        // close after the next response (rebalancing)
     std::uint64_t requests_ = 0;    // answered on this connection: which one is the busiest
+    WebSocketSession* websocket_ = nullptr;  // the upgraded connection's, while it runs
 };
 
 }  // namespace gantry

@@ -1,5 +1,6 @@
 #include "server/worker.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -68,6 +69,17 @@ HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline,
     s.worker_connections = static_cast<std::size_t>(config.worker_connections);
     s.limit_concurrency = static_cast<std::size_t>(config.limit_concurrency);
     s.health_path = config.health_path;
+    s.websocket.enabled = config.ws != "none";
+    s.websocket.max_size = static_cast<std::size_t>(config.ws_max_size);
+    s.websocket.ping_interval = to_ms(config.ws_ping_interval);
+    s.websocket.ping_timeout = to_ms(config.ws_ping_timeout);
+    s.websocket.per_message_deflate = config.ws_per_message_deflate;
+    // A drain closes the WebSockets a margin before --graceful-timeout ends: half of it for the
+    // close handshake (a silent peer is dropped then), half for the app's disconnect handling.
+    const milliseconds graceful = to_ms(config.graceful_timeout);
+    const milliseconds margin = std::min<milliseconds>(graceful / 2, milliseconds(3'000));
+    s.websocket.drain_close_after = graceful - margin;
+    s.websocket.close_timeout = std::max<milliseconds>(margin / 2, milliseconds(100));
     spdlog::logger* access = access_log();
     spdlog::logger* access_json = access_json_log();
     if (access || access_json) {
@@ -87,6 +99,7 @@ HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline,
             record.duration = done.duration;
             record.timings = done.timings;
             record.middleware_names = names;
+            record.websocket = done.websocket;
             if (access) {
                 thread_local std::string line;
                 line.clear();

@@ -84,6 +84,20 @@ TEST_F(CacheMiddlewareTest, StoresWhatDeclaresALifetimeAndAnswersTheNextOne) {
     EXPECT_TRUE(has_age);
 }
 
+TEST_F(CacheMiddlewareTest, AWebSocketHandshakeIsNeitherLookedUpNorStored) {
+    run(get("/ws"), ok({{"Cache-Control", "max-age=60"}}), "cached page");  // a page stored at the same URL
+    HttpRequest request = get("/ws");
+    RequestContext ctx(request);
+    ctx.mark_websocket_handshake();
+    EXPECT_EQ(cache_.on_request(ctx), Flow::next);  // the stored page is not the answer
+    EXPECT_FALSE(ctx.answered());
+    EXPECT_EQ(ctx.state(), nullptr);  // nothing for on_response to store
+    ResponseHead switching{101, "Switching Protocols", {{"Cache-Control", "max-age=60"}}};
+    std::string none;
+    cache_.on_response(ctx, switching, &none);
+    EXPECT_EQ(switching.status, 101);
+}
+
 TEST_F(CacheMiddlewareTest, NothingWithoutALifetime) {
     run(get("/n"), ok({}), "one");
     EXPECT_EQ(run(get("/n"), ok({}), "two").body, "two");

@@ -73,6 +73,29 @@ TEST(CompressMiddleware, CompressesAWholeHtmlBodyWithTheChosenCoding) {
     EXPECT_EQ(gunzip(x.body), original);
 }
 
+TEST(CompressMiddleware, LeavesAWebSocketHandshakeAlone) {
+    auto m = make();
+    HttpRequest request;
+    request.method = "GET";
+    request.headers.push_back({"Accept-Encoding", "gzip"});
+    RequestContext ctx(request);
+    ctx.mark_websocket_handshake();
+    m.on_request(ctx);
+    EXPECT_EQ(ctx.state(), nullptr);  // no coding chosen
+    // Its refusal (an app's denial with a body) goes out as the app made it.
+    ResponseHead denied{403, "Forbidden", {{"Content-Type", "text/html; charset=utf-8"}}};
+    std::string body = page();
+    const std::string original = body;
+    m.on_response(ctx, denied, &body);
+    EXPECT_EQ(header(denied, "Content-Encoding"), nullptr);
+    EXPECT_EQ(body, original);
+    // And a 101 never has a coding.
+    ResponseHead switching{101, "Switching Protocols", {}};
+    std::string none;
+    m.on_response(ctx, switching, &none);
+    EXPECT_TRUE(switching.headers.empty());
+}
+
 TEST(CompressMiddleware, PrefersBrotliThenZstdByDefault) {
     auto m = make();
     Exchange a(m, "gzip, br, zstd");

@@ -83,6 +83,16 @@ TEST_F(StaticMiddlewareTest, OtherPathsGoOnToTheApp) {
     EXPECT_EQ(get("http://h/static/site.css").status, 200);  // absolute-form
 }
 
+TEST_F(StaticMiddlewareTest, AWebSocketHandshakeUnderThePrefixGoesToTheApp) {
+    HttpRequest req;
+    req.method = "GET";
+    req.target = "/static/site.css";
+    RequestContext ctx(req);
+    ctx.mark_websocket_handshake();
+    EXPECT_EQ(mw_->on_request(ctx), Flow::next);
+    EXPECT_FALSE(ctx.answered());
+}
+
 TEST_F(StaticMiddlewareTest, ServesFromMemoryWithWhitenoiseHeaders) {
     auto r = get("/static/site.css");
     ASSERT_EQ(r.flow, Flow::respond);

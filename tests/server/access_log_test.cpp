@@ -200,3 +200,36 @@ TEST_F(AccessLogTest, ClientValuesAreEscaped) {
 
 }  // namespace
 }  // namespace gantry
+
+namespace gantry {
+namespace {
+
+TEST(AccessLogWebSocket, TheWsAtomSummarisesASessionAndIsADashOtherwise) {
+    AccessLogRecord record;
+    record.method = "GET";
+    record.target = "/chat";
+    record.status = 101;
+    EXPECT_EQ(AccessLogFormat("%(s)s %(ws)s").format(record), "101 -");
+    WebSocketTotals totals{3, 120, 4, 200, 1000};
+    record.websocket = &totals;
+    record.response_bytes = totals.bytes_sent;
+    EXPECT_EQ(AccessLogFormat("%(s)s %(b)s %(ws)s").format(record), "101 200 in=3msg/120B out=4msg/200B close=1000");
+}
+
+TEST(AccessLogWebSocket, TheJsonRecordCarriesTheSession) {
+    AccessLogRecord record;
+    record.method = "GET";
+    record.target = "/chat";
+    record.status = 101;
+    EXPECT_EQ(format_access_json(record).find("\"websocket\""), std::string::npos);
+    WebSocketTotals totals{3, 120, 4, 200, 1006};
+    record.websocket = &totals;
+    std::string json = format_access_json(record);
+    EXPECT_NE(json.find("\"websocket\":{\"bytes_received\":120,\"bytes_sent\":200,\"close_code\":1006,"
+                        "\"messages_received\":3,\"messages_sent\":4}"),
+              std::string::npos)
+        << json;
+}
+
+}  // namespace
+}  // namespace gantry

@@ -41,6 +41,40 @@ TEST_F(ConfigTest, Defaults) {
     EXPECT_EQ(c.worker_connections, 1000);
 }
 
+TEST_F(ConfigTest, WebSocketOptionsWithUvicornsNamesAndDefaults) {
+    Config d = config({"a:b"});
+    EXPECT_EQ(d.ws, "auto");
+    EXPECT_EQ(d.ws_max_size, 16777216);
+    EXPECT_DOUBLE_EQ(d.ws_ping_interval, 20);
+    EXPECT_DOUBLE_EQ(d.ws_ping_timeout, 20);
+    EXPECT_TRUE(d.ws_per_message_deflate);
+
+    Config c = config({"--ws", "none", "--ws-max-size", "1024", "--ws-ping-interval", "2.5", "--ws-ping-timeout", "0",
+                       "--ws-per-message-deflate", "false", "a:b"});
+    EXPECT_EQ(c.ws, "none");
+    EXPECT_EQ(c.ws_max_size, 1024);
+    EXPECT_DOUBLE_EQ(c.ws_ping_interval, 2.5);
+    EXPECT_DOUBLE_EQ(c.ws_ping_timeout, 0);
+    EXPECT_FALSE(c.ws_per_message_deflate);
+    EXPECT_TRUE(config({"--ws-per-message-deflate", "true", "a:b"}).ws_per_message_deflate);
+    EXPECT_EQ(config({"--ws", "websockets", "a:b"}).ws, "websockets");  // a uvicorn command line keeps working
+
+    EXPECT_EQ(error_of({"--ws", "h2", "a:b"}), "--ws must be one of auto, none, websockets, wsproto, got 'h2'");
+    EXPECT_EQ(error_of({"--ws-max-size", "0", "a:b"}), "--ws-max-size must be 1 byte or more, got 0");
+    EXPECT_EQ(error_of({"--ws-ping-interval", "-1", "a:b"}), "--ws-ping-interval must be 0 (off) or more seconds, got -1");
+    EXPECT_CONTAINS(error_of({"--ws-per-message-deflate", "maybe", "a:b"}), "ws-per-message-deflate");
+
+    Config file = config({"-c", write_toml("ws = \"none\"\nws_max_size = 4096\nws_ping_interval = 1\n"
+                                           "ws_ping_timeout = 3\nws_per_message_deflate = false\n"),
+                          "a:b"});
+    EXPECT_EQ(file.ws, "none");
+    EXPECT_EQ(file.ws_max_size, 4096);
+    EXPECT_DOUBLE_EQ(file.ws_ping_interval, 1);
+    EXPECT_DOUBLE_EQ(file.ws_ping_timeout, 3);
+    EXPECT_FALSE(file.ws_per_message_deflate);
+    EXPECT_CONTAINS(error_of({"-c", write_toml("ws_ping_timeout = -2\n"), "a:b"}), "--ws-ping-timeout (in ");
+}
+
 TEST_F(ConfigTest, UvicornSpellings) {
     Config c = config({"--host", "0.0.0.0", "--port", "9000", "--timeout-keep-alive", "7", "--limit-concurrency", "20",
                        "--interface", "asgi", "--loop", "asyncio", "--lifespan", "on", "--root-path", "/api", "a:b"});

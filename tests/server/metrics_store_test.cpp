@@ -292,13 +292,17 @@ TEST_F(MetricsStoreParseTest, PrometheusClientParsesEveryFamily) {
     store->count_response(500);
     store->in_flight_add(3);
     store->count_worker_restart();
+    store->websocket_open_add(2);
+    store->count_websocket_received(10);
+    store->count_websocket_received(5);
+    store->count_websocket_sent(7);
 
     const json families = parse_with_prometheus_client(store->render());
     ASSERT_TRUE(families.is_array());
     std::map<std::string, json> by_name;
     for (const auto& f : families) by_name[f["name"].get<std::string>()] = f;
     // prometheus_client names a counter family without its _total suffix.
-    ASSERT_EQ(by_name.size(), 4u) << families.dump(1);
+    ASSERT_EQ(by_name.size(), 7u) << families.dump(1);
     ASSERT_TRUE(by_name.count("gantry_stage_duration_seconds"));
     ASSERT_TRUE(by_name.count("gantry_requests"));
     ASSERT_TRUE(by_name.count("gantry_requests_in_flight"));
@@ -371,6 +375,22 @@ TEST_F(MetricsStoreParseTest, PrometheusClientParsesEveryFamily) {
     ASSERT_EQ(restarts["samples"].size(), 1u);
     EXPECT_EQ(restarts["samples"][0][0], "gantry_worker_restarts_total");
     EXPECT_EQ(restarts["samples"][0][2], 1);
+
+    const json& open = by_name["gantry_websocket_connections"];
+    EXPECT_EQ(open["type"], "gauge");
+    ASSERT_EQ(open["samples"].size(), 1u);
+    EXPECT_EQ(open["samples"][0][2], 2);
+    for (const char* family : {"gantry_websocket_messages", "gantry_websocket_bytes"}) {
+        SCOPED_TRACE(family);
+        const json& counter = by_name[family];
+        EXPECT_EQ(counter["type"], "counter");
+        std::map<std::string, double> by_direction;
+        for (const auto& s : counter["samples"]) by_direction[s[1]["direction"].get<std::string>()] = s[2];
+        const bool messages = std::string(family) == "gantry_websocket_messages";
+        const std::map<std::string, double> expected = messages ? std::map<std::string, double>{{"received", 2}, {"sent", 1}}
+                                                                : std::map<std::string, double>{{"received", 15}, {"sent", 7}};
+        EXPECT_EQ(by_direction, expected);
+    }
 }
 
 }  // namespace
@@ -389,6 +409,17 @@ TEST(MetricsStoreSlots, ADeadWorkersInFlightRequestsAreForgotten) {
     EXPECT_NE(store->render().find("gantry_requests_in_flight 3\n"), std::string::npos);
     store->reset_worker_slot(3);  // worker 3 died with two requests in flight
     EXPECT_NE(store->render().find("gantry_requests_in_flight 1\n"), std::string::npos);
+}
+
+TEST(MetricsStoreSlots, ADeadWorkersWebSocketsAreForgotten) {
+    auto store = MetricsStore::create({"app"});
+    store->set_worker_slot(1);
+    store->websocket_open_add(3);
+    store->set_worker_slot(2);
+    store->websocket_open_add(1);
+    EXPECT_NE(store->render().find("gantry_websocket_connections 4\n"), std::string::npos);
+    store->reset_worker_slot(1);
+    EXPECT_NE(store->render().find("gantry_websocket_connections 1\n"), std::string::npos);
 }
 
 }  // namespace
