@@ -272,7 +272,7 @@ def _frames_exchange(server, case):
 def _refused_exchange(server, case):
     """The handshake and the one answer to it (the connection may go on: a plain HTTP answer)."""
     with raw(server) as conn:
-        conn.send(ws_request(case))
+        conn.send(ws_request(case) + (case["frames"] if case.get("early") else b""))
         _bystander_echoes(server, "during %s" % case["name"])
         return conn.response()
 

@@ -554,17 +554,28 @@ def test_prometheus_counts_open_websockets(start_server):
     mport = free_port()
     s = start_server("ws_probe:app", "--metrics-bind", "127.0.0.1:%d" % mport, workers=1)
 
-    def open_websockets():
+    def sample(name, labels=None):
         r = requests.get("http://127.0.0.1:%d/metrics" % mport, timeout=IO_TIMEOUT)
-        values = [sample.value for family in parser.text_string_to_metric_families(r.text)
-                  for sample in family.samples if sample.name == "gantry_websockets_open"]
+        values = [x.value for family in parser.text_string_to_metric_families(r.text)
+                  for x in family.samples if x.name == name and (labels is None or x.labels == labels)]
         assert len(values) == 1, r.text
         return values[0]
+
+    def open_websockets():
+        return sample("gantry_websocket_connections")
 
     async def client():
         assert open_websockets() == 0
         clients = [await connect(s, "/echo") for _ in range(3)]
         assert until(lambda: open_websockets() == 3, timeout=IO_TIMEOUT), open_websockets()
+        for c in clients:
+            await c.send("12345")
+            assert await c.recv() == "12345"
         await asyncio.gather(*(c.close() for c in clients))
         assert until(lambda: open_websockets() == 0, timeout=IO_TIMEOUT), open_websockets()
     run(client())
+    # Three messages of 5 bytes each way.
+    assert sample("gantry_websocket_messages_total", {"direction": "received"}) == 3
+    assert sample("gantry_websocket_messages_total", {"direction": "sent"}) == 3
+    assert sample("gantry_websocket_bytes_total", {"direction": "received"}) == 15
+    assert sample("gantry_websocket_bytes_total", {"direction": "sent"}) == 15
