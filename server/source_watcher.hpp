@@ -25,8 +25,8 @@ inline const std::vector<std::string> kReloadExcludes = {".*", ".py[cod]", ".sw.
 // "templates/*.html" one directly in a templates directory.
 class SourceFilter {
 public:
-    // The defaults above plus `includes` / `excludes`; a default exclude that is also an include
-    // is dropped (uvicorn's rule: --reload-include .env watches .env).
+    // The defaults above plus `includes` / `excludes`; a default exclude given as an include is
+    // dropped (uvicorn's rule: --reload-include '.*' brings dotfiles back).
     SourceFilter(const std::vector<std::string>& includes, const std::vector<std::string>& excludes);
 
     // A file whose change restarts the workers: matches an include and no exclude.
