@@ -256,6 +256,12 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     sched_param batch{};
     if (!std::getenv("GANTRY_NO_SCHED_BATCH") && ::sched_setscheduler(0, SCHED_BATCH, &batch) != 0)
         log.debug("SCHED_BATCH refused: {}", std::strerror(errno));
+    // The worker ends at once: its queued lines (the traceback) are written first. flush_logs()
+    // would only queue a flush on the async logger, racing the exit.
+    auto boot_failed = [] {
+        shutdown_logging();
+        return kWorkerBootError;
+    };
     // --reload: code that does not import is served as an error page instead of stopping the
     // server; the next save starts workers that import it again.
     std::string load_error;
@@ -266,8 +272,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
             runtime->load_app();
         } catch (const AppLoadError& e) {
             log.error("Exception in worker process:\n{}", e.what());
-            flush_logs();
-            if (!config.reload || !runtime) return kWorkerBootError;  // no interpreter: not the code
+            if (!config.reload || !runtime) return boot_failed();  // no interpreter: not the code
             load_error = e.what();
         }
     }
@@ -281,8 +286,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         pipeline = build_pipeline(chain_settings(config), PipelineInputs{true, &django_static, shared.cache, redis.get()});
     } catch (const ConfigError& e) {
         log.error("{}", e.what());
-        flush_logs();
-        return kWorkerBootError;
+        return boot_failed();
     }
     std::unique_ptr<AppExecutor> executor;
     bool asgi = false;
@@ -298,8 +302,7 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         }
     } catch (const AppLoadError& e) {
         log.error("Exception in worker process:\n{}", e.what());
-        flush_logs();
-        if (!config.reload) return kWorkerBootError;
+        if (!config.reload) return boot_failed();
         load_error = e.what();
     }
     if (!load_error.empty()) {
