@@ -54,7 +54,8 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     double ws_ping_interval = 0, ws_ping_timeout = 0;
     bool ws_per_message_deflate = true;
     std::vector<std::string> static_mounts;
-    bool server_timing = false, static_watch = false;
+    bool server_timing = false, static_watch = false, reload = false;
+    std::vector<std::string> reload_extra_files, reload_dirs, reload_includes, reload_excludes;
     std::string cache_size, cache_url, health_path;
     long long max_requests = 0, max_requests_jitter = 0, max_worker_memory = 0, max_queue = 0, worker_connections = 0,
               limit_concurrency = 0, port = 0, loop_block_warn = 0;
@@ -121,6 +122,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_metrics = single(cli.add_option("--metrics-bind", metrics_bind, "Serve Prometheus metrics of all workers at http://ADDRESS/metrics (e.g. 127.0.0.1:9100)"));
     auto* o_static = repeat(cli.add_option("--static", static_mounts, "Serve the files of DIR under URL_PREFIX natively: URL_PREFIX=DIR, repeatable (a Django app's STATIC_URL -> STATIC_ROOT is served without it)"));
     auto* o_static_watch = cli.add_flag("--static-watch", static_watch, "The static file index follows file changes (inotify); on by itself when Django's DEBUG is on. Reloads no Python code");
+    auto* o_reload = cli.add_flag("--reload", reload, "Restart the workers when the app's code changes (development); code that no longer imports gets a 500 page with its traceback until the next good save");
+    auto* o_reload_extra = repeat(cli.add_option("--reload-extra-file", reload_extra_files, "With --reload: also restart when this file changes, whatever its name (repeatable)"));
+    auto* o_reload_dir = repeat(cli.add_option("--reload-dir", reload_dirs, "With --reload: watch this directory tree instead of the app's (--chdir, else the current directory); repeatable"));
+    auto* o_reload_include = repeat(cli.add_option("--reload-include", reload_includes, "With --reload: also restart for files matching this glob (repeatable; default *.py, *.html, *.mo)"));
+    auto* o_reload_exclude = repeat(cli.add_option("--reload-exclude", reload_excludes, "With --reload: ignore files and directories matching this glob (repeatable; default .*, .py[cod], .sw.*, ~*)"));
     auto* o_max_requests = single(cli.add_option("--max-requests", max_requests, "Recycle a worker after this many requests (0: never; default 0)"));
     auto* o_max_jitter = single(cli.add_option("--max-requests-jitter", max_requests_jitter, "Plus a random 0..N requests per worker, so they do not all recycle at once"));
     auto* o_max_memory = single(cli.add_option("--max-worker-memory", max_worker_memory, "Recycle a worker whose private RSS exceeds this many MB, checked between requests (0: never)"));
@@ -230,6 +236,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (o_metrics->count()) flags.metrics_bind = metrics_bind;
     if (o_static->count()) flags.static_mounts = static_mounts;
     if (o_static_watch->count()) flags.static_watch = static_watch;
+    if (o_reload->count()) flags.reload = reload;
+    if (o_reload_extra->count()) flags.reload_extra_files = reload_extra_files;
+    if (o_reload_dir->count()) flags.reload_dirs = reload_dirs;
+    if (o_reload_include->count()) flags.reload_includes = reload_includes;
+    if (o_reload_exclude->count()) flags.reload_excludes = reload_excludes;
     if (o_cache_size->count()) flags.cache_size = cache_size;
     if (o_max_requests->count()) flags.max_requests = max_requests;
     if (o_max_jitter->count()) flags.max_requests_jitter = max_requests_jitter;
@@ -263,6 +274,9 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     apply_layer(config, flags, "");
 
     if (config.binds.empty()) config.binds.push_back(parse_bind_address("127.0.0.1:8000"));
+    if (config.reload && config.preload)
+        error("--reload and --preload do not go together: with --preload the workers fork from the app the master "
+              "loaded, so restarting them would not load the changed code");
     if (config.app.empty())
         error("no application given: gantry [OPTIONS] module:callable (or app = \"module:callable\" in the config file)");
     return result;

@@ -91,6 +91,13 @@ struct Config {
     std::vector<std::pair<std::string, std::string>> static_mounts;  // --static URL_PREFIX=DIR, repeatable
     bool static_watch = false;                  // --static-watch: the index follows file changes (inotify)
 
+    // Reload on save (development; docs/dev-server.md)
+    bool reload = false;                        // --reload: restart the workers when the app's code changes
+    std::vector<std::string> reload_extra_files;  // --reload-extra-file FILE, repeatable: watched whatever its name
+    std::vector<std::string> reload_dirs;       // --reload-dir DIR, repeatable (default: --chdir, else the cwd)
+    std::vector<std::string> reload_includes;   // --reload-include GLOB, repeatable: added to the default ones
+    std::vector<std::string> reload_excludes;   // --reload-exclude GLOB, repeatable: added to the default ones
+
     // Response cache and the Django cache backend
     std::size_t cache_size = 64u << 20;         // --cache-size: the store shared by all workers, bytes (0: none)
     std::string cache_url;                      // --cache redis://host:port/db: the shared Redis tier

@@ -186,6 +186,11 @@ void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
         }
     }
     if (l.static_watch) c.static_watch = *l.static_watch;
+    if (l.reload) c.reload = *l.reload;
+    if (l.reload_extra_files) c.reload_extra_files = *l.reload_extra_files;
+    if (l.reload_dirs) c.reload_dirs = *l.reload_dirs;
+    if (l.reload_includes) c.reload_includes = *l.reload_includes;
+    if (l.reload_excludes) c.reload_excludes = *l.reload_excludes;
     if (l.cache_size) c.cache_size = parse_byte_size(name("cache-size"), *l.cache_size);
     if (l.cache_url) {
         if (!l.cache_url->empty() && l.cache_url->rfind("redis://", 0) != 0)

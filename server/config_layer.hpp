@@ -41,6 +41,8 @@ struct ConfigLayer {
     std::optional<std::vector<std::string>> timing_allow_ips;
     std::optional<std::vector<std::string>> static_mounts;
     std::optional<bool> static_watch;
+    std::optional<bool> reload;
+    std::optional<std::vector<std::string>> reload_extra_files, reload_dirs, reload_includes, reload_excludes;
     std::optional<std::string> cache_size, cache_url;
 };
 

@@ -1,5 +1,6 @@
 #include "server/master.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -31,6 +32,7 @@ extern char** environ;
 #include "server/load_board.hpp"
 #include "server/logging.hpp"
 #include "server/signal_pipe.hpp"
+#include "server/source_watcher.hpp"
 #include "server/worker.hpp"
 
 namespace gantry {
@@ -109,6 +111,7 @@ private:
     void abort_reload(const char* why);
     void retire_one_worker();
     void upgrade_binary();
+    void check_sources();
 
     const Config& config_;
     std::vector<std::string> argv_;            // for USR2: the command line to exec again
@@ -130,6 +133,8 @@ private:
     bool handed_over_ = false;                 // USR2: a new master has our sockets (do not unlink them)
     bool stopping_ = false;
     bool boot_failed_ = false;
+    std::unique_ptr<SourceWatcher> sources_;   // --reload: the app's files
+    bool source_changed_ = false;              // --reload: a change not yet followed by a reload
 };
 
 int Master::current_workers() const {
@@ -240,12 +245,28 @@ int Master::run() {
         }
     }
 
+    if (config_.reload) {
+        // Watching starts before the first worker imports anything: no save is missed.
+        try {
+            sources_ = std::make_unique<SourceWatcher>(reload_watch_settings(config_));
+        } catch (const std::exception& e) {
+            log.error("--reload: {}", e.what());
+            return halt(1);
+        }
+        std::string dirs, globs;
+        for (const auto& d : sources_->settings().dirs) dirs += (dirs.empty() ? "" : ", ") + d;
+        for (const auto& g : sources_->filter().includes()) globs += (globs.empty() ? "" : " ") + g;
+        log.info("Reloading on changes to {} in {} ({} directories watched)", globs, dirs, sources_->watched_directories());
+    }
+
     for (int i = 0; i < target_; ++i) spawn_worker();
 
     for (;;) {
         // Faster ticks while workers start: readiness (READY=1, a reload's switch-over) is polled.
         bool starting = reloading_ || !ever_ready_;
-        int sig = signals_->wait(starting ? std::chrono::milliseconds(50) : std::chrono::milliseconds(1000));
+        auto tick = starting ? std::chrono::milliseconds(50) : std::chrono::milliseconds(1000);
+        if (sources_) tick = std::min(tick, sources_->time_to_settle(Clock::now()).value_or(tick));
+        int sig = signals_->wait(tick, sources_ ? sources_->fd() : -1);
         switch (sig) {
         case SIGCHLD:
             reap_workers();
@@ -309,6 +330,7 @@ int Master::run() {
                 notify_service_manager("READY=1\nMAINPID=" + std::to_string(::getpid()));
             }
         }
+        if (sources_) check_sources();
         // Keep the count: a worker that exited between SIGCHLDs is noticed here too, and a slot
         // whose fork failed is filled again.
         reap_workers();
@@ -355,6 +377,7 @@ void Master::spawn_worker() {
         if (metrics_) metrics_->set_worker_slot(static_cast<std::size_t>(number));
         SignalPipe::forget_inherited();
         signals_.release();  // the parent's; its descriptors are closed above
+        sources_.reset();    // the master's to read
         if (runtime_) runtime_->after_fork_child();
         int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number, ready_.slot(number), load_.get()});
         std::_Exit(status);
@@ -425,6 +448,22 @@ void Master::start_reload() {
     previous_generation_ = generation_;
     generation_ = ++last_generation_;
     for (int i = 0; i < target_; ++i) spawn_worker();
+}
+
+// --reload: a settled change starts a new generation (the HUP path: the old workers serve until
+// the new ones do, so the listening socket never refuses). Workers still starting may have read
+// a file before or after the save, so a change seen meanwhile waits for them to serve, then
+// starts one more generation: a save during a start or a reload is never lost.
+void Master::check_sources() {
+    sources_->read_events(Clock::now());
+    if (auto file = sources_->settled(Clock::now())) {
+        error_log().info("Detected a change in {}: restarting the workers", *file);
+        source_changed_ = true;
+    }
+    if (source_changed_ && ever_ready_ && !reloading_ && !stopping_) {
+        source_changed_ = false;
+        start_reload();
+    }
 }
 
 void Master::check_reload() {

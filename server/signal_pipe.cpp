@@ -65,10 +65,11 @@ void SignalPipe::forget_inherited() {
 
 void SignalPipe::wake() { on_signal(0); }
 
-int SignalPipe::wait(std::chrono::milliseconds timeout) {
-    pollfd p{g_read_fd, POLLIN, 0};
-    int n = ::poll(&p, 1, static_cast<int>(timeout.count()));
+int SignalPipe::wait(std::chrono::milliseconds timeout, int also_readable) {
+    pollfd p[2] = {{g_read_fd, POLLIN, 0}, {also_readable, POLLIN, 0}};
+    int n = ::poll(p, also_readable >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
     if (n <= 0) return 0;  // timeout, or EINTR from the very signal now in the pipe: read next time
+    if (!(p[0].revents & POLLIN)) return 0;  // only the other descriptor: the caller reads it
     unsigned char byte = 0;
     if (::read(g_read_fd, &byte, 1) == 1) return byte;
     return 0;

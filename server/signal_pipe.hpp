@@ -18,8 +18,10 @@ public:
     SignalPipe(const SignalPipe&) = delete;
     SignalPipe& operator=(const SignalPipe&) = delete;
 
-    // The next signal received, or 0 once `timeout` passes with none (or on a wake()).
-    int wait(std::chrono::milliseconds timeout);
+    // The next signal received, or 0 once `timeout` passes with none (or on a wake()), or once
+    // `also_readable` (another descriptor the waiter follows, e.g. --reload's inotify; -1: none)
+    // has something to read.
+    int wait(std::chrono::milliseconds timeout, int also_readable = -1);
     // Ends a wait() now, from any thread (async-signal-safe too): the waiter looks around.
     static void wake();
 

@@ -23,6 +23,7 @@
 #include "middleware/registry.hpp"
 #include "server/access_log.hpp"
 #include "server/http_server.hpp"
+#include "server/load_error_page.hpp"
 #include "server/logging.hpp"
 #include "server/signal_pipe.hpp"
 
@@ -183,6 +184,7 @@ RuntimeSettings runtime_settings(const Config& config) {
     s.virtualenv = config.virtualenv;
     s.env = config.env;
     s.timing_full = config.timing == "full";
+    s.import_django_urls = config.reload;
     return s;
 }
 
@@ -200,6 +202,29 @@ ExecutorSettings executor_settings(const Config& config) {
 }
 
 namespace {
+
+// --reload, with an app that does not import: every request gets the error page with its
+// traceback, answered natively, until the master starts workers on code that imports.
+class LoadErrorExecutor final : public AppExecutor {
+public:
+    explicit LoadErrorExecutor(std::string traceback) : traceback_(std::move(traceback)) {}
+
+    // On the I/O thread: the answer is posted back to the session, never sent from here.
+    void dispatch(std::unique_ptr<AppCall> call) override {
+        NativeAnswer page = load_error_page(call->request, traceback_);
+        std::move(call->response).send_whole(std::move(page.head), std::move(page.body));
+        completed_.fetch_add(1, std::memory_order_relaxed);
+    }
+    void stop() override {}
+    std::vector<std::string> expire_overdue(std::chrono::milliseconds) override { return {}; }
+    std::uint64_t completed() const override { return completed_.load(std::memory_order_relaxed); }
+    void on_completed(std::uint64_t, std::function<void()>) override {}  // nothing to recycle
+    void abandon() override {}
+
+private:
+    const std::string traceback_;
+    std::atomic<std::uint64_t> completed_{0};
+};
 
 // --interface, with "auto" decided by the app itself (an async callable is ASGI).
 bool serves_asgi(const Config& config, PythonRuntime& runtime) {
@@ -244,6 +269,15 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     sched_param batch{};
     if (!std::getenv("GANTRY_NO_SCHED_BATCH") && ::sched_setscheduler(0, SCHED_BATCH, &batch) != 0)
         log.debug("SCHED_BATCH refused: {}", std::strerror(errno));
+    // The worker ends at once: its queued lines (the traceback) are written first. flush_logs()
+    // would only queue a flush on the async logger, racing the exit.
+    auto boot_failed = [] {
+        shutdown_logging();
+        return kWorkerBootError;
+    };
+    // --reload: code that does not import is served as an error page instead of stopping the
+    // server; the next save starts workers that import it again.
+    std::string load_error;
     if (!runtime) {
         try {
             runtime = PythonRuntime::start(runtime_settings(config));
@@ -251,37 +285,42 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
             runtime->load_app();
         } catch (const AppLoadError& e) {
             log.error("Exception in worker process:\n{}", e.what());
-            flush_logs();
-            return kWorkerBootError;
+            if (!config.reload || !runtime) return boot_failed();  // no interpreter: not the code
+            load_error = e.what();
         }
     }
     set_python_cache_store(shared.cache, redis.get(), app_store.get());  // again: a --preload app had no Redis tier yet
     log.info("Booting worker with pid: {}", ::getpid());
 
     // The chain was validated by the master; here static indexes its files, Django's included.
-    DjangoStaticSettings django_static = runtime->django_static_settings();
+    DjangoStaticSettings django_static = load_error.empty() ? runtime->django_static_settings() : DjangoStaticSettings{};
     std::unique_ptr<Pipeline> pipeline;
     try {
         pipeline = build_pipeline(chain_settings(config), PipelineInputs{true, &django_static, shared.cache, redis.get()});
     } catch (const ConfigError& e) {
         log.error("{}", e.what());
-        flush_logs();
-        return kWorkerBootError;
+        return boot_failed();
     }
     std::unique_ptr<AppExecutor> executor;
     bool asgi = false;
     try {
-        asgi = serves_asgi(config, *runtime);
-        if (asgi) {
-            log.debug("Serving the app over ASGI");
-            executor = start_asgi_executor(*runtime, executor_settings(config));
-        } else {
-            executor = start_wsgi_executor(*runtime, executor_settings(config));
+        if (load_error.empty()) {
+            asgi = serves_asgi(config, *runtime);
+            if (asgi) {
+                log.debug("Serving the app over ASGI");
+                executor = start_asgi_executor(*runtime, executor_settings(config));
+            } else {
+                executor = start_wsgi_executor(*runtime, executor_settings(config));
+            }
         }
     } catch (const AppLoadError& e) {
         log.error("Exception in worker process:\n{}", e.what());
-        flush_logs();
-        return kWorkerBootError;
+        if (!config.reload) return boot_failed();
+        load_error = e.what();
+    }
+    if (!load_error.empty()) {
+        log.warn("Serving every request a 500 page with this traceback until a change to the code is saved (--reload)");
+        executor = std::make_unique<LoadErrorExecutor>(std::move(load_error));
     }
     HttpServerSettings settings = make_settings(config, *pipeline, asgi);
     settings.metrics = metrics_stages(metrics, *pipeline);

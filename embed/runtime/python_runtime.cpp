@@ -152,6 +152,10 @@ void PythonRuntime::load_app() {
     py::Ref app;
     if (loader) app = py::Ref(PyObject_CallMethod(loader.get(), "load", "s", spec.c_str()));
     if (!app) throw AppLoadError(py::take_exception_text(gil));
+    if (interpreter_->settings().import_django_urls) {
+        py::Ref urls(PyObject_CallMethod(loader.get(), "import_django_urls", nullptr));
+        if (!urls) throw AppLoadError(py::take_exception_text(gil));
+    }
     interpreter_->set_app(gil, std::move(app));
 }
 

@@ -29,6 +29,9 @@ struct RuntimeSettings {
     std::string virtualenv;                // --virtualenv ("" : $VIRTUAL_ENV, if set)
     std::vector<std::pair<std::string, std::string>> env;  // -e KEY=VALUE
     bool timing_full = false;              // --timing full: Django's middleware is timed from the import on
+    // --reload: a Django app's URLconf (and so its views) is imported with the app, as runserver's
+    // checks do, so that a view that does not import shows at once, not at its first request.
+    bool import_django_urls = false;
 };
 
 // What a protocol executor needs.

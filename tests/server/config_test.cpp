@@ -304,6 +304,29 @@ TEST_F(MiddlewareConfigTest, DefaultsAndFlags) {
     EXPECT_CONTAINS(error_of({"--timing", "sometimes", "m:a"}), "--timing must be off, on or full");
 }
 
+TEST_F(ConfigTest, ReloadFlagsAndToml) {
+    Config d = config({"m:a"});
+    EXPECT_FALSE(d.reload);
+    EXPECT_TRUE(d.reload_dirs.empty());
+    Config c = config({"--reload", "--reload-extra-file", "a.yaml", "--reload-extra-file", "b.env", "--reload-dir", "src",
+                       "--reload-include", "*.css", "--reload-exclude", "*_test.py", "--reload-exclude", "build", "m:a"});
+    EXPECT_TRUE(c.reload);
+    EXPECT_EQ(c.app, "m:a");
+    EXPECT_EQ(c.reload_extra_files, (std::vector<std::string>{"a.yaml", "b.env"}));
+    EXPECT_EQ(c.reload_dirs, (std::vector<std::string>{"src"}));
+    EXPECT_EQ(c.reload_includes, (std::vector<std::string>{"*.css"}));
+    EXPECT_EQ(c.reload_excludes, (std::vector<std::string>{"*_test.py", "build"}));
+    auto path = write_toml("app = \"m:a\"\nreload = true\nreload_dirs = [\"x\", \"y\"]\nreload_includes = [\"*.txt\"]\n"
+                           "reload_excludes = [\"tmp\"]\nreload_extra_files = [\"c.cfg\"]\n");
+    Config t = config({"-c", path});
+    EXPECT_TRUE(t.reload);
+    EXPECT_EQ(t.reload_dirs, (std::vector<std::string>{"x", "y"}));
+    EXPECT_EQ(t.reload_includes, (std::vector<std::string>{"*.txt"}));
+    EXPECT_EQ(t.reload_excludes, (std::vector<std::string>{"tmp"}));
+    EXPECT_EQ(t.reload_extra_files, (std::vector<std::string>{"c.cfg"}));
+    EXPECT_CONTAINS(error_of({"--reload", "--preload", "m:a"}), "--reload and --preload do not go together");
+}
+
 TEST_F(MiddlewareConfigTest, StaticMountsFromFlagsAndToml) {
     Config d = config({"m:a"});
     EXPECT_TRUE(d.static_mounts.empty());

@@ -19,6 +19,19 @@ TEST(SignalPipe, ASignalArrivesAsItsNumber) {
     EXPECT_EQ(signals.wait(std::chrono::milliseconds(20)), 0) << "nothing else pending";
 }
 
+TEST(SignalPipe, AnotherReadableDescriptorEndsTheWaitWithoutASignal) {
+    SignalPipe signals({SIGUSR1});
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    char byte = 'x';
+    ASSERT_EQ(::write(fds[1], &byte, 1), 1);
+    EXPECT_EQ(signals.wait(std::chrono::seconds(30), fds[0]), 0) << "returns at once: the other descriptor is readable";
+    ::raise(SIGUSR1);
+    EXPECT_EQ(signals.wait(std::chrono::seconds(30), fds[0]), SIGUSR1) << "a signal still comes first";
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
 TEST(SignalPipe, SigpipeIsIgnoredSoAWriteToAClosedPipeIsAnError) {
     SignalPipe signals({SIGUSR1});
     int fds[2];

@@ -4,7 +4,7 @@
 "module:factory('a', 2)" (literal arguments only) and "module:obj.attr".
 """
 import ast
-import importlib
+import sys
 
 
 class AppImportError(Exception):
@@ -49,7 +49,9 @@ def load(spec):
     names = _dotted_names(node, expression)
 
     # Import errors propagate with their own traceback: that is what the user needs to see.
-    obj = importlib.import_module(module_name)
+    # __import__ (not importlib.import_module) so that CPython drops importlib's own frames from it.
+    __import__(module_name)
+    obj = sys.modules[module_name]
     for i, name in enumerate(names):
         try:
             obj = getattr(obj, name)
@@ -68,3 +70,17 @@ def load(spec):
         raise AppImportError(
             f"Application object {spec!r} must be callable (got {type(obj).__name__}).")
     return obj
+
+
+def import_django_urls():
+    """Imports a Django app's URLconf, and with it the views it names, as runserver's system
+    checks do at start: under --reload a view that no longer imports is shown at once. Nothing
+    for an app that is not Django or whose settings are not configured."""
+    if "django" not in sys.modules:
+        return
+    from django.apps import apps
+    from django.conf import settings
+    if not settings.configured or not apps.ready:
+        return
+    from django.urls import get_resolver
+    get_resolver().url_patterns
