@@ -13,7 +13,9 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 
 #include <sys/socket.h>
@@ -26,7 +28,9 @@ extern char** environ;
 #include "embed/runtime/cache_binding.hpp"
 #include "embed/runtime/python_runtime.hpp"
 #include "server/metrics_store.hpp"
+#include "server/python_config_reader.hpp"
 #include "middleware/registry.hpp"
+#include "server/config_print.hpp"
 #include "server/listen_socket.hpp"
 #include "server/load_board.hpp"
 #include "server/logging.hpp"
@@ -87,7 +91,8 @@ private:
 
 class Master {
 public:
-    Master(const Config& config, std::vector<std::string> argv) : config_(config), argv_(std::move(argv)) {}
+    Master(const Config& config, std::vector<std::string> argv, EmbeddedConfigReader* reader)
+        : config_(config), argv_(std::move(argv)), reader_(reader) {}
 
     int run();
 
@@ -109,12 +114,15 @@ private:
     void abort_reload(const char* why);
     void retire_one_worker();
     void upgrade_binary();
+    bool load_app_in_master(const char* failure);
+    int check_config();
 
     const Config& config_;
     std::vector<std::string> argv_;            // for USR2: the command line to exec again
+    EmbeddedConfigReader* reader_;             // holds the interpreter that read gunicorn.conf.py
     std::unique_ptr<SignalPipe> signals_;
     std::vector<ListenSocket> sockets_;
-    std::unique_ptr<PythonRuntime> runtime_;   // only with --preload
+    std::unique_ptr<PythonRuntime> runtime_;   // with --preload, or a Python config file: forked into the workers
     std::unique_ptr<MetricsStore> metrics_;    // --metrics-bind: shared with every worker
     std::unique_ptr<SharedStore> cache_;       // --cache-size: shared with every worker
     std::map<pid_t, Worker> workers_;
@@ -139,9 +147,19 @@ int Master::current_workers() const {
 }
 
 int Master::run() {
+    if (config_.umask >= 0) ::umask(static_cast<mode_t>(config_.umask));  // before any socket file
     setup_logging(config_, LogMode::master_sync);
     auto& log = error_log();
-    log.info("Starting gantry {}", GANTRY_VERSION);
+    if (config_.capture_output && config_.error_logfile != "-") {
+        // gunicorn's --capture-output: the app's prints (and C libraries' writes) join the error log.
+        int fd = ::open(config_.error_logfile.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 || ::dup2(fd, STDOUT_FILENO) < 0 || ::dup2(fd, STDERR_FILENO) < 0)
+            log.warn("--capture-output: cannot send stdout and stderr to {}: {}", config_.error_logfile, std::strerror(errno));
+        if (fd >= 0) ::close(fd);
+    }
+    if (reader_) runtime_ = reader_->take_interpreter();
+    if (!config_.print_config && !config_.check_config) log.info("Starting gantry {}", GANTRY_VERSION);
+    for (const auto& note : config_.notes) log.info("{}", note);  // gunicorn settings gantry answers otherwise
     // The middleware chain is built here once only to refuse a bad one before anything starts.
     std::vector<std::string> chain;
     try {
@@ -151,6 +169,7 @@ int Master::run() {
         flush_logs();
         return 2;
     }
+    if (config_.print_config || config_.check_config) return check_config();
     target_ = config_.workers;
     try {
         sockets_ = inherited_listen_sockets();  // systemd socket activation, or the gantry we replace
@@ -182,7 +201,7 @@ int Master::run() {
     for (const auto& bind : config_.binds) {
         if (inherited) break;
         try {
-            sockets_.push_back(open_listen_socket(bind, config_.backlog));
+            sockets_.push_back(open_listen_socket(bind, config_.backlog, config_.reuse_port));
         } catch (const std::exception& e) {
             log.error("Connection in use or unusable: {}", e.what());
             return fail_to_listen();
@@ -229,16 +248,7 @@ int Master::run() {
         }
     }
 
-    if (config_.preload) {
-        try {
-            runtime_ = PythonRuntime::start(runtime_settings(config_));
-            set_python_cache_store(cache_.get());
-            runtime_->load_app();
-        } catch (const AppLoadError& e) {
-            log.error("Exception while loading the application:\n{}", e.what());
-            return halt(1);
-        }
-    }
+    if (config_.preload && !load_app_in_master("Exception while loading the application")) return halt(1);
 
     for (int i = 0; i < target_; ++i) spawn_worker();
 
@@ -322,6 +332,34 @@ int Master::run() {
             return halt(kWorkerBootError);
         }
     }
+}
+
+// --preload, --check-config: the app in the master's interpreter (the one that read the config
+// file, or a new one). False after logging the traceback.
+bool Master::load_app_in_master(const char* failure) {
+    try {
+        if (runtime_) runtime_->configure(runtime_settings(config_));
+        else runtime_ = PythonRuntime::start(runtime_settings(config_));
+        set_python_cache_store(cache_.get());
+        runtime_->load_app();
+        return true;
+    } catch (const AppLoadError& e) {
+        error_log().error("{}:\n{}", failure, e.what());
+        flush_logs();
+        return false;
+    }
+}
+
+// --check-config (gunicorn's): the settings were read; the app must load too. --print-config
+// prints the settings first. Nothing is bound, no worker starts.
+int Master::check_config() {
+    if (config_.print_config) {
+        std::fputs(config_as_toml(config_).c_str(), stdout);
+        std::fflush(stdout);
+    }
+    int status = load_app_in_master("Error while loading the application") ? 0 : 1;
+    flush_logs();
+    std::_Exit(status);  // the interpreter is not finalised: the process is ending
 }
 
 void Master::spawn_worker() {
@@ -416,7 +454,7 @@ void Master::start_reload() {
         error_log().warn("A reload is already in progress; HUP ignored");
         return;
     }
-    if (runtime_)
+    if (runtime_ && runtime_->app_loaded())
         error_log().warn("With --preload the new workers fork from the master's already loaded app: "
                          "HUP restarts them but does not load changed code");
     notify_service_manager("RELOADING=1");
@@ -532,8 +570,8 @@ int Master::halt(int status) {
 
 }  // namespace
 
-int run_master(const Config& config, std::vector<std::string> argv) {
-    return Master(config, std::move(argv)).run();
+int run_master(const Config& config, std::vector<std::string> argv, EmbeddedConfigReader* reader) {
+    return Master(config, std::move(argv), reader).run();
 }
 
 }  // namespace gantry

@@ -231,9 +231,11 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     sched_param batch{};
     if (!std::getenv("GANTRY_NO_SCHED_BATCH") && ::sched_setscheduler(0, SCHED_BATCH, &batch) != 0)
         log.debug("SCHED_BATCH refused: {}", std::strerror(errno));
-    if (!runtime) {
+    if (!runtime || !runtime->app_loaded()) {
         try {
-            runtime = PythonRuntime::start(runtime_settings(config));
+            // Forked from the interpreter that read gunicorn.conf.py, or a new one.
+            if (runtime) runtime->configure(runtime_settings(config));
+            else runtime = PythonRuntime::start(runtime_settings(config));
             set_python_cache_store(shared.cache, redis.get(), app_store.get());  // before the app: its settings may use the cache
             runtime->load_app();
         } catch (const AppLoadError& e) {

@@ -79,6 +79,20 @@ public:
     static std::unique_ptr<PythonRuntime> start(const RuntimeSettings& settings);
     ~PythonRuntime();  // finalises the interpreter
 
+    // Applies to this running interpreter what start() applies from `settings` (-e/--env into
+    // os.environ, --chdir, --pythonpath; the app and --timing for load_app), for an interpreter
+    // started before they were known: the master's, which read the config file. Variables that
+    // CPython reads only at its start (PYTHON*) no longer count. Throws AppLoadError.
+    void configure(const RuntimeSettings& settings);
+
+    // Executes a gunicorn config file (a path, file:PATH or python:module) as gunicorn does and
+    // returns the gunicorn settings among its names as (name, values as flag text). `forms` maps
+    // each setting name to its form (switch_on, switch_off, value, repeated, hook, file_only).
+    // The module stays loaded (sys.modules["__config__"]): its hooks are at hand. Throws
+    // AppLoadError with the traceback, or the setting and the value that is not usable.
+    std::vector<std::pair<std::string, std::vector<std::string>>> read_config_file(
+        const std::string& location, const std::vector<std::pair<std::string, std::string>>& forms);
+
     // Imports settings.app ("module:callable" or "module:factory(args)"). Throws AppLoadError.
     void load_app();
     bool app_loaded() const;
