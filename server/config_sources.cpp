@@ -25,8 +25,9 @@ ArgumentsRead environment_arguments(const char* variable, const char* version) {
     ArgumentsRead read;
     const char* text = std::getenv(variable);
     if (!text || !*text) return read;
+    std::vector<std::string> words = split_shell_words(text, std::string("$") + variable);
     try {
-        read = read_arguments(split_shell_words(text, std::string("$") + variable), version);
+        read = read_arguments(words, version);
     } catch (const ConfigError& e) {
         error(std::string("$") + variable + ": " + e.what());
     }
