@@ -1,0 +1,322 @@
+"""gunicorn's command line, config file and environment on gantry (docs/gunicorn.md): every
+installed gunicorn setting has an answer, the doc table is the code's, a gunicorn.conf.py in the
+shape of gunicorn's example runs on the Django demo, the usual Dockerfile line runs, the sources
+take gunicorn's precedence, noted settings log their line and refused ones stop gantry."""
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import APPS, REPO, IO_TIMEOUT, free_port, gantry_bin, until
+
+DEMO = os.path.join(REPO, "examples", "django_demo")
+
+
+def run_gantry(*args, cwd=APPS, env=None, timeout=60):
+    full_env = dict(os.environ)
+    full_env.pop("VIRTUAL_ENV", None)
+    for name in ("GUNICORN_CMD_ARGS", "GANTRY_CMD_ARGS", "WEB_CONCURRENCY"):
+        full_env.pop(name, None)
+    full_env.update(env or {})
+    return subprocess.run(gantry_bin() + [str(a) for a in args], capture_output=True, text=True, cwd=cwd,
+                          env=full_env, stdin=subprocess.DEVNULL, timeout=timeout)
+
+
+def settings_table():
+    """{name: (flags, answer, text)} from `gantry --print-settings-table`."""
+    out = run_gantry("--print-settings-table")
+    assert out.returncode == 0, out.stderr
+    rows = {}
+    for line in out.stdout.splitlines():
+        m = re.match(r"\| `([a-z0-9_]+)`[^|]* \| ([^|]*) \| ([^|]*) \| ([^|]*) \| (.*) \|$", line)
+        if m:
+            flags = re.findall(r"`([^`]+)`", m.group(2))
+            rows[m.group(1)] = (flags, m.group(3).strip(), m.group(4).strip(), m.group(5).strip())
+    return rows
+
+
+def test_every_installed_gunicorn_setting_has_a_row():
+    """Fails when the installed gunicorn has a setting (or a flag) the table does not answer."""
+    import gunicorn
+    import gunicorn.config
+    rows = settings_table()
+    assert len(rows) > 100
+    missing, wrong_flags = [], []
+    for setting in gunicorn.config.KNOWN_SETTINGS:
+        if setting.name not in rows:
+            missing.append(setting.name)
+        elif sorted(setting.cli or []) != sorted(rows[setting.name][0]):
+            wrong_flags.append((setting.name, setting.cli, rows[setting.name][0]))
+    assert not missing, "gunicorn %s settings with no row in server/gunicorn_settings.cpp: %s" % (
+        gunicorn.__version__, missing)
+    assert not wrong_flags, wrong_flags
+
+
+def test_the_doc_table_is_the_code_s():
+    out = subprocess.run([sys.executable, os.path.join(REPO, "scripts", "gunicorn_doc.py"), "--check",
+                          gantry_bin()[0]], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+# In the shape of gunicorn's documented example (examples/example_config.py): its settings with
+# its values, and its hooks; only the port is the test's.
+EXAMPLE_CONFIG = '''
+bind = '127.0.0.1:{port}'
+backlog = 2048
+
+workers = 2
+worker_class = 'sync'
+worker_connections = 1000
+timeout = 30
+keepalive = 2
+
+spew = False
+
+daemon = False
+raw_env = [
+    'DJANGO_SECRET_KEY=something',
+    'SPAM=eggs',
+]
+pidfile = None
+umask = 0
+user = None
+group = None
+tmp_upload_dir = None
+
+errorlog = '-'
+loglevel = 'info'
+accesslog = '-'
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'
+
+proc_name = None
+
+def post_fork(server, worker):
+    server.log.info("Worker spawned (pid: %s)", worker.pid)
+
+def pre_fork(server, worker):
+    pass
+
+def pre_exec(server):
+    server.log.info("Forked child, re-executing.")
+
+def when_ready(server):
+    server.log.info("Server is ready. Spawning workers")
+
+def worker_int(worker):
+    worker.log.info("worker received INT or QUIT signal")
+
+def worker_abort(worker):
+    worker.log.info("worker received SIGABRT signal")
+'''
+
+
+def test_gunicorn_example_config_runs_on_the_demo(start_server, tmp_path):
+    port = free_port()
+    (tmp_path / "gunicorn.conf.py").write_text(EXAMPLE_CONFIG.format(port=port))
+    # ./gunicorn.conf.py is read by itself, as gunicorn reads it.
+    s = start_server("demo.wsgi", "--chdir", DEMO, bind=False, port=port, cwd=str(tmp_path))
+    status, _, body = s.get("/ping/")
+    assert status == 200, body
+    assert s.wait_for_output(r'"GET /ping/ HTTP/1.1" 200', stream="stdout"), s.log()
+    for hook in ("post_fork", "pre_fork", "pre_exec", "when_ready", "worker_int", "worker_abort"):
+        assert s.wait_for_output(r"%s \(in gunicorn.conf.py\): gantry does not call server hooks yet" % hook), s.log()
+    assert until(lambda: s.stderr().count("Booting worker") == 2), s.log()
+
+
+def test_config_file_settings_reach_the_app(start_server, tmp_path):
+    port = free_port()
+    cfg = tmp_path / "settings.py"
+    cfg.write_text(textwrap.dedent('''
+        import os
+        bind = ["127.0.0.1:%d"]
+        workers = 2
+        raw_env = ["FROM_CONF=yes %%s" %% os.getpid()]
+        chdir = %r
+        wsgi_app = "probe:app"
+        worker_tmp_dir = "/dev/shm"
+        not_a_setting = object()
+    ''' % (port, APPS)))
+    s = start_server(None, "-c", str(cfg), bind=False, port=port, cwd=str(tmp_path))
+    env = s.get_json("/environ")
+    assert env["wsgi.multiprocess"] is True
+    osenv = s.get_json("/osenv?k=FROM_CONF")
+    assert osenv["value"].startswith("yes ")          # raw_env, set after the file ran
+    assert osenv["cwd"] == APPS                       # chdir from the file
+    assert s.wait_for_output(r"--worker-tmp-dir /dev/shm \(in settings.py\): gantry needs no heartbeat files")
+
+
+def test_python_module_config(start_server, tmp_path):
+    port = free_port()
+    (tmp_path / "deploy_settings.py").write_text("bind = '127.0.0.1:%d'\nworkers = 2\n" % port)
+    s = start_server("probe:app", "-c", "python:deploy_settings", bind=False, port=port,
+                     env={"PYTHONPATH": str(tmp_path)})
+    assert s.get_json("/environ")["wsgi.multiprocess"] is True
+
+
+def test_precedence_command_line_over_environment_over_file(start_server, tmp_path):
+    port = free_port()
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "bind = '127.0.0.1:%d'\nworkers = 3\nraw_env = ['LAYER=file']\nchdir = %r\n" % (port, APPS))
+    # $GUNICORN_CMD_ARGS over the file: one worker.
+    s = start_server("probe:app", bind=False, port=port, cwd=str(tmp_path),
+                     env={"GUNICORN_CMD_ARGS": "--workers 1 -e LAYER=gunicorn"})
+    assert s.get_json("/environ")["wsgi.multiprocess"] is False
+    assert s.get_json("/osenv?k=LAYER")["value"] == "gunicorn"
+    s.stop()
+    # $GANTRY_CMD_ARGS over $GUNICORN_CMD_ARGS, the command line over both.
+    s = start_server("probe:app", "-e", "LAYER=cli", bind=False, port=port, cwd=str(tmp_path),
+                     env={"GUNICORN_CMD_ARGS": "--workers 1 -e LAYER=gunicorn",
+                          "GANTRY_CMD_ARGS": "--workers 2 -e LAYER=gantry"})
+    assert s.get_json("/environ")["wsgi.multiprocess"] is True
+    assert s.get_json("/osenv?k=LAYER")["value"] == "cli"
+
+
+def test_config_file_named_in_gunicorn_cmd_args(tmp_path):
+    cfg = tmp_path / "elsewhere.py"
+    cfg.write_text("workers = 4\n")
+    out = run_gantry("--print-config", "probe:app", env={"GUNICORN_CMD_ARGS": "-c %s" % cfg})
+    assert out.returncode == 0, out.stderr
+    assert "\nworkers = 4\n" in out.stdout
+
+
+def test_the_dockerfile_line_on_the_demo(start_server):
+    # gunicorn --bind 0.0.0.0:8000 --workers 3 --worker-tmp-dir /dev/shm --capture-output
+    # --access-logfile - myproject.wsgi, with the test's loopback port.
+    port = free_port()
+    s = start_server("demo.wsgi", "--chdir", DEMO, "--bind", "127.0.0.1:%d" % port, "--workers", "3",
+                     "--worker-tmp-dir", "/dev/shm", "--capture-output", "--access-logfile", "-",
+                     bind=False, port=port)
+    status, _, _ = s.get("/ping/")
+    assert status == 200
+    assert s.wait_for_output(r'"GET /ping/ HTTP/1.1" 200', stream="stdout"), s.log()
+    assert s.wait_for_output(r"--worker-tmp-dir /dev/shm: gantry needs no heartbeat files"), s.log()
+    assert until(lambda: s.stderr().count("Booting worker") == 3), s.log()
+
+
+def test_each_noted_setting_logs_its_line():
+    rows = settings_table()
+    noted = [(name, flags, text) for name, (flags, form, answer, text) in rows.items()
+             if answer == "accepted, noted" and flags]
+    assert len(noted) > 30
+    args = []
+    for name, flags, text in noted:
+        flag = [f for f in flags if f.startswith("--")][0]
+        args.append(flag)
+        if rows[name][1] in ("value", "repeatable"):
+            args.append("v-" + name)
+    out = run_gantry("--check-config", *args, "probe:app")
+    assert out.returncode == 0, out.stderr
+    for name, flags, text in noted:
+        flag = [f for f in flags if f.startswith("--")][0]
+        lines = [l for l in out.stderr.splitlines() if re.search(r"\] %s( v-|:)" % re.escape(flag), l) and text in l]
+        assert len(lines) == 1, (flag, out.stderr)
+
+
+def test_each_refused_setting_stops_gantry_naming_the_alternative():
+    rows = settings_table()
+    refused = [(name, flags, form, text) for name, (flags, form, answer, text) in rows.items()
+               if answer == "refused" and flags]
+    assert len(refused) >= 10
+    for name, flags, form, text in refused:
+        flag = [f for f in flags if f.startswith("--")][0]
+        args = [flag, "v-" + name] if form in ("value", "repeatable") else [flag]
+        out = run_gantry("--check-config", *args, "probe:app", timeout=30)
+        assert out.returncode != 0, flag
+        assert flag in out.stderr and text.replace("`", "")[:40] in out.stderr.replace("`", ""), (flag, out.stderr)
+    out = run_gantry("-k", "gevent", "probe:app")
+    assert out.returncode != 0
+    assert "--interface asgi" in out.stderr and "--threads" in out.stderr
+
+
+def test_refused_setting_in_a_config_file(tmp_path):
+    (tmp_path / "gunicorn.conf.py").write_text("daemon = True\n")
+    out = run_gantry("probe:app", cwd=str(tmp_path))
+    assert out.returncode != 0
+    assert "--daemon (in gunicorn.conf.py): gantry does not daemonize" in out.stderr
+
+
+def test_config_file_errors(tmp_path):
+    (tmp_path / "raises.py").write_text("workers = 2\nraise RuntimeError('no settings for you')\n")
+    out = run_gantry("-c", str(tmp_path / "raises.py"), "probe:app")
+    assert out.returncode != 0
+    assert "Failed to read config file" in out.stderr and "RuntimeError: no settings for you" in out.stderr
+    (tmp_path / "badvalue.py").write_text("preload_app = 'sometimes'\n")
+    out = run_gantry("-c", str(tmp_path / "badvalue.py"), "probe:app")
+    assert out.returncode != 0
+    assert "Invalid value for preload_app" in out.stderr
+    out = run_gantry("-c", str(tmp_path / "nosuch.py"), "probe:app")
+    assert out.returncode != 0 and "doesn't exist" in out.stderr
+
+
+def test_check_config(tmp_path):
+    ok = run_gantry("--check-config", "probe:app")
+    assert ok.returncode == 0, ok.stderr
+    bad = run_gantry("--check-config", "broken_import:app")
+    assert bad.returncode == 1
+    assert "Traceback" in bad.stderr
+
+
+def test_print_config_is_a_usable_toml_file(start_server, tmp_path):
+    port = free_port()
+    (tmp_path / "gunicorn.conf.py").write_text("bind = '127.0.0.1:%d'\nworkers = 2\nkeepalive = 7\n" % port)
+    out = run_gantry("--print-config", "--chdir", APPS, "probe:app", cwd=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    import tomllib
+    settings = tomllib.loads(out.stdout)
+    assert settings["workers"] == 2 and settings["keep_alive"] == 7
+    assert settings["bind"] == ["127.0.0.1:%d" % port]
+    toml = tmp_path / "captured.toml"
+    toml.write_text(out.stdout)
+    s = start_server(None, "-c", str(toml), bind=False, port=port)
+    assert s.get_json("/environ")["wsgi.multiprocess"] is True
+
+
+def test_reuse_port_lets_two_servers_share_a_port(start_server):
+    port = free_port()
+    a = start_server("probe:app", "--reuse-port", "-b", "127.0.0.1:%d" % port, bind=False, port=port)
+    b = start_server("probe:app", "--reuse-port", "-b", "127.0.0.1:%d" % port, bind=False, port=port)
+    a.assert_serving()
+    b.assert_serving()
+    assert "Listening at: http://127.0.0.1:%d" % port in b.stderr()
+
+
+def test_umask_applies_to_the_unix_socket(start_server, tmp_path):
+    path = str(tmp_path / "g.sock")
+    s = start_server("probe:app", "-m", "0077", "-b", "unix:" + path, wait=False)
+    assert until(lambda: os.path.exists(path)), s.log()
+    assert stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0
+
+
+def test_capture_output_sends_prints_to_the_error_log(start_server, tmp_path):
+    (tmp_path / "printing.py").write_text(textwrap.dedent('''
+        import sys
+        def app(environ, start_response):
+            print("printed-by-the-app", flush=True)
+            sys.stderr.write("stderr-of-the-app\\n")
+            sys.stderr.flush()
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+    '''))
+    errlog = tmp_path / "error.log"
+    s = start_server("printing:app", "--pythonpath", str(tmp_path), "--capture-output", "--error-logfile", str(errlog))
+    status, _, body = s.get("/")
+    assert status == 200
+    assert until(lambda: "printed-by-the-app" in errlog.read_text() and "stderr-of-the-app" in errlog.read_text()), \
+        errlog.read_text()
+    assert "printed-by-the-app" not in s.stdout()
+
+
+def test_worker_classes(start_server):
+    for klass, interface in (("uvicorn.workers.UvicornWorker", "asgi"), ("asgi", "asgi"), ("sync", "auto"),
+                             ("gthread", "auto")):
+        out = run_gantry("--print-config", "-k", klass, "probe:app")
+        assert out.returncode == 0, out.stderr
+        assert '\ninterface = "%s"\n' % interface in out.stdout, (klass, out.stdout)
+    s = start_server("asgi_probe:app", "-k", "uvicorn.workers.UvicornWorker")
+    status, _, _ = s.get("/")
+    assert status == 200
