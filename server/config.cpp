@@ -142,6 +142,8 @@ ArgumentsRead read_arguments(const std::vector<std::string>& args, const char* v
     auto* o_check = cli.add_flag("--check-config", check_config, "Read the settings and load the app, then exit (0: both worked)");
     auto* o_print = cli.add_flag("--print-config", print_config, "Print the settings in effect as a TOML file, then check as --check-config");
     auto* o_reuse_port = cli.add_flag("--reuse-port", reuse_port, "Set SO_REUSEPORT on the listening sockets");
+    bool no_sendfile = false;
+    auto* o_no_sendfile = cli.add_flag("--no-sendfile", no_sendfile, "Send file bodies by reading and writing them, not with sendfile(2)");
     auto* o_capture = cli.add_flag("--capture-output", capture_output, "Send the app's stdout and stderr to --error-logfile (when it is a file)");
     auto* o_umask = single(cli.add_option("-m,--umask", umask, "The umask of the master and the workers: 0022, 0o22 or decimal"));
     auto* o_asgi_loop = single(cli.add_option("--asgi-loop", asgi_loop, "gunicorn 26's name for --loop"));
@@ -260,6 +262,7 @@ ArgumentsRead read_arguments(const std::vector<std::string>& args, const char* v
     if (o_check->count()) flags.check_config = check_config;
     if (o_print->count()) flags.print_config = print_config;
     if (o_reuse_port->count()) flags.reuse_port = reuse_port;
+    if (o_no_sendfile->count()) flags.sendfile = false;
     if (o_capture->count()) flags.capture_output = capture_output;
     if (o_umask->count()) flags.umask = umask;
     if (o_asgi_loop->count()) flags.loop = asgi_loop;

@@ -97,6 +97,7 @@ struct Config {
     bool check_config = false;                  // --check-config: load the app, then exit
     bool print_config = false;                  // --print-config: print the settings, then as --check-config
     bool reuse_port = false;                    // --reuse-port: SO_REUSEPORT on the listeners
+    bool sendfile = true;                       // --no-sendfile: file bodies are read and written instead
     bool capture_output = false;                // --capture-output: stdout/stderr into --error-logfile
     int umask = -1;                             // -m/--umask (-1: the inherited one)
     // What the noted gunicorn settings said (one line each), logged by the master at start.

@@ -249,6 +249,7 @@ ConfigLayer read_config_file(const std::string& path) {
         {"access_log_json", [&](const TomlReader& r) { layer.access_log_json = r.string(); }},
         {"metrics_bind", [&](const TomlReader& r) { layer.metrics_bind = r.string(); }},
         {"reuse_port", [&](const TomlReader& r) { layer.reuse_port = r.boolean(); }},
+        {"sendfile", [&](const TomlReader& r) { layer.sendfile = r.boolean(); }},
         {"capture_output", [&](const TomlReader& r) { layer.capture_output = r.boolean(); }},
         {"umask", [&](const TomlReader& r) { layer.umask = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
     };

@@ -207,6 +207,7 @@ void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
     if (l.check_config) c.check_config = *l.check_config;
     if (l.print_config) c.print_config = *l.print_config;
     if (l.reuse_port) c.reuse_port = *l.reuse_port;
+    if (l.sendfile) c.sendfile = *l.sendfile;
     if (l.capture_output) c.capture_output = *l.capture_output;
     if (l.umask) c.umask = parse_umask(name("umask"), *l.umask);
     for (const auto& [setting_name, value] : l.gunicorn_given) {

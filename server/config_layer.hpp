@@ -38,7 +38,7 @@ struct ConfigLayer {
     std::optional<std::vector<std::string>> static_mounts;
     std::optional<bool> static_watch;
     std::optional<std::string> cache_size, cache_url;
-    std::optional<bool> check_config, print_config, reuse_port, capture_output;
+    std::optional<bool> check_config, print_config, reuse_port, capture_output, sendfile;
     std::optional<std::string> umask;
     // gunicorn settings that gantry notes or refuses (server/gunicorn_settings.hpp), as given:
     // (setting name, value; "" for a switch or a hook).

@@ -104,6 +104,7 @@ std::string config_as_toml(const Config& c) {
     integer("cache_size", static_cast<long long>(c.cache_size));
     text("cache", c.cache_url);
     flag("reuse_port", c.reuse_port);
+    flag("sendfile", c.sendfile);
     flag("capture_output", c.capture_output);
     if (c.umask >= 0) {
         char buf[8];

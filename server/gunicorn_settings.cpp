@@ -75,9 +75,8 @@ const std::vector<GunicornSetting> kSettings = {
     // Server Mechanics
     {"preload_app", "--preload", "Server Mechanics", F::switch_on, A::implemented, "",
      "Load the app in the master before forking", ""},
-    {"sendfile", "--no-sendfile", "Server Mechanics", F::switch_off, A::noted, "",
-     "gantry sends files with sendfile(2) only where the body goes out unchanged; a middleware that rewrites "
-     "the body (compress) reads the file itself", ""},
+    {"sendfile", "--no-sendfile", "Server Mechanics", F::switch_off, A::implemented, "",
+     "File bodies (`wsgi.file_wrapper`, static files) are read and written instead of sent with sendfile(2)", ""},
     {"reuse_port", "--reuse-port", "Server Mechanics", F::switch_on, A::implemented, "",
      "SO_REUSEPORT on the listening sockets", ""},
     {"chdir", "--chdir", "Server Mechanics", F::value, A::implemented, "",

@@ -68,6 +68,7 @@ HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline,
     s.worker_connections = static_cast<std::size_t>(config.worker_connections);
     s.limit_concurrency = static_cast<std::size_t>(config.limit_concurrency);
     s.health_path = config.health_path;
+    s.sendfile = config.sendfile;
     spdlog::logger* access = access_log();
     spdlog::logger* access_json = access_json_log();
     if (access || access_json) {

@@ -320,3 +320,21 @@ def test_worker_classes(start_server):
     s = start_server("asgi_probe:app", "-k", "uvicorn.workers.UvicornWorker")
     status, _, _ = s.get("/")
     assert status == 200
+
+
+def test_no_sendfile_sends_whole_files(start_server, tmp_path):
+    import hashlib
+    import urllib.parse
+    data = os.urandom(3 * 1024 * 1024 + 17)   # several read pieces, an odd tail
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "s.bin").write_bytes(data[: 700 * 1024])
+    s = start_server("probe:app", "--no-sendfile", "--static", "/s/=%s" % static)
+    status, headers, body = s.get("/file?path=" + urllib.parse.quote(str(path)))
+    assert status == 200 and hashlib.sha256(body).digest() == hashlib.sha256(data).digest(), len(body)
+    status, headers, body = s.get("/s/s.bin")
+    assert status == 200 and body == data[: 700 * 1024], len(body)
+    out = run_gantry("--print-config", "--no-sendfile", "probe:app")
+    assert "\nsendfile = false\n" in out.stdout
