@@ -338,3 +338,36 @@ def test_no_sendfile_sends_whole_files(start_server, tmp_path):
     assert status == 200 and body == data[: 700 * 1024], len(body)
     out = run_gantry("--print-config", "--no-sendfile", "probe:app")
     assert "\nsendfile = false\n" in out.stdout
+
+
+def test_preload_with_a_config_file(start_server, tmp_path):
+    """The master's interpreter read the file; with preload_app it loads the app too, after
+    applying the file's chdir and raw_env, and the workers fork from it."""
+    port = free_port()
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "bind = '127.0.0.1:%d'\npreload_app = True\nworkers = 2\nchdir = %r\nraw_env = ['PRELOADED=1']\n"
+        % (port, APPS))
+    s = start_server("probe:app", bind=False, port=port, cwd=str(tmp_path))
+    osenv = s.get_json("/osenv?k=PRELOADED")
+    assert osenv["value"] == "1" and osenv["cwd"] == APPS
+    assert s.get_json("/environ")["wsgi.multiprocess"] is True
+
+
+def test_hup_with_a_config_file_loads_changed_code(start_server, tmp_path):
+    """Without preload the workers import the app after the fork, so HUP loads new code, as
+    with gunicorn (the master's interpreter holds only the config module)."""
+    import signal
+    from conftest import worker_pids
+    port = free_port()
+    app = tmp_path / "versioned.py"
+    app.write_text("def app(e, r):\n    r('200 OK', [])\n    return [b'v1']\n")
+    (tmp_path / "gunicorn.conf.py").write_text("bind = '127.0.0.1:%d'\npythonpath = %r\n" % (port, str(tmp_path)))
+    s = start_server("versioned:app", bind=False, port=port, cwd=str(tmp_path),
+                     env={"PYTHONDONTWRITEBYTECODE": "1"})
+    assert s.get("/")[2] == b"v1"
+    before = worker_pids(s.pid)
+    app.write_text("def app(e, r):\n    r('200 OK', [])\n    return [b'v2']\n")
+    s.send(signal.SIGHUP)
+    assert until(lambda: worker_pids(s.pid) and not set(worker_pids(s.pid)) & set(before)), s.log()
+    assert until(lambda: s.get("/")[2] == b"v2"), s.log()
+    assert "already loaded app" not in s.stderr()
