@@ -142,6 +142,11 @@ ArgumentsRead read_arguments(const std::vector<std::string>& args, const char* v
     auto* o_check = cli.add_flag("--check-config", check_config, "Read the settings and load the app, then exit (0: both worked)");
     auto* o_print = cli.add_flag("--print-config", print_config, "Print the settings in effect as a TOML file, then check as --check-config");
     auto* o_reuse_port = cli.add_flag("--reuse-port", reuse_port, "Set SO_REUSEPORT on the listening sockets");
+    std::string user, group;
+    bool initgroups = false;
+    auto* o_user = single(cli.add_option("-u,--user", user, "Workers run as this user (a name or a uid); the master binds as root first"));
+    auto* o_group = single(cli.add_option("-g,--group", group, "Workers run as this group (a name or a gid; default: the --user's own group)"));
+    auto* o_initgroups = cli.add_flag("--initgroups", initgroups, "Workers get the --user's supplementary groups (else the group alone)");
     bool no_sendfile = false;
     auto* o_no_sendfile = cli.add_flag("--no-sendfile", no_sendfile, "Send file bodies by reading and writing them, not with sendfile(2)");
     auto* o_capture = cli.add_flag("--capture-output", capture_output, "Send the app's stdout and stderr to --error-logfile (when it is a file)");
@@ -263,6 +268,9 @@ ArgumentsRead read_arguments(const std::vector<std::string>& args, const char* v
     if (o_print->count()) flags.print_config = print_config;
     if (o_reuse_port->count()) flags.reuse_port = reuse_port;
     if (o_no_sendfile->count()) flags.sendfile = false;
+    if (o_user->count()) flags.user = user;
+    if (o_group->count()) flags.group = group;
+    if (o_initgroups->count()) flags.initgroups = initgroups;
     if (o_capture->count()) flags.capture_output = capture_output;
     if (o_umask->count()) flags.umask = umask;
     if (o_asgi_loop->count()) flags.loop = asgi_loop;

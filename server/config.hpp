@@ -10,6 +10,7 @@
 #include "http/config_error.hpp"
 #include "middleware/registry.hpp"
 #include "server/bind_address.hpp"
+#include "server/privileges.hpp"
 
 namespace gantry {
 
@@ -100,6 +101,9 @@ struct Config {
     bool sendfile = true;                       // --no-sendfile: file bodies are read and written instead
     bool capture_output = false;                // --capture-output: stdout/stderr into --error-logfile
     int umask = -1;                             // -m/--umask (-1: the inherited one)
+    std::string user, group;                    // -u/--user, -g/--group: names or numbers, as given
+    bool initgroups = false;                    // --initgroups: the user's supplementary groups
+    WorkerIdentity identity;                    // what the workers switch to (resolved from the above)
     // What the noted gunicorn settings said (one line each), logged by the master at start.
     std::vector<std::string> notes;
 };

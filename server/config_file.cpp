@@ -250,6 +250,9 @@ ConfigLayer read_config_file(const std::string& path) {
         {"metrics_bind", [&](const TomlReader& r) { layer.metrics_bind = r.string(); }},
         {"reuse_port", [&](const TomlReader& r) { layer.reuse_port = r.boolean(); }},
         {"sendfile", [&](const TomlReader& r) { layer.sendfile = r.boolean(); }},
+        {"user", [&](const TomlReader& r) { layer.user = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
+        {"group", [&](const TomlReader& r) { layer.group = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
+        {"initgroups", [&](const TomlReader& r) { layer.initgroups = r.boolean(); }},
         {"capture_output", [&](const TomlReader& r) { layer.capture_output = r.boolean(); }},
         {"umask", [&](const TomlReader& r) { layer.umask = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
     };

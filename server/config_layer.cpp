@@ -210,6 +210,9 @@ void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
     if (l.sendfile) c.sendfile = *l.sendfile;
     if (l.capture_output) c.capture_output = *l.capture_output;
     if (l.umask) c.umask = parse_umask(name("umask"), *l.umask);
+    if (l.user) c.user = *l.user;
+    if (l.group) c.group = *l.group;
+    if (l.initgroups) c.initgroups = *l.initgroups;
     for (const auto& [setting_name, value] : l.gunicorn_given) {
         const GunicornSetting* s = find_gunicorn_setting(setting_name);
         if (!s || s->answer == SettingAnswer::implemented) continue;

@@ -39,7 +39,8 @@ struct ConfigLayer {
     std::optional<bool> static_watch;
     std::optional<std::string> cache_size, cache_url;
     std::optional<bool> check_config, print_config, reuse_port, capture_output, sendfile;
-    std::optional<std::string> umask;
+    std::optional<std::string> umask, user, group;
+    std::optional<bool> initgroups;
     // gunicorn settings that gantry notes or refuses (server/gunicorn_settings.hpp), as given:
     // (setting name, value; "" for a switch or a hook).
     std::vector<std::pair<std::string, std::string>> gunicorn_given;

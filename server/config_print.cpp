@@ -105,6 +105,9 @@ std::string config_as_toml(const Config& c) {
     text("cache", c.cache_url);
     flag("reuse_port", c.reuse_port);
     flag("sendfile", c.sendfile);
+    if (!c.user.empty()) text("user", c.user);
+    if (!c.group.empty()) text("group", c.group);
+    flag("initgroups", c.initgroups);
     flag("capture_output", c.capture_output);
     if (c.umask >= 0) {
         char buf[8];

@@ -169,6 +169,7 @@ CommandLine read_config_sources(const std::vector<std::string>& args, const char
     apply_layer(config, flags.layer, "");
 
     if (config.binds.empty()) config.binds.push_back(parse_bind_address("127.0.0.1:8000"));
+    config.identity = resolve_identity(config.user, config.group, config.initgroups, "");
     if (config.app.empty())
         error("no application given: gantry [OPTIONS] module:callable (or wsgi_app in gunicorn.conf.py, "
               "app = \"module:callable\" in a TOML file)");

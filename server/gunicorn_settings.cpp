@@ -90,15 +90,16 @@ const std::vector<GunicornSetting> kSettings = {
     {"worker_tmp_dir", "--worker-tmp-dir", "Server Mechanics", F::value, A::noted, "",
      "gantry needs no heartbeat files: the master watches its workers through their process state and shared "
      "memory, so no directory is used", ""},
-    {"user", "-u --user", "Server Mechanics", F::value, A::refused, "",
-     "gantry does not drop privileges (yet): start it as that user (USER in a Dockerfile, User= in systemd)", ""},
-    {"group", "-g --group", "Server Mechanics", F::value, A::refused, "",
-     "gantry does not drop privileges (yet): start it as that group (USER user:group in a Dockerfile, Group= "
-     "in systemd)", ""},
+    {"user", "-u --user", "Server Mechanics", F::value, A::implemented, "",
+     "Workers switch to this user (name or uid) before loading the app; the master stays root and binds. Unix "
+     "socket files are given to it", ""},
+    {"group", "-g --group", "Server Mechanics", F::value, A::implemented, "",
+     "Workers switch to this group (name or gid). Unlike gunicorn, `--user` alone takes the user's own group, "
+     "never root's, and root's supplementary groups are always dropped", ""},
     {"umask", "-m --umask", "Server Mechanics", F::value, A::implemented, "0",
      "The umask of the master and the workers (octal with a leading 0, or decimal, as gunicorn reads it)", ""},
-    {"initgroups", "--initgroups", "Server Mechanics", F::switch_on, A::refused, "",
-     "gantry does not drop privileges (yet): start it as the user, with its groups", ""},
+    {"initgroups", "--initgroups", "Server Mechanics", F::switch_on, A::implemented, "",
+     "Workers get the user's supplementary groups (initgroups(3)); else the group alone", ""},
     {"tmp_upload_dir", "", "Server Mechanics", F::file_only, A::noted, "",
      "gantry keeps request bodies in memory up to --body-buffer-size and spills larger ones to temporary files "
      "in $TMPDIR", ""},

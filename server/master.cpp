@@ -229,8 +229,16 @@ int Master::run() {
             return fail_to_listen();
         }
     }
-    for (const auto& s : sockets_)
+    for (const auto& s : sockets_) {
         if (!s.metrics) log.info("Listening at: {} ({})", describe_listen(s), ::getpid());
+        // --user/--group: the workers' unix socket files are theirs, as gunicorn chowns them.
+        if (s.family == AF_UNIX && config_.identity.changes() && !inherited &&
+            ::chown(s.address.path.c_str(), static_cast<uid_t>(config_.identity.uid),
+                    static_cast<gid_t>(config_.identity.gid)) != 0)
+            log.warn("Cannot give {} to --user/--group: {}", s.address.path, std::strerror(errno));
+    }
+    if (config_.identity.changes())
+        log.info("Workers run as uid {}, gid {}", config_.identity.uid, config_.identity.gid);
     ensure_descriptor_limit(config_.worker_connections, log);
 
     // Signals become bytes on a pipe read by this loop, set up before any app code can start a

@@ -224,6 +224,12 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
     setup_logging(config, LogMode::worker_async);
     auto& log = error_log();
+    // --user/--group: the listeners and the logs are open; the app runs without root.
+    if (std::string failed = drop_privileges(config.identity); !failed.empty()) {
+        log.error("Cannot switch the worker to --user {} --group {}: {}", config.user, config.group, failed);
+        flush_logs();
+        return kWorkerBootError;
+    }
     // SCHED_BATCH for the worker and every thread it starts: a woken thread no longer preempts
     // the running one, so the I/O thread parses every ready request before the Python thread
     // runs them back to back (GIL held, caches warm), and the answers go out together. Measured

@@ -371,3 +371,39 @@ def test_hup_with_a_config_file_loads_changed_code(start_server, tmp_path):
     assert until(lambda: worker_pids(s.pid) and not set(worker_pids(s.pid)) & set(before)), s.log()
     assert until(lambda: s.get("/")[2] == b"v2"), s.log()
     assert "already loaded app" not in s.stderr()
+
+
+def proc_ids(pid):
+    """(uid, gid, supplementary groups) of a process, from /proc."""
+    fields = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.split()
+    return int(fields["Uid"][0]), int(fields["Gid"][0]), sorted(int(g) for g in fields["Groups"])
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+@pytest.mark.parametrize("args, groups", [(["-u", "nobody", "-g", "nogroup"], [65534]),
+                                          (["--user", "nobody", "--initgroups"], [65534])])
+def test_workers_drop_privileges(start_server, tmp_path, args, groups):
+    import pwd
+    from conftest import worker_pids
+    nobody = pwd.getpwnam("nobody")
+    port = free_port()
+    sock = tmp_path / "g.sock"
+    os.chmod(tmp_path, 0o755)
+    s = start_server("probe:app", *args, "-w", "2", "-b", "127.0.0.1:%d" % port, "-b", "unix:%s" % sock,
+                     bind=False, port=port)
+    s.assert_serving()
+    assert until(lambda: len(worker_pids(s.pid)) == 2), s.log()
+    assert proc_ids(s.pid)[0] == 0                 # the master keeps root
+    for pid in worker_pids(s.pid):
+        assert proc_ids(pid) == (nobody.pw_uid, nobody.pw_gid, groups), s.log()
+    assert os.stat(sock).st_uid == nobody.pw_uid   # the socket file is the workers'
+    assert s.get_json("/osenv?k=HOME")["cwd"] == APPS  # the app loaded as nobody and serves
+
+
+def test_unknown_user_is_an_error():
+    out = run_gantry("-u", "no-such-user-here", "probe:app")
+    assert out.returncode != 0 and "no user named 'no-such-user-here'" in out.stderr

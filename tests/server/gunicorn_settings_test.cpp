@@ -60,6 +60,7 @@ std::string sample_value(const GunicornSetting& s) {
     if (name == "asgi_lifespan") return "off";
     if (name == "root_path") return "/api";
     if (name == "config") return "";  // read separately
+    if (name == "user" || name == "group") return "0";
     std::string d = s.by_default;
     if (!d.empty() && d.find_first_not_of("0123456789") == std::string::npos) return std::to_string(std::stoi(d) + 1);
     return "x";
@@ -164,6 +165,20 @@ TEST_F(GunicornConfigTest, ImplementedSwitches) {
     EXPECT_EQ(config({"--umask", "0x12", "a:b"}).umask, 18);
     EXPECT_EQ(config({"a:b"}).umask, -1);
     EXPECT_CONTAINS(error_of({"--umask", "08", "a:b"}), "--umask must be a umask");
+}
+
+TEST_F(GunicornConfigTest, UserAndGroup) {
+    Config c = config({"-u", "0", "-g", "0", "--initgroups", "a:b"});
+    EXPECT_EQ(c.identity.uid, 0);
+    EXPECT_EQ(c.identity.gid, 0);
+    EXPECT_TRUE(c.identity.initgroups);
+    EXPECT_EQ(c.identity.user_name, "root");
+    Config by_name = config({"--user", "root", "a:b"});
+    EXPECT_EQ(by_name.identity.gid, 0);  // the user's own group
+    EXPECT_FALSE(config({"a:b"}).identity.changes());
+    EXPECT_CONTAINS(error_of({"-u", "no-such-user-here", "a:b"}), "--user: no user named 'no-such-user-here'");
+    EXPECT_CONTAINS(error_of({"-g", "no-such-group-here", "a:b"}), "--group: no group named 'no-such-group-here'");
+    EXPECT_EQ(config({"-u", "123456", "a:b"}).identity.uid, 123456);  // a uid without a name, as gunicorn takes it
 }
 
 TEST_F(GunicornConfigTest, ShellWords) {
