@@ -101,6 +101,7 @@ private:
         int slot;        // its number: metrics slot, ready-board slot, slot 0 subscribes to purges
         int generation;  // a HUP starts a new generation; the old one leaves once it is ready
         bool retiring = false;  // sent TERM by TTOU: leaving, no longer counted
+        int age = 0;            // gunicorn's worker.age: the spawn counter when it started
     };
 
     void spawn_worker();
@@ -115,6 +116,7 @@ private:
     void retire_one_worker();
     void upgrade_binary();
     bool load_app_in_master(const char* failure);
+    bool hook(const char* name, int worker_pid = 0, int worker_age = 0, int new_value = 0, int old_value = 0);
     int check_config();
 
     const Config& config_;
@@ -129,6 +131,8 @@ private:
     ReadyBoard ready_;
     std::unique_ptr<LoadBoard> load_ = LoadBoard::create();  // spreads the work over the workers
     int target_ = 1;                           // workers wanted per generation (TTIN/TTOU change it)
+    int age_ = 0;                              // workers spawned so far (the hooks' worker.age)
+    const int pid_ = static_cast<int>(::getpid());  // the master's, also in a just-forked worker (post_fork)
     int generation_ = 0;                       // the generation that is (or becomes) the serving one
     int last_generation_ = 0;                  // generations are never reused
     int previous_generation_ = 0;              // what a failed reload goes back to
@@ -171,6 +175,10 @@ int Master::run() {
     }
     if (config_.print_config || config_.check_config) return check_config();
     target_ = config_.workers;
+    if (!hook("on_starting")) {  // as gunicorn: a failing on_starting stops the start
+        flush_logs();
+        return 1;
+    }
     try {
         sockets_ = inherited_listen_sockets();  // systemd socket activation, or the gantry we replace
     } catch (const std::exception& e) {
@@ -258,6 +266,7 @@ int Master::run() {
 
     if (config_.preload && !load_app_in_master("Exception while loading the application")) return halt(1);
 
+    if (!hook("when_ready")) return halt(1);
     for (int i = 0; i < target_; ++i) spawn_worker();
 
     for (;;) {
@@ -299,11 +308,13 @@ int Master::run() {
         case SIGTTIN:
             log.info("Handling signal: ttin");
             ++target_;
+            if (!hook("nworkers_changed", 0, 0, target_, target_ - 1)) return halt(1);
             break;
         case SIGTTOU:
             log.info("Handling signal: ttou");
             if (target_ > 1) {
                 --target_;
+                if (!hook("nworkers_changed", 0, 0, target_, target_ + 1)) return halt(1);
                 retire_one_worker();
             }
             break;
@@ -358,6 +369,19 @@ bool Master::load_app_in_master(const char* failure) {
     }
 }
 
+// A server hook of gunicorn.conf.py (none without a Python config file). False if it raised.
+bool Master::hook(const char* name, int worker_pid, int worker_age, int new_value, int old_value) {
+    if (!runtime_) return true;
+    PythonRuntime::HookCall call;
+    call.master_pid = pid_;
+    call.workers = target_;
+    call.worker_pid = worker_pid;
+    call.worker_age = worker_age;
+    call.new_value = new_value;
+    call.old_value = old_value;
+    return runtime_->call_hook(name, call);
+}
+
 // --check-config (gunicorn's): the settings were read; the app must load too. --print-config
 // prints the settings first. Nothing is bound, no worker starts.
 int Master::check_config() {
@@ -382,6 +406,9 @@ void Master::spawn_worker() {
     int master_pid = ::getpid();
     if (auto* r = ready_.slot(number)) r->store(0);
     load_->open(number);
+    int age = ++age_;
+    // gunicorn's pre_fork; one that raises stops the server, as its main loop does.
+    if (!hook("pre_fork", 0, age)) halt(1);
     if (runtime_) runtime_->before_fork();
     flush_logs();
     // Signals stay blocked across fork until the child has its own signal pipe: one sent to a
@@ -402,12 +429,17 @@ void Master::spawn_worker() {
         SignalPipe::forget_inherited();
         signals_.release();  // the parent's; its descriptors are closed above
         if (runtime_) runtime_->after_fork_child();
-        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number, ready_.slot(number), load_.get()});
+        // post_fork, in the new worker: one that raises fails its boot, as in gunicorn.
+        if (!hook("post_fork", ::getpid(), age)) {
+            flush_logs();
+            std::_Exit(kWorkerBootError);
+        }
+        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number, ready_.slot(number), load_.get(), age});
         std::_Exit(status);
     }
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     if (runtime_) runtime_->after_fork_parent();
-    workers_[pid] = Worker{number, generation_};
+    workers_[pid] = Worker{number, generation_, false, age};
 }
 
 void Master::reap_workers() {
@@ -423,6 +455,7 @@ void Master::reap_workers() {
         load_->clear(it->second.slot);
         Worker gone = it->second;
         workers_.erase(it);
+        if (!hook("child_exit", pid, gone.age) && !stopping_) halt(1);
         if (WIFEXITED(status)) {
             int code = WEXITSTATUS(status);
             if (code == kWorkerBootError) {
@@ -465,6 +498,7 @@ void Master::start_reload() {
     if (runtime_ && runtime_->app_loaded())
         error_log().warn("With --preload the new workers fork from the master's already loaded app: "
                          "HUP restarts them but does not load changed code");
+    if (!hook("on_reload")) halt(1);
     notify_service_manager("RELOADING=1");
     reloading_ = true;
     reload_started_ = Clock::now();
@@ -570,6 +604,7 @@ int Master::halt(int status) {
     }
     close_listen_sockets(sockets_, !handed_over_);  // a new master uses the unix socket files now
     if (!config_.pidfile.empty()) ::unlink((handed_over_ ? config_.pidfile + ".oldbin" : config_.pidfile).c_str());
+    hook("on_exit");
     error_log().info("Shutting down: Master");
     flush_logs();
     // The preloaded interpreter is not finalised: the process is ending.

@@ -252,6 +252,18 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         }
     }
     set_python_cache_store(shared.cache, redis.get(), app_store.get());  // again: a --preload app had no Redis tier yet
+    {
+        // gunicorn's post_worker_init: the app is loaded, nothing serves yet. One that raises fails the boot.
+        PythonRuntime::HookCall call;
+        call.master_pid = master_pid;
+        call.workers = config.workers;
+        call.worker_pid = static_cast<int>(::getpid());
+        call.worker_age = shared.age;
+        if (!runtime->call_hook("post_worker_init", call)) {
+            flush_logs();
+            return kWorkerBootError;
+        }
+    }
     log.info("Booting worker with pid: {}", ::getpid());
 
     // The chain was validated by the master; here static indexes its files, Django's included.

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include "embed/runtime/interpreter.hpp"
@@ -107,6 +108,31 @@ std::vector<std::pair<std::string, std::vector<std::string>>> PythonRuntime::rea
         out.emplace_back(text_of(PyTuple_GET_ITEM(pair, 0)), std::move(values));
     }
     return out;
+}
+
+bool PythonRuntime::defines_hook(const std::string& name) {
+    GilHeld& gil = interpreter_->starting_thread();
+    py::Ref hooks(PyImport_ImportModule("gantry._hooks"));
+    py::Ref answer(hooks ? PyObject_CallMethod(hooks.get(), "defined", "s", name.c_str()) : nullptr);
+    if (!answer) {
+        spdlog::default_logger()->error("cannot look up the {} hook:\n{}", name, py::take_exception_text(gil));
+        return false;
+    }
+    return answer.get() == Py_True;
+}
+
+bool PythonRuntime::call_hook(const std::string& name, const HookCall& c) {
+    GilHeld& gil = interpreter_->starting_thread();
+    py::Ref hooks(PyImport_ImportModule("gantry._hooks"));
+    py::Ref answer(hooks ? PyObject_CallMethod(hooks.get(), "call", "siiiiii", name.c_str(), c.master_pid, c.workers,
+                                               c.worker_pid, c.worker_age, c.new_value, c.old_value)
+                         : nullptr);
+    if (!answer) {
+        // gantry._hooks catches what a hook raises; this is gantry's own failure.
+        spdlog::default_logger()->error("cannot call the {} hook:\n{}", name, py::take_exception_text(gil));
+        return false;
+    }
+    return answer.get() == Py_True;
 }
 
 }  // namespace gantry

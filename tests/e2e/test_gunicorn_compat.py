@@ -123,8 +123,12 @@ def test_gunicorn_example_config_runs_on_the_demo(start_server, tmp_path):
     status, _, body = s.get("/ping/")
     assert status == 200, body
     assert s.wait_for_output(r'"GET /ping/ HTTP/1.1" 200', stream="stdout"), s.log()
-    for hook in ("post_fork", "pre_fork", "pre_exec", "when_ready", "worker_int", "worker_abort"):
-        assert s.wait_for_output(r"%s \(in gunicorn.conf.py\): gantry does not call server hooks yet" % hook), s.log()
+    # Its hooks: when_ready and post_fork log through server.log; the ones gantry does not call
+    # yet say so once.
+    assert s.wait_for_output(r"\[INFO\] Server is ready. Spawning workers"), s.log()
+    assert until(lambda: len(re.findall(r"\[INFO\] Worker spawned \(pid: \d+\)", s.stderr())) == 2), s.log()
+    for hook in ("pre_exec", "worker_int", "worker_abort"):
+        assert s.wait_for_output(r"%s \(in gunicorn.conf.py\): gantry does not call this hook yet" % hook), s.log()
     assert until(lambda: s.stderr().count("Booting worker") == 2), s.log()
 
 
@@ -407,3 +411,106 @@ def test_workers_drop_privileges(start_server, tmp_path, args, groups):
 def test_unknown_user_is_an_error():
     out = run_gantry("-u", "no-such-user-here", "probe:app")
     assert out.returncode != 0 and "no user named 'no-such-user-here'" in out.stderr
+
+
+HOOKS_CONFIG = '''
+import json, os
+bind = "127.0.0.1:{port}"
+workers = 2
+chdir = {apps!r}
+OUT = {out!r}
+
+def record(name, **what):
+    with open(OUT, "a") as f:
+        f.write(json.dumps(dict(hook=name, pid=os.getpid(), **what)) + "\\n")
+
+def on_starting(server):
+    record("on_starting", server_pid=server.pid, workers=server.cfg.workers)
+
+def when_ready(server):
+    record("when_ready", server_pid=server.pid)
+    server.log.info("hooks: ready %s", server.pid)
+
+def pre_fork(server, worker):
+    record("pre_fork", age=worker.age)
+
+def post_fork(server, worker):
+    record("post_fork", worker_pid=worker.pid, ppid=worker.ppid, age=worker.age)
+
+def post_worker_init(worker):
+    record("post_worker_init", worker_pid=worker.pid, age=worker.age)
+
+def child_exit(server, worker):
+    record("child_exit", worker_pid=worker.pid)
+
+def nworkers_changed(server, new_value, old_value):
+    record("nworkers_changed", new=new_value, old=old_value)
+
+def on_reload(server):
+    record("on_reload")
+
+def on_exit(server):
+    record("on_exit")
+'''
+
+
+def test_server_hooks_fire_once_per_event_with_what_they_were_given(start_server, tmp_path):
+    import json
+    import signal
+    from conftest import worker_pids
+    port = free_port()
+    out = tmp_path / "hooks.jsonl"
+    (tmp_path / "gunicorn.conf.py").write_text(HOOKS_CONFIG.format(port=port, apps=APPS, out=str(out)))
+    s = start_server("probe:app", bind=False, port=port, cwd=str(tmp_path))
+
+    def events(name=None):
+        if not out.exists():
+            return []
+        rows = [json.loads(l) for l in out.read_text().splitlines()]
+        return [r for r in rows if name is None or r["hook"] == name]
+
+    assert until(lambda: len(events("post_worker_init")) == 2), events()
+    master = s.pid
+    assert [(e["server_pid"], e["workers"], e["pid"]) for e in events("on_starting")] == [(master, 2, master)]
+    assert [e["pid"] for e in events("when_ready")] == [master]
+    assert s.wait_for_output(r"\[INFO\] hooks: ready %d" % master), s.log()
+    assert sorted(e["age"] for e in events("pre_fork")) == [1, 2] and all(e["pid"] == master for e in events("pre_fork"))
+    workers = worker_pids(master)
+    forks = events("post_fork")
+    assert sorted(e["worker_pid"] for e in forks) == workers and all(e["pid"] == e["worker_pid"] for e in forks)
+    assert all(e["ppid"] == master for e in forks) and sorted(e["age"] for e in forks) == [1, 2]
+    assert sorted(e["worker_pid"] for e in events("post_worker_init")) == workers
+
+    s.send(signal.SIGTTIN)
+    assert until(lambda: len(events("nworkers_changed")) == 1 and len(events("post_worker_init")) == 3), events()
+    assert events("nworkers_changed")[0]["new"] == 3 and events("nworkers_changed")[0]["old"] == 2
+
+    victim = workers[0]
+    os.kill(victim, signal.SIGKILL)
+    assert until(lambda: [e["worker_pid"] for e in events("child_exit")] == [victim]), events()
+    assert until(lambda: len(events("post_worker_init")) == 4), events()
+
+    s.send(signal.SIGHUP)
+    assert until(lambda: len(events("on_reload")) == 1), events()
+    assert s.stop() == 0
+    assert [e["pid"] for e in events("on_exit")] == [master]
+    assert len(events("on_starting")) == 1 and len(events("when_ready")) == 1
+
+
+def test_a_raising_post_fork_fails_the_boot(tmp_path):
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "bind = '127.0.0.1:%d'\nchdir = %r\ndef post_fork(server, worker):\n    raise ValueError('no fork for you')\n"
+        % (free_port(), APPS))
+    out = run_gantry("probe:app", cwd=str(tmp_path))
+    assert out.returncode != 0
+    assert "Exception in the post_fork hook" in out.stderr and "ValueError: no fork for you" in out.stderr
+    assert "Worker failed to boot" in out.stderr
+
+
+def test_a_raising_on_starting_stops_the_start(tmp_path):
+    (tmp_path / "gunicorn.conf.py").write_text(
+        "chdir = %r\ndef on_starting(server):\n    raise RuntimeError('not today')\n" % APPS)
+    out = run_gantry("probe:app", cwd=str(tmp_path))
+    assert out.returncode != 0
+    assert "Exception in the on_starting hook" in out.stderr and "RuntimeError: not today" in out.stderr
+    assert "Listening at" not in out.stderr

@@ -237,7 +237,7 @@ TEST_F(GunicornConfigTest, PythonSettingsBecomeFlags) {
                              {"accesslog", {"-"}},
                              {"loglevel", {"warning"}},
                              {"worker_class", {"uvicorn.workers.UvicornWorker"}},
-                             {"post_fork", {}},
+                             {"worker_int", {}},
                              {"worker_tmp_dir", {"/dev/shm"}},
                              {"tmp_upload_dir", {"/tmp"}}});
     Config c = with_reader(reader, {"-c", "/etc/g.conf.py", "a:b"});
@@ -251,7 +251,7 @@ TEST_F(GunicornConfigTest, PythonSettingsBecomeFlags) {
     ASSERT_EQ(c.notes.size(), 3u);
     EXPECT_EQ(c.notes[0].rfind("--worker-tmp-dir /dev/shm (in g.conf.py): gantry needs no heartbeat files", 0), 0u)
         << c.notes[0];
-    EXPECT_EQ(c.notes[1].rfind("post_fork (in g.conf.py): ", 0), 0u) << c.notes[1];
+    EXPECT_EQ(c.notes[1].rfind("worker_int (in g.conf.py): ", 0), 0u) << c.notes[1];
     EXPECT_EQ(c.notes[2].rfind("tmp_upload_dir /tmp (in g.conf.py): ", 0), 0u) << c.notes[2];
 }
 
