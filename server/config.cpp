@@ -8,8 +8,10 @@
 #include <CLI/CLI.hpp>
 
 #include "http/text.hpp"
-#include "server/config_file.hpp"
+#include "server/config_arguments.hpp"
 #include "server/config_layer.hpp"
+#include "server/gunicorn_flags.hpp"
+#include "server/gunicorn_settings.hpp"
 
 namespace gantry {
 
@@ -19,8 +21,7 @@ namespace {
 
 }  // namespace
 
-// The command line (CLI11): every flag read into a layer, then the layers merged in order.
-CommandLine parse_command_line(int argc, const char* const* argv, const char* version) {
+CommandLine parse_command_line(int argc, const char* const* argv, const char* version, PythonConfigReader* python) {
     if (argc >= 2 && std::string_view(argv[1]) == "compress-static") {
         // A subcommand of its own: it writes files and exits, no server flags apply.
         CLI::App sub{"gantry compress-static: write .gz, .br and .zst beside each compressible file under DIR "
@@ -41,9 +42,16 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
         result.compress_static_dir = dir;
         return result;
     }
+    return read_config_sources(std::vector<std::string>(argv + 1, argv + argc), version, python);
+}
+
+// One list of arguments (CLI11): every flag read into a layer.
+ArgumentsRead read_arguments(const std::vector<std::string>& args, const char* version) {
     CLI::App cli{"gantry: a native application server for WSGI apps, with gunicorn's command line",
                  "gantry"};
-    cli.footer("Settings come from flags, then the -c TOML file, then $WEB_CONCURRENCY/$VIRTUAL_ENV, then defaults.");
+    cli.footer("Settings come from flags, then $GANTRY_CMD_ARGS, then $GUNICORN_CMD_ARGS, then the -c file "
+               "(gunicorn.conf.py, python:module or TOML; ./gunicorn.conf.py when present), then "
+               "$WEB_CONCURRENCY/$VIRTUAL_ENV, then defaults. Every gunicorn setting: docs/gunicorn.md.");
 
     ConfigLayer flags;
     // Every option is read into a plain temporary; only those given (count() > 0) go into the layer.
@@ -76,7 +84,7 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     };
 
     auto* o_app = cli.add_option("APP", app, "The WSGI or ASGI application, module:callable");
-    auto* o_config = single(cli.add_option("-c,--config", config_file, "TOML config file (keys as the flags, with underscores)"));
+    auto* o_config = single(cli.add_option("-c,--config", config_file, "Config file: a gunicorn.conf.py (or python:module.name), or a TOML file (.toml; keys as the flags, with underscores)"));
     repeat(cli.add_option("-b,--bind", binds, "Address to listen on: host:port, [::1]:port, unix:/path (repeatable; default 127.0.0.1:8000)"));
     auto* o_backlog = single(cli.add_option("--backlog", backlog, "Maximum number of pending connections (default 2048)"));
     auto* o_workers = single(cli.add_option("-w,--workers", workers, "Number of worker processes (default 1, or $WEB_CONCURRENCY)"));
@@ -142,10 +150,31 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     auto* o_cache_size = single(cli.add_option("--cache-size", cache_size, "The response cache and Django cache store shared by all workers: 256MB, 1GiB, bytes; 0 for none (default 64MB)"));
     auto* o_cache = single(cli.add_option("--cache", cache_url, "A Redis server as the shared cache tier: redis://host:port/db"));
     cli.add_flag("-v,--version", show_version, "Print the version and exit");
+    // gunicorn's settings that gantry implements beside the above (docs/gunicorn.md)
+    bool check_config = false, print_config = false, reuse_port = false, capture_output = false;
+    std::string umask, asgi_loop, asgi_lifespan;
+    auto* o_check = cli.add_flag("--check-config", check_config, "Read the settings and load the app, then exit (0: both worked)");
+    auto* o_print = cli.add_flag("--print-config", print_config, "Print the settings in effect as a TOML file, then check as --check-config");
+    auto* o_reuse_port = cli.add_flag("--reuse-port", reuse_port, "Set SO_REUSEPORT on the listening sockets");
+    std::string user, group;
+    bool initgroups = false;
+    auto* o_user = single(cli.add_option("-u,--user", user, "Workers run as this user (a name or a uid); the master binds as root first"));
+    auto* o_group = single(cli.add_option("-g,--group", group, "Workers run as this group (a name or a gid; default: the --user's own group)"));
+    auto* o_initgroups = cli.add_flag("--initgroups", initgroups, "Workers get the --user's supplementary groups (else the group alone)");
+    bool no_sendfile = false;
+    auto* o_no_sendfile = cli.add_flag("--no-sendfile", no_sendfile, "Send file bodies by reading and writing them, not with sendfile(2)");
+    auto* o_capture = cli.add_flag("--capture-output", capture_output, "Send the app's stdout and stderr to --error-logfile (when it is a file)");
+    auto* o_umask = single(cli.add_option("-m,--umask", umask, "The umask of the master and the workers: 0022, 0o22 or decimal"));
+    auto* o_asgi_loop = single(cli.add_option("--asgi-loop", asgi_loop, "gunicorn 26's name for --loop"));
+    auto* o_asgi_lifespan = single(cli.add_option("--asgi-lifespan", asgi_lifespan, "gunicorn 26's name for --lifespan"));
+    bool print_table = false;
+    cli.add_flag("--print-settings-table", print_table, "Print gunicorn's settings and gantry's answer to each as Markdown (docs/gunicorn.md), then exit");
+    GunicornCompatFlags compat(cli);  // every other gunicorn flag: noted or refused
 
-    CommandLine result;
+    ArgumentsRead result;
     try {
-        cli.parse(argc, argv);
+        std::vector<std::string> reversed(args.rbegin(), args.rend());  // CLI11 takes them last first
+        cli.parse(reversed);
     } catch (const CLI::CallForHelp&) {
         result.exit_now = true;
         result.output = cli.help();
@@ -156,6 +185,11 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (show_version) {
         result.exit_now = true;
         result.output = std::string("gantry ") + version + "\n";
+        return result;
+    }
+    if (print_table) {
+        result.exit_now = true;
+        result.output = gunicorn_settings_markdown();
         return result;
     }
 
@@ -254,31 +288,20 @@ CommandLine parse_command_line(int argc, const char* const* argv, const char* ve
     if (o_pid->count()) flags.pidfile = pidfile;
     if (o_name->count()) flags.proc_name = proc_name;
 
-    // Layers, lowest first: defaults, environment, config file, flags.
-    Config& config = result.config;
-    ConfigLayer environment;
-    if (const char* wc = std::getenv("WEB_CONCURRENCY"); wc && *wc) {
-        long long n = 0;
-        auto [end, ec] = std::from_chars(wc, wc + std::strlen(wc), n);
-        if (ec != std::errc() || *end != '\0')
-            error("$WEB_CONCURRENCY must be a number of workers, got '" + std::string(wc) + "'");
-        environment.workers = n;
-    }
-    if (const char* venv = std::getenv("VIRTUAL_ENV"); venv && *venv) environment.virtualenv = venv;
-    apply_layer(config, environment, " (from the environment)");
-
-    if (o_config->count()) {
-        config.config_file = config_file;
-        apply_layer(config, read_config_file(config_file), " (in " + config_file + ")");
-    }
-    apply_layer(config, flags, "");
-
-    if (config.binds.empty()) config.binds.push_back(parse_bind_address("127.0.0.1:8000"));
-    if (config.reload && config.preload)
-        error("--reload and --preload do not go together: with --preload the workers fork from the app the master "
-              "loaded, so restarting them would not load the changed code");
-    if (config.app.empty())
-        error("no application given: gantry [OPTIONS] module:callable (or app = \"module:callable\" in the config file)");
+    if (o_check->count()) flags.check_config = check_config;
+    if (o_print->count()) flags.print_config = print_config;
+    if (o_reuse_port->count()) flags.reuse_port = reuse_port;
+    if (o_no_sendfile->count()) flags.sendfile = false;
+    if (o_user->count()) flags.user = user;
+    if (o_group->count()) flags.group = group;
+    if (o_initgroups->count()) flags.initgroups = initgroups;
+    if (o_capture->count()) flags.capture_output = capture_output;
+    if (o_umask->count()) flags.umask = umask;
+    if (o_asgi_loop->count()) flags.loop = asgi_loop;
+    if (o_asgi_lifespan->count()) flags.lifespan = asgi_lifespan;
+    compat.take(flags);
+    if (o_config->count()) result.config_file = config_file;
+    result.layer = std::move(flags);
     return result;
 }
 

@@ -10,6 +10,7 @@
 #include "http/config_error.hpp"
 #include "middleware/registry.hpp"
 #include "server/bind_address.hpp"
+#include "server/privileges.hpp"
 
 namespace gantry {
 
@@ -102,9 +103,22 @@ struct Config {
     std::size_t cache_size = 64u << 20;         // --cache-size: the store shared by all workers, bytes (0: none)
     std::string cache_url;                      // --cache redis://host:port/db: the shared Redis tier
 
-    std::string config_file;                    // -c/--config: TOML file with the same keys
+    std::string config_file;                    // -c/--config: gunicorn.conf.py, python:module or a TOML file
     std::string pidfile;                        // --pid/--pidfile
     std::string proc_name = "gantry";           // --name/-n
+
+    // gunicorn's command line (docs/gunicorn.md): the settings gantry implements beside the above
+    bool check_config = false;                  // --check-config: load the app, then exit
+    bool print_config = false;                  // --print-config: print the settings, then as --check-config
+    bool reuse_port = false;                    // --reuse-port: SO_REUSEPORT on the listeners
+    bool sendfile = true;                       // --no-sendfile: file bodies are read and written instead
+    bool capture_output = false;                // --capture-output: stdout/stderr into --error-logfile
+    int umask = -1;                             // -m/--umask (-1: the inherited one)
+    std::string user, group;                    // -u/--user, -g/--group: names or numbers, as given
+    bool initgroups = false;                    // --initgroups: the user's supplementary groups
+    WorkerIdentity identity;                    // what the workers switch to (resolved from the above)
+    // What the noted gunicorn settings said (one line each), logged by the master at start.
+    std::vector<std::string> notes;
 };
 
 // What parse_command_line decided: run with a config, or exit now (--help, --version) printing `output`.
@@ -119,8 +133,12 @@ struct CommandLine {
 // The settings of the native middleware chain, taken from the config.
 ChainSettings chain_settings(const Config& config);
 
-// Flags override the config file, which overrides the environment, which overrides the defaults.
-// Throws ConfigError.
-CommandLine parse_command_line(int argc, const char* const* argv, const char* version);
+class PythonConfigReader;  // server/config_sources.hpp
+
+// As gunicorn orders them: the command line over $GANTRY_CMD_ARGS over $GUNICORN_CMD_ARGS over the
+// config file (-c, else ./gunicorn.conf.py) over $WEB_CONCURRENCY/$VIRTUAL_ENV over the defaults.
+// A Python config file is read by `python` (none: such a file is an error). Throws ConfigError.
+CommandLine parse_command_line(int argc, const char* const* argv, const char* version,
+                               PythonConfigReader* python = nullptr);
 
 }  // namespace gantry

@@ -258,6 +258,13 @@ ConfigLayer read_config_file(const std::string& path) {
         {"timing_allow_ips", [&](const TomlReader& r) { layer.timing_allow_ips = r.strings(true); }},
         {"access_log_json", [&](const TomlReader& r) { layer.access_log_json = r.string(); }},
         {"metrics_bind", [&](const TomlReader& r) { layer.metrics_bind = r.string(); }},
+        {"reuse_port", [&](const TomlReader& r) { layer.reuse_port = r.boolean(); }},
+        {"sendfile", [&](const TomlReader& r) { layer.sendfile = r.boolean(); }},
+        {"user", [&](const TomlReader& r) { layer.user = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
+        {"group", [&](const TomlReader& r) { layer.group = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
+        {"initgroups", [&](const TomlReader& r) { layer.initgroups = r.boolean(); }},
+        {"capture_output", [&](const TomlReader& r) { layer.capture_output = r.boolean(); }},
+        {"umask", [&](const TomlReader& r) { layer.umask = r.raw().is_integer() ? std::to_string(r.integer()) : r.string(); }},
     };
 
     for (const auto& [key, value] : root.as_table()) {

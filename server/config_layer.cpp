@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "http/text.hpp"
+#include "server/gunicorn_settings.hpp"
 
 namespace gantry {
 
@@ -62,6 +63,28 @@ double checked_seconds(const std::string& name, double v) {
     if (!(v > 0)) error(name + " must be more than 0 seconds, got " + number_text(v));
     return v;
 }
+
+// gunicorn's umask: "0022" and "022" are octal (a leading 0), "0o22", "0x12" as Python reads them,
+// "18" decimal.
+int parse_umask(const std::string& option, const std::string& text) {
+    std::string t(trim(text));
+    int base = 10;
+    std::size_t skip = 0;
+    if (t.size() > 1 && t[0] == '0') {
+        char p = static_cast<char>(std::tolower(static_cast<unsigned char>(t[1])));
+        if (p == 'o') base = 8, skip = 2;
+        else if (p == 'x') base = 16, skip = 2;
+        else if (p == 'b') base = 2, skip = 2;
+        else base = 8, skip = 1;
+    }
+    long v = -1;
+    auto [end, ec] = std::from_chars(t.data() + skip, t.data() + t.size(), v, base);
+    if (t.empty() || ec != std::errc() || end != t.data() + t.size() || v < 0 || v > 0777)
+        error(option + " must be a umask such as 0022, 0o22 or 18, got '" + text + "'");
+    return static_cast<int>(v);
+}
+
+void apply_worker_class(Config& c, const std::string& k, const std::string& flag);
 
 }  // namespace
 
@@ -151,6 +174,7 @@ void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
         }
         error(name(flag) + " must be one of " + list + ", got '" + *value + "'");
     };
+    if (l.worker_class) apply_worker_class(c, *l.worker_class, name("worker-class"));
     one_of("interface", l.interface, c.interface, {"auto", "wsgi", "asgi"});
     one_of("loop", l.loop, c.loop, {"auto", "asyncio", "uvloop"});
     one_of("lifespan", l.lifespan, c.lifespan, {"auto", "on", "off"});
@@ -197,13 +221,52 @@ void apply_layer(Config& c, const ConfigLayer& l, const std::string& source) {
             error(name("cache") + " must be a redis://host:port/db URL, got '" + *l.cache_url + "'");
         c.cache_url = *l.cache_url;
     }
-    if (l.worker_class) {
-        // Accepted so gunicorn command lines keep working; gantry has one worker model.
-        const auto& k = *l.worker_class;
-        if (k != "sync" && k != "gthread" && k != "gantry")
-            error(name("worker-class") + " must be sync, gthread or gantry, got '" + k + "'");
+    if (l.check_config) c.check_config = *l.check_config;
+    if (l.print_config) c.print_config = *l.print_config;
+    if (l.reuse_port) c.reuse_port = *l.reuse_port;
+    if (l.sendfile) c.sendfile = *l.sendfile;
+    if (l.capture_output) c.capture_output = *l.capture_output;
+    if (l.umask) c.umask = parse_umask(name("umask"), *l.umask);
+    if (l.user) c.user = *l.user;
+    if (l.group) c.group = *l.group;
+    if (l.initgroups) c.initgroups = *l.initgroups;
+    for (const auto& [setting_name, value] : l.gunicorn_given) {
+        const GunicornSetting* s = find_gunicorn_setting(setting_name);
+        if (!s || s->answer == SettingAnswer::implemented) continue;
+        // Its default, spelled out (`daemon = False` is never given; `--protocol http` is): silent.
+        if (!value.empty() && value == s->by_default) continue;
+        std::string message = setting_message(*s, value, source);
+        if (s->answer == SettingAnswer::refused) error(message);
+        c.notes.push_back(std::move(message));
     }
 }
+
+namespace {
+
+// -k/--worker-class: gunicorn's worker classes that map onto gantry's one worker model.
+void apply_worker_class(Config& c, const std::string& k, const std::string& flag) {
+    static const char* const wsgi[] = {"sync", "gthread", "gantry", "gunicorn.workers.sync.SyncWorker",
+                                       "gunicorn.workers.gthread.ThreadWorker"};
+    static const char* const asgi[] = {"asgi", "uvicorn.workers.UvicornWorker", "uvicorn.workers.UvicornH11Worker",
+                                       "uvicorn_worker.UvicornWorker", "uvicorn_worker.UvicornH11Worker",
+                                       "gunicorn.workers.gasgi.ASGIWorker"};
+    static const char* const green[] = {"gevent", "eventlet", "tornado", "gaiohttp"};
+    for (const char* w : wsgi)
+        if (k == w) return;  // --interface stays as it is (auto tells an ASGI app by itself)
+    for (const char* a : asgi)
+        if (k == a) {
+            c.interface = "asgi";
+            return;
+        }
+    for (const char* g : green)
+        if (k == g || k.find(std::string(".") + g) != std::string::npos || k.rfind(std::string(g) + ".", 0) == 0 ||
+            k.rfind(std::string("gunicorn.workers.g") + g, 0) == 0)
+            error(flag + " " + k + ": gantry has no green-thread workers: serve an async app with "
+                  "--interface asgi, or blocking code with --threads N");
+    error(flag + " must be sync, gthread, asgi or uvicorn.workers.UvicornWorker, got '" + k + "'");
+}
+
+}  // namespace
 
 std::pair<std::string, std::string> parse_env_pair(const std::string& what, const std::string& text) {
     auto eq = text.find('=');

@@ -44,6 +44,12 @@ struct ConfigLayer {
     std::optional<bool> reload;
     std::optional<std::vector<std::string>> reload_extra_files, reload_dirs, reload_includes, reload_excludes;
     std::optional<std::string> cache_size, cache_url;
+    std::optional<bool> check_config, print_config, reuse_port, capture_output, sendfile;
+    std::optional<std::string> umask, user, group;
+    std::optional<bool> initgroups;
+    // gunicorn settings that gantry notes or refuses (server/gunicorn_settings.hpp), as given:
+    // (setting name, value; "" for a switch or a hook).
+    std::vector<std::pair<std::string, std::string>> gunicorn_given;
 };
 
 // Validates every value `layer` set and overrides `config` with it. Errors name the flag and the

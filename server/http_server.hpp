@@ -61,6 +61,7 @@ struct HttpServerSettings {
     std::size_t limit_concurrency = 0;                  // requests in the app at once above this: 503 (0: no limit)
     std::string health_path;                            // answered natively; +"/ready" for readiness ("" : none)
     WebSocketSettings websocket;
+    bool sendfile = true;                               // --no-sendfile: file bodies are read and written instead
     // The server's load board and this worker's slot on it: accepting waits while another
     // worker is less loaded, and a backed-up worker sends a connection to an idle one. Null: no
     // balancing (a lone server, the tests).

@@ -58,7 +58,7 @@ ListenSocket open_unix(const BindAddress& address, int backlog) {
     return ListenSocket{fd, address, AF_UNIX};
 }
 
-ListenSocket open_tcp(const BindAddress& address, int backlog) {
+ListenSocket open_tcp(const BindAddress& address, int backlog, bool reuse_port) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -77,6 +77,7 @@ ListenSocket open_tcp(const BindAddress& address, int backlog) {
         }
         int one = 1;
         ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
         if (ai->ai_family == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
         if (::bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || ::listen(fd, backlog) < 0) {
             last_error = std::strerror(errno);
@@ -102,9 +103,9 @@ ListenSocket open_tcp(const BindAddress& address, int backlog) {
 
 }  // namespace
 
-ListenSocket open_listen_socket(const BindAddress& address, int backlog) {
+ListenSocket open_listen_socket(const BindAddress& address, int backlog, bool reuse_port) {
     return address.kind == BindAddress::Kind::unix_socket ? open_unix(address, backlog)
-                                                          : open_tcp(address, backlog);
+                                                          : open_tcp(address, backlog, reuse_port);
 }
 
 std::vector<ListenSocket> inherited_listen_sockets() {

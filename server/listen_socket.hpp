@@ -15,8 +15,8 @@ struct ListenSocket {
 };
 
 // Binds and listens (non-blocking, close-on-exec). Throws std::runtime_error with a message a user
-// understands ("127.0.0.1:8000: Address already in use").
-ListenSocket open_listen_socket(const BindAddress& address, int backlog);
+// understands ("127.0.0.1:8000: Address already in use"). `reuse_port`: SO_REUSEPORT (--reuse-port).
+ListenSocket open_listen_socket(const BindAddress& address, int backlog, bool reuse_port = false);
 
 // Closes them; removes unix socket files when `unlink_unix` (the master, at exit).
 void close_listen_sockets(std::vector<ListenSocket>& sockets, bool unlink_unix);

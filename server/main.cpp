@@ -7,12 +7,14 @@
 
 #include "server/config.hpp"
 #include "server/master.hpp"
+#include "server/python_config_reader.hpp"
 #include "static/precompress.hpp"
 
 int main(int argc, char** argv) {
     gantry::CommandLine command;
+    gantry::EmbeddedConfigReader python_config;  // a gunicorn.conf.py is run by the embedded interpreter
     try {
-        command = gantry::parse_command_line(argc, argv, GANTRY_VERSION);
+        command = gantry::parse_command_line(argc, argv, GANTRY_VERSION, &python_config);
     } catch (const gantry::ConfigError& e) {
         std::fprintf(stderr, "gantry: error: %s\n", e.what());
         return 2;
@@ -36,5 +38,5 @@ int main(int argc, char** argv) {
             return 2;
         }
     }
-    return gantry::run_master(command.config, std::vector<std::string>(argv, argv + argc));
+    return gantry::run_master(command.config, std::vector<std::string>(argv, argv + argc), &python_config);
 }

@@ -14,7 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 
 #include <sys/socket.h>
@@ -27,7 +29,9 @@ extern char** environ;
 #include "embed/runtime/cache_binding.hpp"
 #include "embed/runtime/python_runtime.hpp"
 #include "server/metrics_store.hpp"
+#include "server/python_config_reader.hpp"
 #include "middleware/registry.hpp"
+#include "server/config_print.hpp"
 #include "server/listen_socket.hpp"
 #include "server/load_board.hpp"
 #include "server/logging.hpp"
@@ -89,7 +93,8 @@ private:
 
 class Master {
 public:
-    Master(const Config& config, std::vector<std::string> argv) : config_(config), argv_(std::move(argv)) {}
+    Master(const Config& config, std::vector<std::string> argv, EmbeddedConfigReader* reader)
+        : config_(config), argv_(std::move(argv)), reader_(reader) {}
 
     int run();
 
@@ -98,6 +103,7 @@ private:
         int slot;        // its number: metrics slot, ready-board slot, slot 0 subscribes to purges
         int generation;  // a HUP starts a new generation; the old one leaves once it is ready
         bool retiring = false;  // sent TERM by TTOU: leaving, no longer counted
+        int age = 0;            // gunicorn's worker.age: the spawn counter when it started
     };
 
     void spawn_worker();
@@ -112,18 +118,24 @@ private:
     void retire_one_worker();
     void upgrade_binary();
     void check_sources();
+    bool load_app_in_master(const char* failure);
+    bool hook(const char* name, int worker_pid = 0, int worker_age = 0, int new_value = 0, int old_value = 0);
+    int check_config();
 
     const Config& config_;
     std::vector<std::string> argv_;            // for USR2: the command line to exec again
+    EmbeddedConfigReader* reader_;             // holds the interpreter that read gunicorn.conf.py
     std::unique_ptr<SignalPipe> signals_;
     std::vector<ListenSocket> sockets_;
-    std::unique_ptr<PythonRuntime> runtime_;   // only with --preload
+    std::unique_ptr<PythonRuntime> runtime_;   // with --preload, or a Python config file: forked into the workers
     std::unique_ptr<MetricsStore> metrics_;    // --metrics-bind: shared with every worker
     std::unique_ptr<SharedStore> cache_;       // --cache-size: shared with every worker
     std::map<pid_t, Worker> workers_;
     ReadyBoard ready_;
     std::unique_ptr<LoadBoard> load_ = LoadBoard::create();  // spreads the work over the workers
     int target_ = 1;                           // workers wanted per generation (TTIN/TTOU change it)
+    int age_ = 0;                              // workers spawned so far (the hooks' worker.age)
+    const int pid_ = static_cast<int>(::getpid());  // the master's, also in a just-forked worker (post_fork)
     int generation_ = 0;                       // the generation that is (or becomes) the serving one
     int last_generation_ = 0;                  // generations are never reused
     int previous_generation_ = 0;              // what a failed reload goes back to
@@ -144,9 +156,19 @@ int Master::current_workers() const {
 }
 
 int Master::run() {
+    if (config_.umask >= 0) ::umask(static_cast<mode_t>(config_.umask));  // before any socket file
     setup_logging(config_, LogMode::master_sync);
     auto& log = error_log();
-    log.info("Starting gantry {}", GANTRY_VERSION);
+    if (config_.capture_output && config_.error_logfile != "-") {
+        // gunicorn's --capture-output: the app's prints (and C libraries' writes) join the error log.
+        int fd = ::open(config_.error_logfile.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0 || ::dup2(fd, STDOUT_FILENO) < 0 || ::dup2(fd, STDERR_FILENO) < 0)
+            log.warn("--capture-output: cannot send stdout and stderr to {}: {}", config_.error_logfile, std::strerror(errno));
+        if (fd >= 0) ::close(fd);
+    }
+    if (reader_) runtime_ = reader_->take_interpreter();
+    if (!config_.print_config && !config_.check_config) log.info("Starting gantry {}", GANTRY_VERSION);
+    for (const auto& note : config_.notes) log.info("{}", note);  // gunicorn settings gantry answers otherwise
     // The middleware chain is built here once only to refuse a bad one before anything starts.
     std::vector<std::string> chain;
     try {
@@ -156,7 +178,12 @@ int Master::run() {
         flush_logs();
         return 2;
     }
+    if (config_.print_config || config_.check_config) return check_config();
     target_ = config_.workers;
+    if (!hook("on_starting")) {  // as gunicorn: a failing on_starting stops the start
+        flush_logs();
+        return 1;
+    }
     try {
         sockets_ = inherited_listen_sockets();  // systemd socket activation, or the gantry we replace
     } catch (const std::exception& e) {
@@ -187,7 +214,7 @@ int Master::run() {
     for (const auto& bind : config_.binds) {
         if (inherited) break;
         try {
-            sockets_.push_back(open_listen_socket(bind, config_.backlog));
+            sockets_.push_back(open_listen_socket(bind, config_.backlog, config_.reuse_port));
         } catch (const std::exception& e) {
             log.error("Connection in use or unusable: {}", e.what());
             return fail_to_listen();
@@ -215,8 +242,16 @@ int Master::run() {
             return fail_to_listen();
         }
     }
-    for (const auto& s : sockets_)
+    for (const auto& s : sockets_) {
         if (!s.metrics) log.info("Listening at: {} ({})", describe_listen(s), ::getpid());
+        // --user/--group: the workers' unix socket files are theirs, as gunicorn chowns them.
+        if (s.family == AF_UNIX && config_.identity.changes() && !inherited &&
+            ::chown(s.address.path.c_str(), static_cast<uid_t>(config_.identity.uid),
+                    static_cast<gid_t>(config_.identity.gid)) != 0)
+            log.warn("Cannot give {} to --user/--group: {}", s.address.path, std::strerror(errno));
+    }
+    if (config_.identity.changes())
+        log.info("Workers run as uid {}, gid {}", config_.identity.uid, config_.identity.gid);
     ensure_descriptor_limit(config_.worker_connections, log);
 
     // Signals become bytes on a pipe read by this loop, set up before any app code can start a
@@ -234,16 +269,7 @@ int Master::run() {
         }
     }
 
-    if (config_.preload) {
-        try {
-            runtime_ = PythonRuntime::start(runtime_settings(config_));
-            set_python_cache_store(cache_.get());
-            runtime_->load_app();
-        } catch (const AppLoadError& e) {
-            log.error("Exception while loading the application:\n{}", e.what());
-            return halt(1);
-        }
-    }
+    if (config_.preload && !load_app_in_master("Exception while loading the application")) return halt(1);
 
     if (config_.reload) {
         // Watching starts before the first worker imports anything: no save is missed.
@@ -259,6 +285,7 @@ int Master::run() {
         log.info("Reloading on changes to {} in {} ({} directories watched)", globs, dirs, sources_->watched_directories());
     }
 
+    if (!hook("when_ready")) return halt(1);
     for (int i = 0; i < target_; ++i) spawn_worker();
 
     for (;;) {
@@ -302,11 +329,13 @@ int Master::run() {
         case SIGTTIN:
             log.info("Handling signal: ttin");
             ++target_;
+            if (!hook("nworkers_changed", 0, 0, target_, target_ - 1)) return halt(1);
             break;
         case SIGTTOU:
             log.info("Handling signal: ttou");
             if (target_ > 1) {
                 --target_;
+                if (!hook("nworkers_changed", 0, 0, target_, target_ + 1)) return halt(1);
                 retire_one_worker();
             }
             break;
@@ -346,6 +375,47 @@ int Master::run() {
     }
 }
 
+// --preload, --check-config: the app in the master's interpreter (the one that read the config
+// file, or a new one). False after logging the traceback.
+bool Master::load_app_in_master(const char* failure) {
+    try {
+        if (runtime_) runtime_->configure(runtime_settings(config_));
+        else runtime_ = PythonRuntime::start(runtime_settings(config_));
+        set_python_cache_store(cache_.get());
+        runtime_->load_app();
+        return true;
+    } catch (const AppLoadError& e) {
+        error_log().error("{}:\n{}", failure, e.what());
+        flush_logs();
+        return false;
+    }
+}
+
+// A server hook of gunicorn.conf.py (none without a Python config file). False if it raised.
+bool Master::hook(const char* name, int worker_pid, int worker_age, int new_value, int old_value) {
+    if (!runtime_) return true;
+    PythonRuntime::HookCall call;
+    call.master_pid = pid_;
+    call.workers = target_;
+    call.worker_pid = worker_pid;
+    call.worker_age = worker_age;
+    call.new_value = new_value;
+    call.old_value = old_value;
+    return runtime_->call_hook(name, call);
+}
+
+// --check-config (gunicorn's): the settings were read; the app must load too. --print-config
+// prints the settings first. Nothing is bound, no worker starts.
+int Master::check_config() {
+    if (config_.print_config) {
+        std::fputs(config_as_toml(config_).c_str(), stdout);
+        std::fflush(stdout);
+    }
+    int status = load_app_in_master("Error while loading the application") ? 0 : 1;
+    flush_logs();
+    std::_Exit(status);  // the interpreter is not finalised: the process is ending
+}
+
 void Master::spawn_worker() {
     // The lowest free slot: a replacement takes the slot of the worker it replaces.
     auto taken = [&](int n) {
@@ -358,6 +428,9 @@ void Master::spawn_worker() {
     int master_pid = ::getpid();
     if (auto* r = ready_.slot(number)) r->store(0);
     load_->open(number);
+    int age = ++age_;
+    // gunicorn's pre_fork; one that raises stops the server, as its main loop does.
+    if (!hook("pre_fork", 0, age)) halt(1);
     if (runtime_) runtime_->before_fork();
     flush_logs();
     // Signals stay blocked across fork until the child has its own signal pipe: one sent to a
@@ -379,12 +452,17 @@ void Master::spawn_worker() {
         signals_.release();  // the parent's; its descriptors are closed above
         sources_.reset();    // the master's to read
         if (runtime_) runtime_->after_fork_child();
-        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number, ready_.slot(number), load_.get()});
+        // post_fork, in the new worker: one that raises fails its boot, as in gunicorn.
+        if (!hook("post_fork", ::getpid(), age)) {
+            flush_logs();
+            std::_Exit(kWorkerBootError);
+        }
+        int status = run_worker(config_, sockets_, std::move(runtime_), master_pid, WorkerShared{metrics_.get(), cache_.get(), number, ready_.slot(number), load_.get(), age});
         std::_Exit(status);
     }
     ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
     if (runtime_) runtime_->after_fork_parent();
-    workers_[pid] = Worker{number, generation_};
+    workers_[pid] = Worker{number, generation_, false, age};
 }
 
 void Master::reap_workers() {
@@ -400,6 +478,7 @@ void Master::reap_workers() {
         load_->clear(it->second.slot);
         Worker gone = it->second;
         workers_.erase(it);
+        if (!hook("child_exit", pid, gone.age) && !stopping_) halt(1);
         if (WIFEXITED(status)) {
             int code = WEXITSTATUS(status);
             if (code == kWorkerBootError) {
@@ -439,9 +518,10 @@ void Master::start_reload() {
         error_log().warn("A reload is already in progress; HUP ignored");
         return;
     }
-    if (runtime_)
+    if (runtime_ && runtime_->app_loaded())
         error_log().warn("With --preload the new workers fork from the master's already loaded app: "
                          "HUP restarts them but does not load changed code");
+    if (!hook("on_reload")) halt(1);
     notify_service_manager("RELOADING=1");
     reloading_ = true;
     reload_started_ = Clock::now();
@@ -563,6 +643,7 @@ int Master::halt(int status) {
     }
     close_listen_sockets(sockets_, !handed_over_);  // a new master uses the unix socket files now
     if (!config_.pidfile.empty()) ::unlink((handed_over_ ? config_.pidfile + ".oldbin" : config_.pidfile).c_str());
+    hook("on_exit");
     error_log().info("Shutting down: Master");
     flush_logs();
     // The preloaded interpreter is not finalised: the process is ending.
@@ -571,8 +652,8 @@ int Master::halt(int status) {
 
 }  // namespace
 
-int run_master(const Config& config, std::vector<std::string> argv) {
-    return Master(config, std::move(argv)).run();
+int run_master(const Config& config, std::vector<std::string> argv, EmbeddedConfigReader* reader) {
+    return Master(config, std::move(argv), reader).run();
 }
 
 }  // namespace gantry

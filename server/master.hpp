@@ -9,8 +9,11 @@
 
 namespace gantry {
 
+class EmbeddedConfigReader;  // server/python_config_reader.hpp
+
 // Runs the server until it stops; returns the process exit status. `argv`: the command line,
-// to start the binary again on USR2.
-int run_master(const Config& config, std::vector<std::string> argv = {});
+// to start the binary again on USR2. `reader`: what read a Python config file, whose interpreter
+// the master keeps (the workers fork from it); null or unused when there was none.
+int run_master(const Config& config, std::vector<std::string> argv = {}, EmbeddedConfigReader* reader = nullptr);
 
 }  // namespace gantry

@@ -134,7 +134,10 @@ asio::awaitable<void> ResponseWriter::refuse_body(int status, const char* reason
 
 asio::awaitable<void> ResponseWriter::send_file_through_hooks(SinkEvent& e) {
     // A middleware rewrites this stream (compression): the file's bytes must go through its chunk
-    // hooks, never raw with sendfile. Read in bounded pieces.
+    // hooks, never raw with sendfile. Read in bounded pieces. With --no-sendfile (gunicorn's, for
+    // file systems where sendfile(2) misbehaves) every file goes this way, through hooks only
+    // when they rewrite the stream.
+    const bool through_hooks = streaming_hooks_ && hooks_.ctx->stream_rewritten();
     off_t offset = e.offset;
     std::uint64_t left = rendered_.framing == BodyFraming::none ? 0 : e.count;
     while (left > 0 && !session_.closed()) {
@@ -145,8 +148,8 @@ asio::awaitable<void> ResponseWriter::send_file_through_hooks(SinkEvent& e) {
         file_piece_.resize(static_cast<std::size_t>(n));
         offset += n;
         left -= static_cast<std::uint64_t>(n);
-        hooks_.pipeline->run_chunk(*hooks_.ctx, file_piece_, hooks_.entered);
-        if (hooks_.ctx->response_aborted()) {
+        if (through_hooks) hooks_.pipeline->run_chunk(*hooks_.ctx, file_piece_, hooks_.entered);
+        if (through_hooks && hooks_.ctx->response_aborted()) {
             aborted_by_hooks_ = true;
             break;
         }
@@ -166,7 +169,7 @@ asio::awaitable<void> ResponseWriter::send_file(SinkEvent& e) {
     const bool cork = session_.listener().family != AF_UNIX && e.count > 0 && rendered_.framing != BodyFraming::none;
     if (cork) session_.set_cork(true);
     if (!co_await session_.write_all(buffers_)) co_return;
-    if (streaming_hooks_ && hooks_.ctx->stream_rewritten()) {
+    if ((streaming_hooks_ && hooks_.ctx->stream_rewritten()) || !session_.settings().sendfile) {
         co_await send_file_through_hooks(e);
         if (cork && !session_.closed()) session_.set_cork(false);  // or the connection's next writes wait ~200 ms
         co_return;

@@ -81,6 +81,7 @@ HttpServerSettings make_settings(const Config& config, const Pipeline& pipeline,
     const milliseconds margin = std::min<milliseconds>(graceful / 2, milliseconds(3'000));
     s.websocket.drain_close_after = graceful - margin;
     s.websocket.close_timeout = std::max<milliseconds>(margin / 2, milliseconds(100));
+    s.sendfile = config.sendfile;
     spdlog::logger* access = access_log();
     spdlog::logger* access_json = access_json_log();
     if (access || access_json) {
@@ -261,6 +262,12 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
     setup_logging(config, LogMode::worker_async);
     auto& log = error_log();
+    // --user/--group: the listeners and the logs are open; the app runs without root.
+    if (std::string failed = drop_privileges(config.identity); !failed.empty()) {
+        log.error("Cannot switch the worker to --user {} --group {}: {}", config.user, config.group, failed);
+        flush_logs();
+        return kWorkerBootError;
+    }
     // SCHED_BATCH for the worker and every thread it starts: a woken thread no longer preempts
     // the running one, so the I/O thread parses every ready request before the Python thread
     // runs them back to back (GIL held, caches warm), and the answers go out together. Measured
@@ -278,9 +285,11 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
     // --reload: code that does not import is served as an error page instead of stopping the
     // server; the next save starts workers that import it again.
     std::string load_error;
-    if (!runtime) {
+    if (!runtime || !runtime->app_loaded()) {
         try {
-            runtime = PythonRuntime::start(runtime_settings(config));
+            // Forked from the interpreter that read gunicorn.conf.py, or a new one.
+            if (runtime) runtime->configure(runtime_settings(config));
+            else runtime = PythonRuntime::start(runtime_settings(config));
             set_python_cache_store(shared.cache, redis.get(), app_store.get());  // before the app: its settings may use the cache
             runtime->load_app();
         } catch (const AppLoadError& e) {
@@ -290,6 +299,18 @@ int run_worker(const Config& config, const std::vector<ListenSocket>& sockets,
         }
     }
     set_python_cache_store(shared.cache, redis.get(), app_store.get());  // again: a --preload app had no Redis tier yet
+    {
+        // gunicorn's post_worker_init: the app is loaded, nothing serves yet. One that raises fails the boot.
+        PythonRuntime::HookCall call;
+        call.master_pid = master_pid;
+        call.workers = config.workers;
+        call.worker_pid = static_cast<int>(::getpid());
+        call.worker_age = shared.age;
+        if (!runtime->call_hook("post_worker_init", call)) {
+            flush_logs();
+            return kWorkerBootError;
+        }
+    }
     log.info("Booting worker with pid: {}", ::getpid());
 
     // The chain was validated by the master; here static indexes its files, Django's included.

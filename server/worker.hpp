@@ -26,6 +26,7 @@ struct WorkerShared {
     int number = 0;                   // this worker's slot, 0..workers-1 (slot 0 subscribes to purges)
     std::atomic<int>* ready = nullptr;  // where it writes its pid once serving (the master's board)
     LoadBoard* board = nullptr;       // each worker's load: balancing connections and requests
+    int age = 0;                      // the master's spawn counter (gunicorn's worker.age, for hooks)
 };
 
 // Exit status a worker uses when the app cannot be loaded: the master stops instead of

@@ -15,6 +15,7 @@ public:
     ~Interpreter();  // gives the starting thread the GIL back, then finalises Python
 
     const RuntimeSettings& settings() const { return settings_; }
+    void set_settings(RuntimeSettings settings) { settings_ = std::move(settings); }
 
     // The starting thread's hold on the GIL: valid until release_starting_thread().
     GilHeld& starting_thread() { return start_gil_; }

@@ -82,6 +82,34 @@ public:
     static std::unique_ptr<PythonRuntime> start(const RuntimeSettings& settings);
     ~PythonRuntime();  // finalises the interpreter
 
+    // Applies to this running interpreter what start() applies from `settings` (-e/--env into
+    // os.environ, --chdir, --pythonpath; the app and --timing for load_app), for an interpreter
+    // started before they were known: the master's, which read the config file. Variables that
+    // CPython reads only at its start (PYTHON*) no longer count. Throws AppLoadError.
+    void configure(const RuntimeSettings& settings);
+
+    // Executes a gunicorn config file (a path, file:PATH or python:module) as gunicorn does and
+    // returns the gunicorn settings among its names as (name, values as flag text). `forms` maps
+    // each setting name to its form (switch_on, switch_off, value, repeated, hook, file_only).
+    // The module stays loaded (sys.modules["__config__"]): its hooks are at hand. Throws
+    // AppLoadError with the traceback, or the setting and the value that is not usable.
+    std::vector<std::pair<std::string, std::vector<std::string>>> read_config_file(
+        const std::string& location, const std::vector<std::pair<std::string, std::string>>& forms);
+
+    // A server hook of the config file read above (gantry/_hooks.py builds gunicorn's server and
+    // worker objects). Calls `name` if the file defines it; the calling thread holds the GIL (the
+    // master's, or a worker's before its executor starts). False if it raised: its traceback is
+    // in the error log, the consequence is the caller's.
+    struct HookCall {
+        int master_pid = 0;
+        int workers = 0;      // server.num_workers
+        int worker_pid = 0;   // worker.pid (0 before the fork: pre_fork)
+        int worker_age = 0;   // worker.age: the master's spawn counter
+        int new_value = 0, old_value = 0;  // nworkers_changed
+    };
+    bool call_hook(const std::string& name, const HookCall& call);
+    bool defines_hook(const std::string& name);
+
     // Imports settings.app ("module:callable" or "module:factory(args)"). Throws AppLoadError.
     void load_app();
     bool app_loaded() const;

@@ -21,6 +21,8 @@ protected:
     void SetUp() override {
         ::unsetenv("WEB_CONCURRENCY");
         ::unsetenv("VIRTUAL_ENV");
+        ::unsetenv("GUNICORN_CMD_ARGS");
+        ::unsetenv("GANTRY_CMD_ARGS");
         dir_ = std::filesystem::temp_directory_path() /
                ("gantry_config_test_" + std::to_string(::getpid()) + "_" +
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -29,6 +31,8 @@ protected:
     void TearDown() override {
         ::unsetenv("WEB_CONCURRENCY");
         ::unsetenv("VIRTUAL_ENV");
+        ::unsetenv("GUNICORN_CMD_ARGS");
+        ::unsetenv("GANTRY_CMD_ARGS");
         std::filesystem::remove_all(dir_);
     }
 

@@ -227,7 +227,9 @@ TEST_F(ConfigTest, ValidationErrors) {
     EXPECT_EQ(error_of({"-e", "=v", "a:b"}), "--env must be KEY=VALUE, got '=v'");
     EXPECT_CONTAINS(error_of({"-b", "host:port", "a:b"}), "'host:port'");
     EXPECT_CONTAINS(error_of({"-b", "host:port", "a:b"}), "--bind");
-    EXPECT_EQ(error_of({"-k", "eventlet", "a:b"}), "--worker-class must be sync, gthread or gantry, got 'eventlet'");
+    EXPECT_EQ(error_of({"-k", "eventlet", "a:b"}),
+              "--worker-class eventlet: gantry has no green-thread workers: serve an async app with --interface asgi, "
+              "or blocking code with --threads N");
     EXPECT_EQ(error_of({"--forwarded-allow-ips", ",", "a:b"}), "--forwarded-allow-ips must not be empty");
 }
 
