@@ -23,13 +23,13 @@ void WebSocketChannel::take_outgoing(std::deque<Outgoing>& out) {
 }
 
 void WebSocketChannel::written(std::size_t bytes) {
-    std::function<void()> on_space;
+    SpaceCallback on_space;
     {
         std::lock_guard lock(mutex_);
         outbox_bytes_ = bytes >= outbox_bytes_ ? 0 : outbox_bytes_ - bytes;
         if (on_space_ && outbox_bytes_ < outbox_limit_) on_space = std::exchange(on_space_, nullptr);
     }
-    if (on_space) on_space();
+    if (on_space) on_space(true);
 }
 
 bool WebSocketChannel::push(WebSocketMessage message) {
@@ -54,7 +54,8 @@ bool WebSocketChannel::inbox_has_room() const {
 }
 
 void WebSocketChannel::disconnected(int code, std::string reason) {
-    std::function<void()> ready, on_space;
+    std::function<void()> ready;
+    SpaceCallback on_space;
     {
         std::lock_guard lock(mutex_);
         if (gone_) return;
@@ -67,7 +68,7 @@ void WebSocketChannel::disconnected(int code, std::string reason) {
         on_space = std::exchange(on_space_, nullptr);
     }
     if (ready) ready();
-    if (on_space) on_space();
+    if (on_space) on_space(false);
 }
 
 WebSocketChannel::Event WebSocketChannel::take() {
@@ -139,7 +140,7 @@ bool WebSocketChannel::deny(ResponseHead head, std::string body) {
     return true;
 }
 
-bool WebSocketChannel::send(WebSocketMessage message, std::function<void()> on_space) {
+bool WebSocketChannel::send(WebSocketMessage message, SpaceCallback on_space) {
     std::function<void()> wake;
     bool room;
     {

@@ -103,9 +103,12 @@ public:
     bool deny(ResponseHead head, std::string body);
     // Never blocks: the message is queued whatever the outbox holds. True: there is room for more.
     // False: the outbox is full (or the WebSocket is over: gone() tells which); when full,
-    // `on_space` is called once, from the connection's thread, as soon as there is room again or
-    // the WebSocket is over.
-    bool send(WebSocketMessage message, std::function<void()> on_space);
+    // `on_space` is called once, from the connection's thread, as soon as there is room again
+    // (with true) or the WebSocket is over first (with false). The answer is fixed when it is
+    // called: the caller's thread may only act on it after the peer has gone, and a message that
+    // was written must not be reported lost.
+    using SpaceCallback = std::function<void(bool room)>;
+    bool send(WebSocketMessage message, SpaceCallback on_space);
     bool close(int code, std::string reason);
     void fail();
     // True once disconnected() was called: the app's sends go nowhere.
@@ -124,7 +127,7 @@ private:
     std::vector<Outgoing> outgoing_;
     bool wake_pending_ = false;      // wake_connection_ called, the connection has not taken yet
     std::size_t outbox_bytes_ = 0;   // messages queued or taken and not yet written
-    std::function<void()> on_space_;
+    SpaceCallback on_space_;
     std::vector<WebSocketMessage> inbox_;  // [inbox_head_, end) not yet taken
     std::size_t inbox_head_ = 0;
     std::size_t inbox_bytes_ = 0;

@@ -296,21 +296,23 @@ PyObject* WebSocketExchange::response_body(GilHeld& gil, PyObject* m) {
     return app_.types().completed(gil, nullptr);
 }
 
-std::function<void()> WebSocketExchange::space_callback() {
+WebSocketChannel::SpaceCallback WebSocketExchange::space_callback() {
     std::weak_ptr<WebSocketExchange> weak = weak_from_this();
-    return [weak, post = app_.post()] {
-        post([weak](GilHeld& gil) {
-            if (auto exchange = weak.lock()) exchange->space_available(gil);
+    return [weak, post = app_.post()](bool room) {
+        post([weak, room](GilHeld& gil) {
+            if (auto exchange = weak.lock()) exchange->space_available(gil, room);
         });
     };
 }
 
-void WebSocketExchange::space_available(GilHeld& gil) {
+void WebSocketExchange::space_available(GilHeld& gil, bool room) {
     if (pending_sends_.empty()) return;
     auto waiting = std::move(pending_sends_);
     pending_sends_.clear();
-    // Woken because the WebSocket is over: those sends' messages went nowhere.
-    Ref exc(channel().gone() ? PyObject_CallFunction(app_.client_disconnected(), "s", "the WebSocket is closed") : nullptr);
+    // Woken because the WebSocket ended before there was room: those sends' messages went nowhere.
+    // Not channel().gone(): by the time the loop runs this, a peer that read everything and then
+    // closed has made it true, and a send that was written would raise.
+    Ref exc(!room ? PyObject_CallFunction(app_.client_disconnected(), "s", "the WebSocket is closed") : nullptr);
     if (PyErr_Occurred()) PyErr_Clear();
     for (Ref& future : waiting) resolve(gil, future, nullptr, exc.get());
 }

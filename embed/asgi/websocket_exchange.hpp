@@ -60,8 +60,8 @@ private:
     void event_ready(GilHeld& gil);
     std::function<void()> ready_callback();
     // send()s waiting for room in the outbox: the connection wrote some (or the WebSocket is over).
-    void space_available(GilHeld& gil);
-    std::function<void()> space_callback();
+    void space_available(GilHeld& gil, bool room);
+    WebSocketChannel::SpaceCallback space_callback();
 
     // The app broke (`what`: its traceback or why): logged, and the WebSocket failed.
     void fail(GilHeld& gil, const std::string& what);

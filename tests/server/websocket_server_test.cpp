@@ -124,7 +124,8 @@ private:
                 channel.close(4000, "bye");
                 continue;
             }
-            if (!channel.send(std::move(event.message), waiter.wake()) && !channel.gone()) waiter.wait();
+            if (!channel.send(std::move(event.message), [wake = waiter.wake()](bool) { wake(); }) && !channel.gone())
+                waiter.wait();
         }
     }
 
